@@ -1,0 +1,18 @@
+import { defineEventHandler } from 'h3'
+import { accessFor, allows } from '../server/auth/policy'
+import { readSession } from '../server/auth/sessions'
+import { publicUser } from '../server/auth/users'
+import { AuthError } from '../server/errors'
+import { sessionToken } from '../server/http/session'
+import { useContext } from '../server/context'
+
+export default defineEventHandler(async (event) => {
+  const access = accessFor(event.method, event.path)
+  if (access === 'public') return
+  const { store } = await useContext()
+  const session = await readSession(store, sessionToken(event))
+  const user = session ? await store.users.get(session.username) : null
+  if (!user) throw new AuthError(401, 'Please sign in')
+  event.context.user = publicUser(user)
+  if (!allows(access, user.role)) throw new AuthError(403, 'Your role may not change anything')
+})

@@ -1,0 +1,28 @@
+import { readFileSync, readdirSync } from 'node:fs'
+import { defineNitroConfig } from 'nitropack/config'
+import { parsePo } from './server/i18n/po'
+
+// The gettext catalogs are compiled into the server bundle, so the built output needs no locales/.
+function catalogs() {
+  const dir = new URL('./locales/', import.meta.url)
+  const out: Record<string, Record<string, string>> = {}
+  for (const file of readdirSync(dir)) {
+    const m = /^([a-z]{2})\.po$/.exec(file)
+    if (m) out[m[1]!] = parsePo(readFileSync(new URL(file, dir), 'utf8'))
+  }
+  return out
+}
+
+export default defineNitroConfig({
+  compatibilityDate: '2026-11-01',
+  srcDir: '.',
+  preset: 'node-server',
+  // Explicit imports everywhere: server/ and storage/ must load under plain vitest too.
+  imports: false,
+  errorHandler: '~/server/http/error-handler',
+  experimental: { tasks: true },
+  virtual: {
+    '#labvirt-catalogs': () => `export default ${JSON.stringify(catalogs())}`,
+  },
+  ignore: ['test/**', 'bench/**', 'ui/**', 'bin/**', 'terminal/**', 'data/**'],
+})

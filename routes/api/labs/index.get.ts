@@ -1,0 +1,5 @@
+import { defineEventHandler } from 'h3'
+import { useContext } from '../../../server/context'
+import { listLabs } from '../../../server/labs'
+
+export default defineEventHandler(async () => listLabs((await useContext()).store))

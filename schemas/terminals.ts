@@ -1,0 +1,24 @@
+import * as v from 'valibot'
+import { ArgText, Description, Ipv4, Mac, Name, updateSchema } from './common'
+import { MAX_SEATS } from './labs'
+
+export const ParamName = v.pipe(v.string(), v.regex(/^[A-Z][A-Z0-9_]{0,31}$/, 'Parameter names are upper-case letters, digits and _'))
+
+const terminalEntries = {
+  name: Name,
+  description: Description,
+  ip: v.optional(Ipv4),
+  mac: v.optional(Mac),
+  lab: Name,
+  /** The client class; the lab's when unset. */
+  client: v.optional(Name),
+  /** A fixed seat number in the lab; unset = the broker picks one. */
+  seat: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(MAX_SEATS))),
+  params: v.optional(v.pipe(v.record(ParamName, ArgText(500)), v.check((r) => Object.keys(r).length <= 32, 'At most 32 parameters')), {}),
+}
+
+const needsAddress = v.check((t: { ip?: string; mac?: string }) => Boolean(t.ip || t.mac), 'A terminal needs an IP address or a MAC address')
+
+export const TerminalCreate = v.pipe(v.strictObject(terminalEntries), v.forward(needsAddress, ['ip']))
+export const TerminalUpdate = v.pipe(updateSchema(terminalEntries), v.forward(needsAddress, ['ip']))
+export type Terminal = v.InferOutput<typeof TerminalCreate>

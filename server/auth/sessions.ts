@@ -1,0 +1,37 @@
+import { createHash, randomBytes } from 'node:crypto'
+import type { Repositories, Session } from '../../storage'
+
+export const SESSION_COOKIE = 'labvirt_session'
+export const SESSION_TTL_S = 12 * 3600
+
+// The store keeps only a hash of the token, so a copy of the store cannot be replayed as cookies.
+const keyOf = (token: string) => `sessions:${createHash('sha256').update(token).digest('hex')}`
+
+export async function createSession(store: Repositories, username: string): Promise<string> {
+  const token = randomBytes(32).toString('base64url')
+  const session: Session = { username, expiresAt: Date.now() + SESSION_TTL_S * 1000 }
+  await store.kv.set(keyOf(token), session, { ttl: SESSION_TTL_S })
+  return token
+}
+
+export async function readSession(store: Repositories, token: string | undefined): Promise<Session | null> {
+  if (!token || !/^[A-Za-z0-9_-]{43}$/.test(token)) return null
+  const session = await store.kv.get<Session>(keyOf(token))
+  if (!session) return null
+  if (session.expiresAt < Date.now()) {
+    await store.kv.remove(keyOf(token))
+    return null
+  }
+  return session
+}
+
+export async function endSession(store: Repositories, token: string | undefined) {
+  if (token && /^[A-Za-z0-9_-]{43}$/.test(token)) await store.kv.remove(keyOf(token))
+}
+
+/** Ends every session of a user: on deletion, role change or password change. */
+export async function endSessionsOf(store: Repositories, username: string) {
+  const keys = await store.kv.keys('sessions')
+  const sessions = await Promise.all(keys.map(async (k) => [k, await store.kv.get<Session>(k)] as const))
+  await Promise.all(sessions.filter(([, s]) => s?.username === username).map(([k]) => store.kv.remove(k)))
+}

@@ -1,0 +1,122 @@
+import type * as v from 'valibot'
+import { RecordConflict, type Repositories, type Stored, type StoredUser } from '../../storage'
+import type { User, UserCreate, UserUpdate } from '../../schemas/users'
+import { AuthError, ConflictError, DomainError } from '../errors'
+import { guardRecord, keepName, mustGet } from '../records'
+import { type Actor, recordEvent, SYSTEM } from '../events'
+import { hashPassword, randomPassword, verifyPassword } from './passwords'
+import { createSession, endSessionsOf } from './sessions'
+import type { LoginThrottle } from './throttle'
+
+const KIND = 'user'
+
+export function publicUser(u: Stored<StoredUser>): User {
+  return { id: u.id, username: u.username, role: u.role, revision: u.revision, createdAt: u.createdAt, updatedAt: u.updatedAt }
+}
+
+// Verifying against a throwaway hash when the user does not exist keeps the answer time the same,
+// so timing does not tell which usernames exist.
+let dummyHash: Promise<string> | undefined
+
+export async function login(
+  store: Repositories,
+  throttle: LoginThrottle,
+  address: string,
+  username: string,
+  password: string,
+): Promise<{ token: string; user: User }> {
+  const wait = throttle.waitMs(address)
+  if (wait > 0) {
+    throw new DomainError(429, 'too_many_attempts', 'Too many failed logins; try again in {seconds} s', { seconds: Math.ceil(wait / 1000) }, { retryAfter: Math.ceil(wait / 1000) })
+  }
+  const user = /^[a-z][a-z0-9-]*$/.test(username) ? await store.users.get(username) : null
+  dummyHash ??= hashPassword(randomPassword())
+  const ok = await verifyPassword(password, user?.passwordHash ?? (await dummyHash))
+  if (!user || !ok) {
+    throttle.fail(address)
+    throw new AuthError(401, 'Wrong username or password')
+  }
+  throttle.succeed(address)
+  const token = await createSession(store, user.id)
+  return { token, user: publicUser(user) }
+}
+
+export async function listUsers(store: Repositories) {
+  return (await store.users.list()).map(publicUser)
+}
+
+export async function getUser(store: Repositories, id: string) {
+  return publicUser(await mustGet(store.users, KIND, id))
+}
+
+export async function createUser(store: Repositories, actor: Actor, input: v.InferOutput<typeof UserCreate>) {
+  const passwordHash = await hashPassword(input.password)
+  const user = await guardRecord(KIND, input.username, () =>
+    store.users.create(input.username, { username: input.username, role: input.role, passwordHash }),
+  )
+  await recordEvent(store, actor, 'create', KIND, user.id, user.revision)
+  return publicUser(user)
+}
+
+async function adminsOtherThan(store: Repositories, id: string) {
+  return (await store.users.list()).filter((u) => u.role === 'admin' && u.id !== id).length
+}
+
+export async function updateUser(store: Repositories, actor: Actor, id: string, input: v.InferOutput<typeof UserUpdate>) {
+  keepName(KIND, id, input.username)
+  if (input.role === 'viewer' && (await adminsOtherThan(store, id)) === 0) {
+    throw new ConflictError('"{id}" is the last administrator', { id })
+  }
+  const passwordHash = input.password ? await hashPassword(input.password) : undefined
+  const user = await guardRecord(KIND, id, () =>
+    store.users.update(id, input.revision, (cur) => ({
+      username: cur.username,
+      role: input.role ?? cur.role,
+      passwordHash: passwordHash ?? cur.passwordHash,
+    })),
+  )
+  // A new password or a lower role must not leave old sessions holding the old rights.
+  if (passwordHash || input.role) await endSessionsOf(store, id)
+  await recordEvent(store, actor, 'update', KIND, id, user.revision)
+  return publicUser(user)
+}
+
+export async function deleteUser(store: Repositories, actor: Actor, id: string, revision?: number) {
+  const user = await mustGet(store.users, KIND, id)
+  if (user.role === 'admin' && (await adminsOtherThan(store, id)) === 0) {
+    throw new ConflictError('"{id}" is the last administrator', { id })
+  }
+  await guardRecord(KIND, id, () => store.users.remove(id, revision))
+  await endSessionsOf(store, id)
+  await recordEvent(store, actor, 'delete', KIND, id)
+}
+
+/**
+ * At start: LABVIRT_ADMIN_PASSWORD creates or resets `admin`; with no users at all and no such
+ * variable, `admin` gets a random password, returned so the caller prints it once.
+ */
+export async function bootstrapAdmin(store: Repositories, password: string | undefined): Promise<string | undefined> {
+  if (password) {
+    const passwordHash = await hashPassword(password)
+    const existing = await store.users.get('admin')
+    if (existing) {
+      await store.users.update('admin', undefined, () => ({ username: 'admin', role: 'admin', passwordHash }))
+      await endSessionsOf(store, 'admin')
+      await recordEvent(store, SYSTEM, 'reset-password', KIND, 'admin')
+    } else {
+      await guardRecord(KIND, 'admin', () => store.users.create('admin', { username: 'admin', role: 'admin', passwordHash }))
+      await recordEvent(store, SYSTEM, 'create', KIND, 'admin')
+    }
+    return undefined
+  }
+  if ((await store.kv.keys('users')).length > 0) return undefined
+  const generated = randomPassword()
+  try {
+    await store.users.create('admin', { username: 'admin', role: 'admin', passwordHash: await hashPassword(generated) })
+  } catch (err) {
+    if (err instanceof RecordConflict) return undefined // another host created it first
+    throw err
+  }
+  await recordEvent(store, SYSTEM, 'create', KIND, 'admin')
+  return generated
+}

@@ -1,0 +1,27 @@
+import { type Config, readConfig } from './config'
+import { openKv, repositories, type Repositories } from '../storage'
+
+/** What the domain needs from the running server: its settings and its store. */
+export interface Context {
+  config: Config
+  store: Repositories
+}
+
+let current: Promise<Context> | undefined
+
+/** Opens the store once per process; plugins and handlers share it. */
+export function useContext(): Promise<Context> {
+  current ??= (async () => {
+    const config = readConfig()
+    const kv = await openKv({ url: config.storeUrl, dir: config.dataDir })
+    return { config, store: repositories(kv) }
+  })()
+  return current
+}
+
+export async function closeContext() {
+  if (!current) return
+  const ctx = await current
+  current = undefined
+  await ctx.store.kv.close()
+}

@@ -1,0 +1,42 @@
+import { randomBytes } from 'node:crypto'
+import type { EventRecord, Repositories } from '../../storage'
+
+/** Who does something through the API (or `system` for LabVirt itself). */
+export interface Actor {
+  username: string
+}
+
+export const SYSTEM: Actor = { username: 'system' }
+
+// Keys sort by time: a zero-padded millisecond clock, then randomness so two hosts never collide.
+function eventKey(now: number) {
+  return `events:${String(now).padStart(15, '0')}-${randomBytes(4).toString('hex')}`
+}
+
+/**
+ * Appends to the event log. Each event is its own record, so a crash can never tear the log. A
+ * failure to log is reported but does not undo or fail the change it describes.
+ */
+export async function recordEvent(
+  store: Repositories,
+  actor: Actor,
+  action: string,
+  kind: string,
+  id: string,
+  revision?: number,
+) {
+  const now = Date.now()
+  const event: EventRecord = { at: new Date(now).toISOString(), actor: actor.username, action, kind, id, revision }
+  try {
+    await store.kv.set(eventKey(now), event)
+  } catch (err) {
+    console.error('[labvirt] could not record event', event, err)
+  }
+}
+
+/** The newest events first. */
+export async function listEvents(store: Repositories, limit: number): Promise<EventRecord[]> {
+  const keys = await store.kv.keys('events')
+  const newest = keys.slice(-limit).reverse()
+  return store.kv.getMany<EventRecord>(newest)
+}

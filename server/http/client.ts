@@ -1,0 +1,20 @@
+import { type H3Event, getRequestHeader } from 'h3'
+
+/**
+ * The caller's address: the socket's peer, or the address a trusted proxy saw (the last entry of
+ * X-Forwarded-For) when the peer is a
+ * proxy we were told to trust (LABVIRT_TRUST_PROXY); anyone else could forge that header.
+ */
+export function clientAddress(event: H3Event, trustProxy: string[]): string {
+  const peer = normalize(event.node.req.socket.remoteAddress ?? '')
+  if (trustProxy.includes(peer)) {
+    const forwarded = getRequestHeader(event, 'x-forwarded-for')?.split(',').pop()?.trim()
+    if (forwarded) return normalize(forwarded)
+  }
+  return peer
+}
+
+// An IPv4 client on a dual-stack socket shows up as ::ffff:a.b.c.d.
+function normalize(address: string) {
+  return address.startsWith('::ffff:') ? address.slice(7) : address
+}

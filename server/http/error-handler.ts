@@ -1,0 +1,57 @@
+import { type H3Event, getRequestHeader, send, setResponseHeader, setResponseStatus } from 'h3'
+import type { NitroErrorHandler } from 'nitropack'
+import { DomainError, ValidationError } from '../errors'
+import { StoreUnavailableError } from '../../storage'
+import { negotiateLanguage, translate } from '../i18n'
+
+export function languageOf(event: H3Event) {
+  return negotiateLanguage(getRequestHeader(event, 'accept-language'))
+}
+
+const GENERIC: Record<number, string> = {
+  404: 'Not found',
+  405: 'Method not allowed',
+}
+
+/**
+ * Every error the API answers, as JSON in the caller's language:
+ * `{statusCode, error, message, fields?, ...details}`. Domain errors keep their status; the store
+ * being unreachable is 503; anything else is a bug, logged, and answered 500 without details.
+ */
+export function errorBody(error: { statusCode?: number; cause?: unknown }, event: H3Event) {
+  const lang = languageOf(event)
+  const cause = error instanceof DomainError ? error : error.cause
+  if (cause instanceof DomainError) {
+    const body: Record<string, unknown> = {
+      statusCode: cause.statusCode,
+      error: cause.code,
+      message: translate(lang, cause.msgid, cause.params),
+      ...cause.details,
+    }
+    if (cause instanceof ValidationError) {
+      body.fields = cause.fields.map((f) => ({ field: f.field, message: translate(lang, f.message, f.params) }))
+    }
+    return body
+  }
+  if (cause instanceof StoreUnavailableError) {
+    return { statusCode: 503, error: 'store_unavailable', message: translate(lang, 'The store is unavailable; try again shortly') }
+  }
+  const status = error.statusCode ?? 500
+  if (status >= 500) {
+    console.error('[labvirt] unhandled error', error.cause ?? error)
+    return { statusCode: 500, error: 'internal', message: translate(lang, 'Internal error') }
+  }
+  return { statusCode: status, error: 'http', message: translate(lang, GENERIC[status] ?? 'Bad request') }
+}
+
+const handler: NitroErrorHandler = (error, event) => {
+  const body = errorBody(error, event)
+  if (body.statusCode === 503) setResponseHeader(event, 'retry-after', '5')
+  if (typeof body.retryAfter === 'number') setResponseHeader(event, 'retry-after', String(body.retryAfter))
+  setResponseHeader(event, 'content-type', 'application/json')
+  setResponseHeader(event, 'cache-control', 'no-store')
+  setResponseStatus(event, body.statusCode as number)
+  return send(event, JSON.stringify(body))
+}
+
+export default handler

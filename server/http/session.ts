@@ -1,0 +1,34 @@
+import { type H3Event, deleteCookie, getCookie, getRequestProtocol, setCookie } from 'h3'
+import { SESSION_COOKIE, SESSION_TTL_S } from '../auth/sessions'
+import { AuthError } from '../errors'
+import type { Actor } from '../events'
+import type { User } from '../../schemas/users'
+
+export function sessionToken(event: H3Event) {
+  return getCookie(event, SESSION_COOKIE)
+}
+
+export function setSessionCookie(event: H3Event, token: string) {
+  setCookie(event, SESSION_COOKIE, token, {
+    httpOnly: true,
+    sameSite: 'strict',
+    path: '/',
+    maxAge: SESSION_TTL_S,
+    secure: getRequestProtocol(event) === 'https',
+  })
+}
+
+export function clearSessionCookie(event: H3Event) {
+  deleteCookie(event, SESSION_COOKIE, { path: '/' })
+}
+
+/** The signed-in user, set by the auth middleware. */
+export function currentUser(event: H3Event): User {
+  const user = event.context.user as User | undefined
+  if (!user) throw new AuthError(401, 'Please sign in')
+  return user
+}
+
+export function actorOf(event: H3Event): Actor {
+  return { username: currentUser(event).username }
+}

@@ -1,0 +1,104 @@
+import type * as v from 'valibot'
+import { createHash } from 'node:crypto'
+import type { Repositories, Stored } from '../../storage'
+import type { Lab, LabCreate, LabUpdate } from '../../schemas/labs'
+import { ConflictError, type FieldIssue, ValidationError } from '../errors'
+import { guardRecord, keepName, mustGet, refuseIfUsed } from '../records'
+import { type Actor, recordEvent } from '../events'
+
+const KIND = 'lab'
+type LabInput = v.InferOutput<typeof LabCreate>
+
+/** The MAC of seat n: the lab's base with n as last octet (the seed's rule). */
+export function seatMac(lab: Pick<Lab, 'macBase'>, seat: number): string {
+  return `${lab.macBase.slice(0, -2)}${seat.toString(16).padStart(2, '0')}`
+}
+
+/** The IP of seat n: the lab's base plus n. */
+export function seatIp(lab: Pick<Lab, 'ipBase'>, seat: number): string | undefined {
+  if (!lab.ipBase) return undefined
+  const parts = lab.ipBase.split('.').map(Number)
+  parts[3]! += seat
+  return parts.join('.')
+}
+
+// QEMU's own OUI (52:54:00) with two octets from the lab's name; bumped until no lab has it.
+function defaultMacBase(name: string, taken: Set<string>): string {
+  const h = createHash('sha256').update(name).digest()
+  for (let i = 0; i < 65536; i++) {
+    const n = (h.readUInt16BE(0) + i) % 65536
+    const mac = `52:54:00:${(n >> 8).toString(16).padStart(2, '0')}:${(n & 255).toString(16).padStart(2, '0')}:00`
+    if (!taken.has(mac)) return mac
+  }
+  throw new ConflictError('No free MAC base is left')
+}
+
+async function checkLab(store: Repositories, id: string, input: LabInput | v.InferOutput<typeof LabUpdate>): Promise<Lab> {
+  const issues: FieldIssue[] = []
+  const max = input.max ?? Math.max(input.size, 1)
+  const seen = new Set<string>()
+  for (const [i, p] of input.profiles.entries()) {
+    if (seen.has(p)) issues.push({ field: `profiles.${i}`, message: 'Listed twice' })
+    else if (!(await store.profiles.get(p))) issues.push({ field: `profiles.${i}`, message: 'No {kind} named "{id}"', params: { kind: { msgid: 'profile' }, id: p } })
+    seen.add(p)
+  }
+  if (input.client && !(await store.clients.get(input.client))) {
+    issues.push({ field: 'client', message: 'No {kind} named "{id}"', params: { kind: { msgid: 'client' }, id: input.client } })
+  }
+  if (input.ipBase && Number(input.ipBase.split('.')[3]) + max > 254) {
+    issues.push({ field: 'ipBase', message: 'The IP base leaves no room for {n} seats in its last octet', params: { n: max } })
+  }
+  if (issues.length) throw new ValidationError(issues)
+
+  const others = (await store.labs.list()).filter((l) => l.id !== id)
+  const macBase = input.macBase ?? (await store.labs.get(id))?.macBase ?? defaultMacBase(id, new Set(others.map((l) => l.macBase)))
+  const clash = others.find((l) => l.macBase === macBase)
+  if (clash) throw new ConflictError('The MAC base {mac} is already used by lab "{lab}"', { mac: macBase, lab: clash.id })
+  if (input.ipBase) {
+    const base = ipNumber(input.ipBase)
+    const overlap = others.find((l) => l.ipBase && base <= ipNumber(l.ipBase) + l.max && ipNumber(l.ipBase) <= base + max)
+    if (overlap) throw new ConflictError('The seat addresses overlap those of lab "{lab}"', { lab: overlap.id })
+  }
+  return {
+    name: id,
+    description: input.description,
+    size: input.size,
+    max,
+    profiles: input.profiles,
+    macBase,
+    ipBase: input.ipBase,
+    network: input.network,
+    client: input.client,
+  }
+}
+
+function ipNumber(ip: string) {
+  return ip.split('.').reduce((n, o) => n * 256 + Number(o), 0)
+}
+
+export const listLabs = (store: Repositories) => store.labs.list()
+export const getLab = (store: Repositories, id: string) => mustGet(store.labs, KIND, id)
+
+export async function createLab(store: Repositories, actor: Actor, input: LabInput): Promise<Stored<Lab>> {
+  const lab = await checkLab(store, input.name, input)
+  const created = await guardRecord(KIND, input.name, () => store.labs.create(input.name, lab))
+  await recordEvent(store, actor, 'create', KIND, created.id, created.revision)
+  return created
+}
+
+export async function updateLab(store: Repositories, actor: Actor, id: string, input: v.InferOutput<typeof LabUpdate>) {
+  keepName(KIND, id, input.name)
+  await mustGet(store.labs, KIND, id)
+  const lab = await checkLab(store, id, input)
+  const updated = await guardRecord(KIND, id, () => store.labs.update(id, input.revision, () => lab))
+  await recordEvent(store, actor, 'update', KIND, id, updated.revision)
+  return updated
+}
+
+export async function deleteLab(store: Repositories, actor: Actor, id: string, revision?: number) {
+  await mustGet(store.labs, KIND, id)
+  const terminals = (await store.terminals.list()).filter((t) => t.lab === id).map((t) => t.id)
+  refuseIfUsed(KIND, id, [{ kind: 'terminals', ids: terminals }])
+  await guardRecord(KIND, id, () => store.labs.remove(id, revision))
+  await recordEvent(store, actor, 'delete', KIND, id)
+}

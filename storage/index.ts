@@ -1,0 +1,46 @@
+import type { Kv } from './kv'
+import { Repository } from './repository'
+import type { Lab } from '../schemas/labs'
+import type { Profile } from '../schemas/profiles'
+import type { Image } from '../schemas/images'
+import type { Terminal } from '../schemas/terminals'
+import type { Client } from '../schemas/clients'
+import type { Role } from '../schemas/users'
+
+export interface StoredUser {
+  username: string
+  role: Role
+  passwordHash: string
+}
+
+export interface Session {
+  username: string
+  expiresAt: number
+}
+
+export interface EventRecord {
+  at: string
+  actor: string
+  action: string
+  kind: string
+  id: string
+  revision?: number
+}
+
+/** Every collection of the store, by key prefix. */
+export function repositories(kv: Kv) {
+  return {
+    kv,
+    labs: new Repository<Lab>(kv, 'labs'),
+    profiles: new Repository<Profile>(kv, 'profiles'),
+    images: new Repository<Image>(kv, 'images'),
+    terminals: new Repository<Terminal>(kv, 'terminals'),
+    clients: new Repository<Client>(kv, 'clients'),
+    users: new Repository<StoredUser>(kv, 'users'),
+  }
+}
+
+export type Repositories = ReturnType<typeof repositories>
+export { openKv, type Kv } from './kv'
+export { Repository, RecordConflict, type Stored } from './repository'
+export { StoreUnavailableError } from './errors'

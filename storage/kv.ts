@@ -1,0 +1,168 @@
+import { createStorage, type Storage } from 'unstorage'
+import redisDriver from 'unstorage/drivers/redis'
+import type { Redis } from 'ioredis'
+import { join } from 'node:path'
+import { atomicFsDriver, sweepTemporaryFiles } from './fs-driver'
+import { StoreUnavailableError } from './errors'
+
+/**
+ * The key-value store every repository stands on: unstorage for reads, writes and listing, plus an
+ * atomic read-modify-write (`update`) that both backends implement: a per-key lock in this process
+ * for the file store (one server owns a data directory), a compare-and-set script for Redis (many
+ * hosts share it).
+ */
+export interface Kv {
+  readonly kind: 'fs' | 'redis'
+  get<T>(key: string): Promise<T | null>
+  getMany<T>(keys: string[]): Promise<T[]>
+  keys(prefix: string): Promise<string[]>
+  set(key: string, value: unknown, opts?: { ttl?: number }): Promise<void>
+  remove(key: string): Promise<void>
+  /** Atomically replaces the value under `key` by `fn(current)`; `null` from `fn` deletes it. */
+  update<T>(key: string, fn: (current: T | null) => T | null | Promise<T | null>): Promise<T | null>
+  ping(): Promise<void>
+  close(): Promise<void>
+}
+
+// Anything the backend throws (Redis down, disk gone) becomes StoreUnavailableError, answered 503;
+// errors thrown by the caller's own `fn` pass through untouched.
+async function guard<T>(op: () => Promise<T>): Promise<T> {
+  try {
+    return await op()
+  } catch (err) {
+    if (err instanceof StoreUnavailableError) throw err
+    throw new StoreUnavailableError(err)
+  }
+}
+
+function parse<T>(raw: unknown): T | null {
+  if (raw === null || raw === undefined) return null
+  return (typeof raw === 'string' ? JSON.parse(raw) : raw) as T
+}
+
+abstract class BaseKv implements Kv {
+  abstract readonly kind: 'fs' | 'redis'
+  constructor(protected storage: Storage) {}
+
+  get<T>(key: string) {
+    return guard(async () => parse<T>(await this.storage.getItemRaw(key)))
+  }
+  getMany<T>(keys: string[]) {
+    if (keys.length === 0) return Promise.resolve([])
+    return guard(async () => {
+      const items = await this.storage.getItems(keys)
+      return items.map((i) => parse<T>(i.value)).filter((v): v is Awaited<T> => v !== null) as T[]
+    })
+  }
+  keys(prefix: string) {
+    return guard(async () => {
+      const all = await this.storage.getKeys(prefix)
+      return all.sort()
+    })
+  }
+  set(key: string, value: unknown, opts?: { ttl?: number }) {
+    return guard(() => this.storage.setItemRaw(key, JSON.stringify(value), opts))
+  }
+  remove(key: string) {
+    return guard(() => this.storage.removeItem(key))
+  }
+  abstract update<T>(key: string, fn: (current: T | null) => T | null | Promise<T | null>): Promise<T | null>
+  abstract ping(): Promise<void>
+  close() { return this.storage.dispose() }
+}
+
+class FsKv extends BaseKv {
+  readonly kind = 'fs' as const
+  private locks = new Map<string, Promise<unknown>>()
+
+  // Serializes read-modify-write per key; a chain of promises is enough within one process.
+  private async withLock<R>(key: string, op: () => Promise<R>): Promise<R> {
+    const prev = this.locks.get(key) ?? Promise.resolve()
+    const run = prev.then(op, op)
+    const tail = run.catch(() => {})
+    this.locks.set(key, tail)
+    try {
+      return await run
+    } finally {
+      if (this.locks.get(key) === tail) this.locks.delete(key)
+    }
+  }
+
+  update<T>(key: string, fn: (current: T | null) => T | null | Promise<T | null>) {
+    return this.withLock(key, async () => {
+      const current = await this.get<T>(key)
+      const next = await fn(current)
+      if (next === null) {
+        if (current !== null) await this.remove(key)
+      } else {
+        await this.set(key, next)
+      }
+      return next
+    })
+  }
+  async ping() {
+    await guard(() => this.storage.hasItem('meta:ping'))
+  }
+}
+
+// KEYS[1]: key; ARGV[1]: expected raw value ('' = absent); ARGV[2]: new raw value ('' = delete).
+const CAS_SCRIPT = `
+local cur = redis.call('GET', KEYS[1])
+if cur == false then cur = '' end
+if cur ~= ARGV[1] then return 0 end
+if ARGV[2] == '' then redis.call('DEL', KEYS[1]) else redis.call('SET', KEYS[1], ARGV[2]) end
+return 1`
+
+class RedisKv extends BaseKv {
+  readonly kind = 'redis' as const
+  constructor(storage: Storage, private client: Redis, private base: string) {
+    super(storage)
+  }
+  async update<T>(key: string, fn: (current: T | null) => T | null | Promise<T | null>) {
+    const redisKey = `${this.base}:${key}`
+    for (;;) {
+      const raw = await guard(() => this.client.get(redisKey))
+      const next = await fn(parse<T>(raw))
+      const nextRaw = next === null ? '' : JSON.stringify(next)
+      const ok = await guard(() => this.client.eval(CAS_SCRIPT, 1, redisKey, raw ?? '', nextRaw))
+      if (ok === 1) return next
+      // Someone else wrote in between: read again and let `fn` decide against the new value.
+    }
+  }
+  async ping() {
+    await guard(() => this.client.ping())
+  }
+}
+
+export interface KvOptions {
+  /** `redis://...` for Redis; unset for the file store. */
+  url?: string
+  /** Directory of the file store. */
+  dir: string
+}
+
+export async function openKv(opts: KvOptions): Promise<Kv> {
+  if (opts.url) {
+    const base = 'labvirt'
+    const driver = redisDriver({
+      url: opts.url,
+      base,
+      // Fail fast while Redis is down (the API answers 503) instead of queueing requests forever;
+      // ioredis keeps reconnecting in the background, so the API recovers by itself.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      commandTimeout: 3000,
+      connectTimeout: 3000,
+      retryStrategy: (times: number) => Math.min(100 * times, 1000),
+      lazyConnect: false,
+    } as any)
+    const client = driver.getInstance!() as Redis
+    client.on('error', () => {}) // reported per request as 503; avoid an unhandled 'error' event
+    const storage = createStorage({ driver })
+    return new RedisKv(storage, client, base)
+  }
+  const base = join(opts.dir, 'store')
+  await sweepTemporaryFiles(base)
+  const storage = createStorage({ driver: atomicFsDriver({ base }) })
+  return new FsKv(storage)
+}
