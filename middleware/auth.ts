@@ -1,3 +1,4 @@
+import { N_ } from '../schemas/msgid'
 import { defineEventHandler } from 'h3'
 import { accessFor, allows } from '../server/auth/policy'
 import { readSession } from '../server/auth/sessions'
@@ -12,7 +13,7 @@ export default defineEventHandler(async (event) => {
   const { store } = await useContext()
   const session = await readSession(store, sessionToken(event))
   const user = session ? await store.users.get(session.username) : null
-  if (!user) throw new AuthError(401, 'Please sign in')
+  if (!user) throw new AuthError(401, N_('Please sign in'))
   event.context.user = publicUser(user)
-  if (!allows(access, user.role)) throw new AuthError(403, 'Your role may not change anything')
+  if (!allows(access, user.role)) throw new AuthError(403, N_('Your role may not change anything'))
 })

@@ -1,3 +1,4 @@
+import { N_ } from './msgid'
 import * as v from 'valibot'
 import { ArgText, Description, Name, updateSchema } from './common'
 
@@ -8,7 +9,7 @@ const clientEntries = {
   name: Name,
   description: Description,
   /** A program name looked up on the terminal's PATH, or an absolute path. */
-  program: v.pipe(v.string(), v.regex(/^[A-Za-z0-9_./+-]{1,200}$/, 'Must be a program name or an absolute path')),
+  program: v.pipe(v.string(), v.regex(/^[A-Za-z0-9_./+-]{1,200}$/, N_('Must be a program name or an absolute path'))),
   args: v.pipe(v.array(ArgText(1000)), v.maxLength(64)),
 }
 

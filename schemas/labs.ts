@@ -1,10 +1,11 @@
+import { N_ } from './msgid'
 import * as v from 'valibot'
 import { Description, Ipv4, Mac, Name, updateSchema } from './common'
 
 export const NETWORK_MODES = ['user', 'bridge', 'tap'] as const
 export const MAX_SEATS = 250
 
-const IfName = v.pipe(v.string(), v.regex(/^[a-zA-Z][a-zA-Z0-9_.-]{0,14}$/, 'Must be a network interface name (at most 15 characters)'))
+const IfName = v.pipe(v.string(), v.regex(/^[a-zA-Z][a-zA-Z0-9_.-]{0,14}$/, N_('Must be a network interface name (at most 15 characters)')))
 
 export const LabNetwork = v.strictObject({
   mode: v.picklist(NETWORK_MODES),
@@ -21,7 +22,7 @@ const labEntries = {
   max: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(MAX_SEATS))),
   /** Allowed profiles in order; the first active one is the default. */
   profiles: v.pipe(v.array(Name), v.minLength(1), v.maxLength(32)),
-  macBase: v.optional(v.pipe(Mac, v.check((m) => m.endsWith(':00'), 'The last octet of a MAC base must be 00'))),
+  macBase: v.optional(v.pipe(Mac, v.check((m) => m.endsWith(':00'), N_('The last octet of a MAC base must be 00')))),
   ipBase: v.optional(Ipv4),
   network: v.optional(LabNetwork, { mode: 'user' }),
   client: v.optional(Name),
@@ -30,14 +31,14 @@ const labEntries = {
 export const LabCreate = v.pipe(
   v.strictObject(labEntries),
   v.forward(
-    v.check((l) => l.max === undefined || l.size <= l.max, 'The size cannot exceed the maximum'),
+    v.check((l) => l.max === undefined || l.size <= l.max, N_('The size cannot exceed the maximum')),
     ['size'],
   ),
 )
 export const LabUpdate = v.pipe(
   updateSchema(labEntries),
   v.forward(
-    v.check((l) => l.max === undefined || l.size <= l.max, 'The size cannot exceed the maximum'),
+    v.check((l) => l.max === undefined || l.size <= l.max, N_('The size cannot exceed the maximum')),
     ['size'],
   ),
 )

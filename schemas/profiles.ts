@@ -1,3 +1,4 @@
+import { N_ } from './msgid'
 import * as v from 'valibot'
 import { Description, Name, updateSchema } from './common'
 
@@ -21,8 +22,8 @@ export const RESERVED_QEMU_OPTIONS = [
 const ExtraArg = v.pipe(
   v.string(),
   v.maxLength(200),
-  v.regex(/^[A-Za-z0-9_=,.:+@%-]+$/, 'Extra arguments may hold letters, digits and _=,.:+@%- only'),
-  v.check((a) => !(RESERVED_QEMU_OPTIONS as readonly string[]).includes(a.replace(/^--/, '-')), 'LabVirt sets this option itself'),
+  v.regex(/^[A-Za-z0-9_=,.:+@%-]+$/, N_('Extra arguments may hold letters, digits and _=,.:+@%- only')),
+  v.check((a) => !(RESERVED_QEMU_OPTIONS as readonly string[]).includes(a.replace(/^--/, '-')), N_('LabVirt sets this option itself')),
 )
 
 export const Disk = v.strictObject({
@@ -41,7 +42,7 @@ const profileEntries = {
     v.array(Disk),
     v.minLength(1),
     v.maxLength(8),
-    v.check((d) => d.filter((x) => x.bus === 'ide').length <= 4, 'At most 4 IDE disks and CD-ROMs'),
+    v.check((d) => d.filter((x) => x.bus === 'ide').length <= 4, N_('At most 4 IDE disks and CD-ROMs')),
     v.check((d) => d.every((x) => x.media === 'disk' || x.bus === 'ide'), 'A CD-ROM must be on the IDE bus'),
   ),
   extraArgs: v.optional(v.pipe(v.array(ExtraArg), v.maxLength(64)), []),

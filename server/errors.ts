@@ -1,3 +1,4 @@
+import { N_ } from '../schemas/msgid'
 /**
  * Domain errors. Each carries an HTTP status (h3 reads `statusCode` off a thrown error) and a
  * message as a gettext msgid with parameters, translated at the edge in server/http.
@@ -34,14 +35,14 @@ export class DomainError extends Error {
 }
 
 export class ValidationError extends DomainError {
-  constructor(public fields: FieldIssue[], msgid = 'The request has invalid fields') {
+  constructor(public fields: FieldIssue[], msgid: string = N_('The request has invalid fields')) {
     super(400, 'invalid', msgid)
   }
 }
 
 export class NotFoundError extends DomainError {
   constructor(kind: string, id: string) {
-    super(404, 'not_found', 'No {kind} named "{id}"', { kind: msg(kind), id })
+    super(404, 'not_found', N_('No {kind} named "{id}"'), { kind: msg(kind), id })
   }
 }
 

@@ -1,3 +1,4 @@
+import { N_ } from '../schemas/msgid'
 import { RecordConflict } from '../storage'
 import { ConflictError, NotFoundError, msg } from './errors'
 
@@ -10,7 +11,7 @@ export async function guardRecord<R>(kind: string, id: string, op: () => Promise
     if (err.reason === 'missing') throw new NotFoundError(kind, id)
     if (err.reason === 'exists') throw new ConflictError('A {kind} named "{id}" already exists', { kind: msg(kind), id })
     throw new ConflictError(
-      'The {kind} "{id}" was changed meanwhile (it is now at revision {revision}); reload it and try again',
+      N_('The {kind} "{id}" was changed meanwhile (it is now at revision {revision}); reload it and try again'),
       { kind: msg(kind), id, revision: err.current!.revision },
       { current: err.current },
     )
@@ -28,7 +29,7 @@ export function refuseIfUsed(kind: string, id: string, users: { kind: string; id
   const using = users.filter((u) => u.ids.length > 0)
   if (using.length === 0) return
   throw new ConflictError(
-    'The {kind} "{id}" is still used by: {users}',
+    N_('The {kind} "{id}" is still used by: {users}'),
     { kind: msg(kind), id, users: using.map((u) => msg('{kind}: {ids}', { kind: msg(u.kind), ids: u.ids.join(', ') })) },
     { usedBy: Object.fromEntries(using.map((u) => [u.kind, u.ids])) },
   )

@@ -1,3 +1,4 @@
+import { N_ } from '../../schemas/msgid'
 import type * as v from 'valibot'
 import { RecordConflict, type Repositories, type Stored, type StoredUser } from '../../storage'
 import type { User, UserCreate, UserUpdate } from '../../schemas/users'
@@ -8,7 +9,7 @@ import { hashPassword, randomPassword, verifyPassword } from './passwords'
 import { createSession, endSessionsOf } from './sessions'
 import type { LoginThrottle } from './throttle'
 
-const KIND = 'user'
+const KIND = N_('user')
 
 export function publicUser(u: Stored<StoredUser>): User {
   return { id: u.id, username: u.username, role: u.role, revision: u.revision, createdAt: u.createdAt, updatedAt: u.updatedAt }
@@ -27,14 +28,14 @@ export async function login(
 ): Promise<{ token: string; user: User }> {
   const wait = throttle.waitMs(address)
   if (wait > 0) {
-    throw new DomainError(429, 'too_many_attempts', 'Too many failed logins; try again in {seconds} s', { seconds: Math.ceil(wait / 1000) }, { retryAfter: Math.ceil(wait / 1000) })
+    throw new DomainError(429, 'too_many_attempts', N_('Too many failed logins; try again in {seconds} s'), { seconds: Math.ceil(wait / 1000) }, { retryAfter: Math.ceil(wait / 1000) })
   }
   const user = /^[a-z][a-z0-9-]*$/.test(username) ? await store.users.get(username) : null
   dummyHash ??= hashPassword(randomPassword())
   const ok = await verifyPassword(password, user?.passwordHash ?? (await dummyHash))
   if (!user || !ok) {
     throttle.fail(address)
-    throw new AuthError(401, 'Wrong username or password')
+    throw new AuthError(401, N_('Wrong username or password'))
   }
   throttle.succeed(address)
   const token = await createSession(store, user.id)

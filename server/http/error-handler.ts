@@ -1,3 +1,4 @@
+import { N_ } from '../../schemas/msgid'
 import { type H3Event, getRequestHeader, send, setResponseHeader, setResponseStatus } from 'h3'
 import type { NitroErrorHandler } from 'nitropack'
 import { DomainError, ValidationError } from '../errors'
@@ -9,8 +10,8 @@ export function languageOf(event: H3Event) {
 }
 
 const GENERIC: Record<number, string> = {
-  404: 'Not found',
-  405: 'Method not allowed',
+  404: N_('Not found'),
+  405: N_('Method not allowed'),
 }
 
 /**
@@ -34,20 +35,20 @@ export function errorBody(error: { statusCode?: number; cause?: unknown }, event
     return body
   }
   if (cause instanceof StoreUnavailableError) {
-    return { statusCode: 503, error: 'store_unavailable', message: translate(lang, 'The store is unavailable; try again shortly') }
+    return { statusCode: 503, error: 'store_unavailable', message: translate(lang, N_('The store is unavailable; try again shortly')) }
   }
   const status = error.statusCode ?? 500
   if (status >= 500) {
     console.error('[labvirt] unhandled error', error.cause ?? error)
-    return { statusCode: 500, error: 'internal', message: translate(lang, 'Internal error') }
+    return { statusCode: 500, error: 'internal', message: translate(lang, N_('Internal error')) }
   }
-  return { statusCode: status, error: 'http', message: translate(lang, GENERIC[status] ?? 'Bad request') }
+  return { statusCode: status, error: 'http', message: translate(lang, GENERIC[status] ?? N_('Bad request')) }
 }
 
 const handler: NitroErrorHandler = (error, event) => {
   const body = errorBody(error, event)
-  if (body.statusCode === 503) setResponseHeader(event, 'retry-after', '5')
-  if (typeof body.retryAfter === 'number') setResponseHeader(event, 'retry-after', String(body.retryAfter))
+  if (body.statusCode === 503) setResponseHeader(event, 'retry-after', 5)
+  if (typeof body.retryAfter === 'number') setResponseHeader(event, 'retry-after', body.retryAfter)
   setResponseHeader(event, 'content-type', 'application/json')
   setResponseHeader(event, 'cache-control', 'no-store')
   setResponseStatus(event, body.statusCode as number)

@@ -1,3 +1,4 @@
+import { N_ } from '../../schemas/msgid'
 import * as v from 'valibot'
 import { type H3Event, getQuery, getRouterParam, readRawBody } from 'h3'
 import { DomainError, ValidationError } from '../errors'
@@ -18,16 +19,16 @@ export function validate<S extends v.GenericSchema>(schema: S, input: unknown, r
 /** Reads a JSON body and validates it; any failure is a 4xx with the failing fields. */
 export async function readBody<S extends v.GenericSchema>(event: H3Event, schema: S): Promise<v.InferOutput<S>> {
   const length = Number(event.node.req.headers['content-length'] ?? 0)
-  if (length > MAX_BODY_BYTES) throw new DomainError(413, 'too_large', 'The request body is too large (at most {n} bytes)', { n: MAX_BODY_BYTES })
+  if (length > MAX_BODY_BYTES) throw new DomainError(413, 'too_large', N_('The request body is too large (at most {n} bytes)'), { n: MAX_BODY_BYTES })
   const raw = await readRawBody(event, 'utf8')
   if (raw !== undefined && Buffer.byteLength(raw) > MAX_BODY_BYTES) {
-    throw new DomainError(413, 'too_large', 'The request body is too large (at most {n} bytes)', { n: MAX_BODY_BYTES })
+    throw new DomainError(413, 'too_large', N_('The request body is too large (at most {n} bytes)'), { n: MAX_BODY_BYTES })
   }
   let body: unknown
   try {
     body = raw === undefined || raw.trim() === '' ? undefined : JSON.parse(raw)
   } catch {
-    throw new ValidationError([{ field: '', message: 'The body is not valid JSON' }], 'The body is not valid JSON')
+    throw new ValidationError([{ field: '', message: N_('The body is not valid JSON') }], N_('The body is not valid JSON'))
   }
   if (body === undefined) throw new ValidationError([{ field: '', message: 'A JSON body is required' }])
   return validate(schema, body)

@@ -1,3 +1,4 @@
+import { N_ } from '../../schemas/msgid'
 import { type H3Event, deleteCookie, getCookie, getRequestProtocol, setCookie } from 'h3'
 import { SESSION_COOKIE, SESSION_TTL_S } from '../auth/sessions'
 import { AuthError } from '../errors'
@@ -25,7 +26,7 @@ export function clearSessionCookie(event: H3Event) {
 /** The signed-in user, set by the auth middleware. */
 export function currentUser(event: H3Event): User {
   const user = event.context.user as User | undefined
-  if (!user) throw new AuthError(401, 'Please sign in')
+  if (!user) throw new AuthError(401, N_('Please sign in'))
   return user
 }
 

@@ -1,3 +1,4 @@
+import { N_ } from '../../schemas/msgid'
 import type * as v from 'valibot'
 import type { FieldIssue } from '../errors'
 
@@ -12,36 +13,36 @@ function messageOf(issue: v.BaseIssue<unknown>): Pick<FieldIssue, 'message' | 'p
   if (!issue.message.startsWith('Invalid ')) return { message: issue.message }
   const req = (issue as { requirement?: unknown }).requirement
   const isArray = Array.isArray(issue.input)
-  if (issue.received === 'undefined' && issue.kind === 'schema') return { message: 'This field is required' }
-  if (issue.type === 'strict_object' && issue.expected === 'never') return { message: 'Unknown field' }
+  if (issue.received === 'undefined' && issue.kind === 'schema') return { message: N_('This field is required') }
+  if (issue.type === 'strict_object' && issue.expected === 'never') return { message: N_('Unknown field') }
   switch (issue.type) {
     case 'object':
     case 'strict_object':
-      return { message: 'Must be an object' }
+      return { message: N_('Must be an object') }
     case 'string':
-      return { message: 'Must be text' }
+      return { message: N_('Must be text') }
     case 'number':
-      return { message: 'Must be a number' }
+      return { message: N_('Must be a number') }
     case 'integer':
-      return { message: 'Must be a whole number' }
+      return { message: N_('Must be a whole number') }
     case 'boolean':
-      return { message: 'Must be true or false' }
+      return { message: N_('Must be true or false') }
     case 'array':
-      return { message: 'Must be a list' }
+      return { message: N_('Must be a list') }
     case 'record':
-      return { message: 'Must be an object' }
+      return { message: N_('Must be an object') }
     case 'picklist':
-      return { message: 'Must be one of: {options}', params: { options: (req as string[] | undefined)?.join(', ') ?? '' } }
+      return { message: N_('Must be one of: {options}'), params: { options: (req as string[] | undefined)?.join(', ') ?? '' } }
     case 'min_length':
-      return { message: isArray ? 'Must have at least {n} items' : 'Must be at least {n} characters long', params: { n: Number(req) } }
+      return { message: isArray ? N_('Must have at least {n} items') : N_('Must be at least {n} characters long'), params: { n: Number(req) } }
     case 'max_length':
-      return { message: isArray ? 'Must have at most {n} items' : 'Must be at most {n} characters long', params: { n: Number(req) } }
+      return { message: isArray ? N_('Must have at most {n} items') : N_('Must be at most {n} characters long'), params: { n: Number(req) } }
     case 'min_value':
-      return { message: 'Must be at least {n}', params: { n: Number(req) } }
+      return { message: N_('Must be at least {n}'), params: { n: Number(req) } }
     case 'max_value':
-      return { message: 'Must be at most {n}', params: { n: Number(req) } }
+      return { message: N_('Must be at most {n}'), params: { n: Number(req) } }
     default:
-      return { message: 'Invalid value' }
+      return { message: N_('Invalid value') }
   }
 }
 

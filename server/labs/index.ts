@@ -1,12 +1,13 @@
+import { N_ } from '../../schemas/msgid'
 import type * as v from 'valibot'
 import { createHash } from 'node:crypto'
 import type { Repositories, Stored } from '../../storage'
 import type { Lab, LabCreate, LabUpdate } from '../../schemas/labs'
-import { ConflictError, type FieldIssue, ValidationError } from '../errors'
+import { ConflictError, type FieldIssue, msg, ValidationError } from '../errors'
 import { guardRecord, keepName, mustGet, refuseIfUsed } from '../records'
 import { type Actor, recordEvent } from '../events'
 
-const KIND = 'lab'
+const KIND = N_('lab')
 type LabInput = v.InferOutput<typeof LabCreate>
 
 /** The MAC of seat n: the lab's base with n as last octet (the seed's rule). */
@@ -30,7 +31,7 @@ function defaultMacBase(name: string, taken: Set<string>): string {
     const mac = `52:54:00:${(n >> 8).toString(16).padStart(2, '0')}:${(n & 255).toString(16).padStart(2, '0')}:00`
     if (!taken.has(mac)) return mac
   }
-  throw new ConflictError('No free MAC base is left')
+  throw new ConflictError(N_('No free MAC base is left'))
 }
 
 async function checkLab(store: Repositories, id: string, input: LabInput | v.InferOutput<typeof LabUpdate>): Promise<Lab> {
@@ -38,26 +39,26 @@ async function checkLab(store: Repositories, id: string, input: LabInput | v.Inf
   const max = input.max ?? Math.max(input.size, 1)
   const seen = new Set<string>()
   for (const [i, p] of input.profiles.entries()) {
-    if (seen.has(p)) issues.push({ field: `profiles.${i}`, message: 'Listed twice' })
-    else if (!(await store.profiles.get(p))) issues.push({ field: `profiles.${i}`, message: 'No {kind} named "{id}"', params: { kind: { msgid: 'profile' }, id: p } })
+    if (seen.has(p)) issues.push({ field: `profiles.${i}`, message: N_('Listed twice') })
+    else if (!(await store.profiles.get(p))) issues.push({ field: `profiles.${i}`, message: N_('No {kind} named "{id}"'), params: { kind: msg(N_('profile')), id: p } })
     seen.add(p)
   }
   if (input.client && !(await store.clients.get(input.client))) {
-    issues.push({ field: 'client', message: 'No {kind} named "{id}"', params: { kind: { msgid: 'client' }, id: input.client } })
+    issues.push({ field: 'client', message: N_('No {kind} named "{id}"'), params: { kind: msg(N_('client')), id: input.client } })
   }
   if (input.ipBase && Number(input.ipBase.split('.')[3]) + max > 254) {
-    issues.push({ field: 'ipBase', message: 'The IP base leaves no room for {n} seats in its last octet', params: { n: max } })
+    issues.push({ field: 'ipBase', message: N_('The IP base leaves no room for {n} seats in its last octet'), params: { n: max } })
   }
   if (issues.length) throw new ValidationError(issues)
 
   const others = (await store.labs.list()).filter((l) => l.id !== id)
   const macBase = input.macBase ?? (await store.labs.get(id))?.macBase ?? defaultMacBase(id, new Set(others.map((l) => l.macBase)))
   const clash = others.find((l) => l.macBase === macBase)
-  if (clash) throw new ConflictError('The MAC base {mac} is already used by lab "{lab}"', { mac: macBase, lab: clash.id })
+  if (clash) throw new ConflictError(N_('The MAC base {mac} is already used by lab "{lab}"'), { mac: macBase, lab: clash.id })
   if (input.ipBase) {
     const base = ipNumber(input.ipBase)
     const overlap = others.find((l) => l.ipBase && base <= ipNumber(l.ipBase) + l.max && ipNumber(l.ipBase) <= base + max)
-    if (overlap) throw new ConflictError('The seat addresses overlap those of lab "{lab}"', { lab: overlap.id })
+    if (overlap) throw new ConflictError(N_('The seat addresses overlap those of lab "{lab}"'), { lab: overlap.id })
   }
   return {
     name: id,
@@ -98,7 +99,7 @@ export async function updateLab(store: Repositories, actor: Actor, id: string, i
 export async function deleteLab(store: Repositories, actor: Actor, id: string, revision?: number) {
   await mustGet(store.labs, KIND, id)
   const terminals = (await store.terminals.list()).filter((t) => t.lab === id).map((t) => t.id)
-  refuseIfUsed(KIND, id, [{ kind: 'terminals', ids: terminals }])
+  refuseIfUsed(KIND, id, [{ kind: N_('terminals'), ids: terminals }])
   await guardRecord(KIND, id, () => store.labs.remove(id, revision))
   await recordEvent(store, actor, 'delete', KIND, id)
 }
