@@ -13,6 +13,9 @@ function catalogs() {
   return out
 }
 
+// LABVIRT_OUTPUT_DIR lets several builds (parallel test runs, a bench) live side by side.
+const outputDir = process.env.LABVIRT_OUTPUT_DIR
+
 export default defineNitroConfig({
   compatibilityDate: '2026-11-01',
   srcDir: '.',
@@ -24,5 +27,6 @@ export default defineNitroConfig({
   virtual: {
     '#labvirt-catalogs': () => `export default ${JSON.stringify(catalogs())}`,
   },
+  ...(outputDir ? { output: { dir: outputDir }, buildDir: `${outputDir}/.nitro` } : {}),
   ignore: ['test/**', 'bench/**', 'ui/**', 'bin/**', 'terminal/**', 'data/**'],
 })

@@ -5,7 +5,8 @@ import { join, resolve } from 'node:path'
 import { freePort } from './ports'
 
 export const ADMIN_PASSWORD = 'admin-password-for-tests'
-const ENTRY = resolve(__dirname, '../../.output/server/index.mjs')
+const OUTPUT = resolve(__dirname, '../..', process.env.LABVIRT_OUTPUT_DIR || '.output')
+const ENTRY = join(OUTPUT, 'server/index.mjs')
 
 export interface TestServer {
   url: string
