@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what LabVirt and its tests need on Debian 12 (QEMU, qemu-img, Redis), the npm packages,
+# and builds the server into .output/. Safe to run again: installed packages are skipped.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(qemu-system-x86 qemu-utils redis-server)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  echo "Installing Debian packages: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# A Redis started by the package would sit on 6379 doing nothing: tests start their own.
+if command -v systemctl >/dev/null && systemctl is-active --quiet redis-server 2>/dev/null; then
+  systemctl disable --now redis-server >/dev/null 2>&1 || true
+fi
+
+node -e 'const [a,b]=process.versions.node.split(".").map(Number); if (a<20||(a===20&&b<19)) { console.error("LabVirt needs Node.js >= 20.19, this is " + process.version); process.exit(1) }'
+# npm ci fails on this registry (rollup's optional platform packages), so install.
+npm install --no-audit --no-fund --loglevel=error
+npm run build --silent
