@@ -24,6 +24,7 @@ export default defineNitroConfig({
   imports: false,
   errorHandler: '~/server/http/error-handler',
   experimental: { tasks: true },
+  scheduledTasks: { '17 * * * *': ['store:sweep'] },
   virtual: {
     '#labvirt-catalogs': () => `export default ${JSON.stringify(catalogs())}`,
   },

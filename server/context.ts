@@ -15,7 +15,10 @@ export function useContext(): Promise<Context> {
     const config = readConfig()
     const kv = await openKv({ url: config.storeUrl, dir: config.dataDir })
     return { config, store: repositories(kv) }
-  })()
+  })().catch((err) => {
+    current = undefined // let the next caller try again
+    throw err
+  })
   return current
 }
 

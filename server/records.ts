@@ -1,6 +1,6 @@
 import { N_ } from '../schemas/msgid'
 import { RecordConflict } from '../storage'
-import { ConflictError, NotFoundError, msg } from './errors'
+import { ConflictError, type FieldIssue, NotFoundError, msg } from './errors'
 
 /** Turns the store's refusals into the API's 404 and 409, naming the record. `kind` is a msgid. */
 export async function guardRecord<R>(kind: string, id: string, op: () => Promise<R>): Promise<R> {
@@ -22,6 +22,20 @@ export async function mustGet<T>(repo: { get(id: string): Promise<T | null> }, k
   const found = await repo.get(id)
   if (!found) throw new NotFoundError(kind, id)
   return found
+}
+
+/**
+ * The 400 issue for a field that names a record which does not exist (`kind` is a msgid), or
+ * nothing when it exists; shared by the domains that check references between records.
+ */
+export async function missingRef(
+  repo: { get(id: string): Promise<unknown> },
+  kind: string,
+  id: string,
+  field: string,
+): Promise<FieldIssue | undefined> {
+  if (await repo.get(id)) return undefined
+  return { field, message: N_('No {kind} named "{id}"'), params: { kind: msg(kind), id } }
 }
 
 /** Refuses to delete something others still refer to, naming them. */

@@ -4,6 +4,8 @@ import type { Redis } from 'ioredis'
 import { join } from 'node:path'
 import { atomicFsDriver, sweepTemporaryFiles } from './fs-driver'
 import { StoreUnavailableError } from './errors'
+import { lockDataDir } from './dir-lock'
+import { mkdirSync } from 'node:fs'
 
 /**
  * The key-value store every repository stands on: unstorage for reads, writes and listing, plus an
@@ -74,6 +76,13 @@ abstract class BaseKv implements Kv {
 class FsKv extends BaseKv {
   readonly kind = 'fs' as const
   private locks = new Map<string, Promise<unknown>>()
+  constructor(storage: Storage, private unlock: () => void) {
+    super(storage)
+  }
+  override async close() {
+    await super.close()
+    this.unlock()
+  }
 
   // Serializes read-modify-write per key; a chain of promises is enough within one process.
   private async withLock<R>(key: string, op: () => Promise<R>): Promise<R> {
@@ -162,7 +171,9 @@ export async function openKv(opts: KvOptions): Promise<Kv> {
     return new RedisKv(storage, client, base)
   }
   const base = join(opts.dir, 'store')
+  mkdirSync(base, { recursive: true })
+  const unlock = lockDataDir(opts.dir)
   await sweepTemporaryFiles(base)
   const storage = createStorage({ driver: atomicFsDriver({ base }) })
-  return new FsKv(storage)
+  return new FsKv(storage, unlock)
 }

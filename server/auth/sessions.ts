@@ -35,3 +35,17 @@ export async function endSessionsOf(store: Repositories, username: string) {
   const sessions = await Promise.all(keys.map(async (k) => [k, await store.kv.get<Session>(k)] as const))
   await Promise.all(sessions.filter(([, s]) => s?.username === username).map(([k]) => store.kv.remove(k)))
 }
+
+/** Removes expired sessions (the file store has no TTL of its own). Returns how many. */
+export async function sweepExpiredSessions(store: Repositories, now = Date.now()): Promise<number> {
+  const keys = await store.kv.keys('sessions')
+  let removed = 0
+  for (const key of keys) {
+    const s = await store.kv.get<Session>(key)
+    if (s && s.expiresAt < now) {
+      await store.kv.remove(key)
+      removed++
+    }
+  }
+  return removed
+}

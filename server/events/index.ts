@@ -40,3 +40,13 @@ export async function listEvents(store: Repositories, limit: number): Promise<Ev
   const newest = keys.slice(-limit).reverse()
   return store.kv.getMany<EventRecord>(newest)
 }
+
+/** The log keeps this many events; older ones are pruned by the hourly sweep. */
+export const EVENTS_KEPT = 20_000
+
+export async function pruneEvents(store: Repositories, keep = EVENTS_KEPT): Promise<number> {
+  const keys = await store.kv.keys('events')
+  const old = keys.slice(0, Math.max(0, keys.length - keep))
+  for (const key of old) await store.kv.remove(key)
+  return old.length
+}

@@ -1,0 +1,66 @@
+import { N_ } from '../../schemas/msgid'
+import type * as v from 'valibot'
+import type { Repositories, Stored } from '../../storage'
+import type { Profile, ProfileCreate, ProfileUpdate } from '../../schemas/profiles'
+import { type FieldIssue, ValidationError } from '../errors'
+import { guardRecord, keepName, missingRef, mustGet, refuseIfUsed } from '../records'
+import { type Actor, recordEvent } from '../events'
+
+const KIND = N_('profile')
+type ProfileInput = v.InferOutput<typeof ProfileCreate> | v.InferOutput<typeof ProfileUpdate>
+
+// Every disk must name an existing image, once: the same file twice in one VM is refused by
+// QEMU's image locking as soon as it runs writable (maintenance).
+async function checkProfile(store: Repositories, id: string, input: ProfileInput): Promise<Profile> {
+  const issues: FieldIssue[] = []
+  const seen = new Set<string>()
+  for (const [i, disk] of input.disks.entries()) {
+    const field = `disks.${i}.image`
+    if (seen.has(disk.image)) issues.push({ field, message: N_('Listed twice') })
+    else {
+      const missing = await missingRef(store.images, N_('image'), disk.image, field)
+      if (missing) issues.push(missing)
+    }
+    seen.add(disk.image)
+  }
+  if (issues.length) throw new ValidationError(issues)
+  // Built field by field so the metadata a PUT echoes back (id, dates) is not stored as data.
+  return {
+    name: id,
+    description: input.description,
+    memoryMiB: input.memoryMiB,
+    cpus: input.cpus,
+    nic: input.nic,
+    disks: input.disks.map((d) => ({ image: d.image, bus: d.bus, media: d.media })),
+    extraArgs: input.extraArgs,
+    active: input.active,
+    restartPeriodHours: input.restartPeriodHours,
+  }
+}
+
+export const listProfiles = (store: Repositories) => store.profiles.list()
+export const getProfile = (store: Repositories, id: string) => mustGet(store.profiles, KIND, id)
+
+export async function createProfile(store: Repositories, actor: Actor, input: v.InferOutput<typeof ProfileCreate>): Promise<Stored<Profile>> {
+  const profile = await checkProfile(store, input.name, input)
+  const created = await guardRecord(KIND, input.name, () => store.profiles.create(input.name, profile))
+  await recordEvent(store, actor, 'create', KIND, created.id, created.revision)
+  return created
+}
+
+export async function updateProfile(store: Repositories, actor: Actor, id: string, input: v.InferOutput<typeof ProfileUpdate>) {
+  keepName(KIND, id, input.name)
+  await mustGet(store.profiles, KIND, id)
+  const profile = await checkProfile(store, id, input)
+  const updated = await guardRecord(KIND, id, () => store.profiles.update(id, input.revision, () => profile))
+  await recordEvent(store, actor, 'update', KIND, id, updated.revision)
+  return updated
+}
+
+export async function deleteProfile(store: Repositories, actor: Actor, id: string, revision?: number) {
+  await mustGet(store.profiles, KIND, id)
+  const labs = (await store.labs.list()).filter((l) => l.profiles.includes(id)).map((l) => l.id)
+  refuseIfUsed(KIND, id, [{ kind: N_('labs'), ids: labs }])
+  await guardRecord(KIND, id, () => store.profiles.remove(id, revision))
+  await recordEvent(store, actor, 'delete', KIND, id)
+}

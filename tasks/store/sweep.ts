@@ -1,0 +1,14 @@
+import { defineTask } from 'nitropack/runtime'
+import { useContext } from '../../server/context'
+import { sweepExpiredSessions } from '../../server/auth/sessions'
+import { pruneEvents } from '../../server/events'
+
+export default defineTask({
+  meta: { name: 'store:sweep', description: 'Remove expired sessions and prune the event log' },
+  async run() {
+    const { store } = await useContext()
+    const sessions = await sweepExpiredSessions(store)
+    const events = await pruneEvents(store)
+    return { result: { sessions, events } }
+  },
+})

@@ -1,0 +1,47 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { mkdtemp, readdir, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { openKv, repositories, type Repositories } from '../../../storage'
+import { createSession, readSession, sweepExpiredSessions } from '../../../server/auth/sessions'
+import { listEvents, pruneEvents, recordEvent } from '../../../server/events'
+
+describe('store sweep', () => {
+  let dir: string
+  let store: Repositories
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'labvirt-sweep-'))
+    store = repositories(await openKv({ dir }))
+  })
+  afterEach(async () => {
+    await store.kv.close()
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  it('removes sessions past their expiry', async () => {
+    const live = await createSession(store, 'admin')
+    await createSession(store, 'old')
+    await createSession(store, 'older')
+    const removed = await sweepExpiredSessions(store, Date.now() + 13 * 3600 * 1000)
+    expect(removed).toBe(3)
+    expect(await readdir(join(dir, 'store/sessions'))).toEqual([])
+    expect(await readSession(store, live)).toBeNull()
+  })
+
+  it('keeps sessions that have not expired', async () => {
+    const token = await createSession(store, 'admin')
+    expect(await sweepExpiredSessions(store)).toBe(0)
+    expect((await readSession(store, token))?.username).toBe('admin')
+  })
+
+  it('prunes the event log to the newest N, newest first', async () => {
+    for (let i = 0; i < 12; i++) {
+      await recordEvent(store, { username: 'admin' }, 'create', 'lab', `lab${i}`)
+      await new Promise((r) => setTimeout(r, 2)) // distinct milliseconds keep the order certain
+    }
+    expect(await pruneEvents(store, 5)).toBe(7)
+    const events = await listEvents(store, 100)
+    expect(events.map((e) => e.id)).toEqual(['lab11', 'lab10', 'lab9', 'lab8', 'lab7'])
+  })
+})
