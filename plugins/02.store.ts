@@ -1,5 +1,5 @@
 import { defineNitroPlugin } from 'nitropack/runtime'
-import { closeContext, useContext } from '../server/context'
+import { closeContext, markStarted, useContext } from '../server/context'
 import { bootstrapAdmin } from '../server/auth/users'
 import { DataDirLockedError } from '../storage/dir-lock'
 
@@ -9,6 +9,7 @@ async function bootstrap(attempt = 0): Promise<void> {
   try {
     const { store, config } = await useContext()
     const generated = await bootstrapAdmin(store, config.adminPassword)
+    markStarted()
     if (generated) {
       console.log(`\n  LabVirt: created user "admin" with password ${generated}\n  (shown once; set LABVIRT_ADMIN_PASSWORD to reset it)\n`)
     }

@@ -43,7 +43,7 @@ const profileEntries = {
     v.minLength(1),
     v.maxLength(8),
     v.check((d) => d.filter((x) => x.bus === 'ide').length <= 4, N_('At most 4 IDE disks and CD-ROMs')),
-    v.check((d) => d.every((x) => x.media === 'disk' || x.bus === 'ide'), 'A CD-ROM must be on the IDE bus'),
+    v.check((d) => d.every((x) => x.media === 'disk' || x.bus === 'ide'), N_('A CD-ROM must be on the IDE bus')),
   ),
   extraArgs: v.optional(v.pipe(v.array(ExtraArg), v.maxLength(64)), []),
   active: v.optional(v.boolean(), true),

@@ -8,6 +8,13 @@ export interface Context {
 }
 
 let current: Promise<Context> | undefined
+let started = false
+
+/** Start-up work (the admin bootstrap) is done: until then health answers 503. */
+export function markStarted() {
+  started = true
+}
+export const isStarted = () => started
 
 /** Opens the store once per process; plugins and handlers share it. */
 export function useContext(): Promise<Context> {

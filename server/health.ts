@@ -1,6 +1,9 @@
-import type { Context } from './context'
+import { type Context, isStarted } from './context'
 
-/** Liveness plus whether the store answers; the API itself stays up while the store is down. */
+/**
+ * Whether this host can serve: start-up finished and the store answers. The API stays up while
+ * the store is down (it answers 503 itself), so this is for load balancers and monitoring.
+ */
 export async function health({ store, config }: Context) {
   let storeOk = true
   try {
@@ -8,5 +11,12 @@ export async function health({ store, config }: Context) {
   } catch {
     storeOk = false
   }
-  return { ok: storeOk, store: { kind: store.kv.kind, ok: storeOk }, host: config.hostId, version: process.env.npm_package_version ?? '0.1.0' }
+  const started = isStarted()
+  return {
+    ok: storeOk && started,
+    started,
+    store: { kind: store.kv.kind, ok: storeOk },
+    host: config.hostId,
+    version: process.env.npm_package_version ?? '0.1.0',
+  }
 }

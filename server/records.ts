@@ -9,7 +9,7 @@ export async function guardRecord<R>(kind: string, id: string, op: () => Promise
   } catch (err) {
     if (!(err instanceof RecordConflict)) throw err
     if (err.reason === 'missing') throw new NotFoundError(kind, id)
-    if (err.reason === 'exists') throw new ConflictError('A {kind} named "{id}" already exists', { kind: msg(kind), id })
+    if (err.reason === 'exists') throw alreadyExists(kind, id)
     throw new ConflictError(
       N_('The {kind} "{id}" was changed meanwhile (it is now at revision {revision}); reload it and try again'),
       { kind: msg(kind), id, revision: err.current!.revision },
@@ -18,24 +18,25 @@ export async function guardRecord<R>(kind: string, id: string, op: () => Promise
   }
 }
 
+/** The 409 for creating a record whose name is taken; for domains that check before they act. */
+export function alreadyExists(kind: string, id: string) {
+  return new ConflictError(N_('A {kind} named "{id}" already exists'), { kind: msg(kind), id })
+}
+
 export async function mustGet<T>(repo: { get(id: string): Promise<T | null> }, kind: string, id: string): Promise<T> {
   const found = await repo.get(id)
   if (!found) throw new NotFoundError(kind, id)
   return found
 }
 
-/**
- * The 400 issue for a field that names a record which does not exist (`kind` is a msgid), or
- * nothing when it exists; shared by the domains that check references between records.
- */
-export async function missingRef(
-  repo: { get(id: string): Promise<unknown> },
-  kind: string,
-  id: string,
-  field: string,
-): Promise<FieldIssue | undefined> {
-  if (await repo.get(id)) return undefined
+/** The 400 issue for a field naming a record that does not exist (`kind` is a msgid). */
+export function noSuch(kind: string, id: string, field: string): FieldIssue {
   return { field, message: N_('No {kind} named "{id}"'), params: { kind: msg(kind), id } }
+}
+
+/** `noSuch` when the record `id` is not in `repo`; nothing when it is. */
+export async function missingRef(repo: { get(id: string): Promise<unknown> }, kind: string, id: string, field: string) {
+  return (await repo.get(id)) ? undefined : noSuch(kind, id, field)
 }
 
 /** Refuses to delete something others still refer to, naming them. */
@@ -44,7 +45,7 @@ export function refuseIfUsed(kind: string, id: string, users: { kind: string; id
   if (using.length === 0) return
   throw new ConflictError(
     N_('The {kind} "{id}" is still used by: {users}'),
-    { kind: msg(kind), id, users: using.map((u) => msg('{kind}: {ids}', { kind: msg(u.kind), ids: u.ids.join(', ') })) },
+    { kind: msg(kind), id, users: using.map((u) => msg(N_('{kind}: {ids}'), { kind: msg(u.kind), ids: u.ids.join(', ') })) },
     { usedBy: Object.fromEntries(using.map((u) => [u.kind, u.ids])) },
   )
 }
@@ -52,6 +53,6 @@ export function refuseIfUsed(kind: string, id: string, users: { kind: string; id
 /** A name in an update body must be the record's own: names are ids and cannot change. */
 export function keepName(kind: string, id: string, name: string | undefined) {
   if (name !== undefined && name !== id) {
-    throw new ConflictError('A {kind} cannot be renamed ("{id}" to "{name}")', { kind: msg(kind), id, name })
+    throw new ConflictError(N_('A {kind} cannot be renamed ("{id}" to "{name}")'), { kind: msg(kind), id, name })
   }
 }

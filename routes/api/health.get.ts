@@ -1,5 +1,9 @@
-import { defineEventHandler } from 'h3'
+import { defineEventHandler, setResponseStatus } from 'h3'
 import { useContext } from '../../server/context'
 import { health } from '../../server/health'
 
-export default defineEventHandler(async () => health(await useContext()))
+export default defineEventHandler(async (event) => {
+  const answer = await health(await useContext())
+  if (!answer.ok) setResponseStatus(event, 503)
+  return answer
+})

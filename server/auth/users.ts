@@ -66,7 +66,7 @@ async function adminsOtherThan(store: Repositories, id: string) {
 export async function updateUser(store: Repositories, actor: Actor, id: string, input: v.InferOutput<typeof UserUpdate>) {
   keepName(KIND, id, input.username)
   if (input.role === 'viewer' && (await adminsOtherThan(store, id)) === 0) {
-    throw new ConflictError('"{id}" is the last administrator', { id })
+    throw new ConflictError(N_('"{id}" is the last administrator'), { id })
   }
   const passwordHash = input.password ? await hashPassword(input.password) : undefined
   const user = await guardRecord(KIND, id, () =>
@@ -85,7 +85,7 @@ export async function updateUser(store: Repositories, actor: Actor, id: string, 
 export async function deleteUser(store: Repositories, actor: Actor, id: string, revision?: number) {
   const user = await mustGet(store.users, KIND, id)
   if (user.role === 'admin' && (await adminsOtherThan(store, id)) === 0) {
-    throw new ConflictError('"{id}" is the last administrator', { id })
+    throw new ConflictError(N_('"{id}" is the last administrator'), { id })
   }
   await guardRecord(KIND, id, () => store.users.remove(id, revision))
   await endSessionsOf(store, id)

@@ -8,9 +8,12 @@ export interface Actor {
 
 export const SYSTEM: Actor = { username: 'system' }
 
-// Keys sort by time: a zero-padded millisecond clock, then randomness so two hosts never collide.
+// Keys sort by time: a zero-padded millisecond clock, a counter that orders this process's events
+// within one millisecond, then randomness so two hosts never collide.
+let sequence = 0
 function eventKey(now: number) {
-  return `events:${String(now).padStart(15, '0')}-${randomBytes(4).toString('hex')}`
+  sequence = (sequence + 1) % 1_000_000
+  return `events:${String(now).padStart(15, '0')}-${String(sequence).padStart(6, '0')}-${randomBytes(4).toString('hex')}`
 }
 
 /**

@@ -47,7 +47,7 @@ export function errorBody(error: { statusCode?: number; cause?: unknown }, event
 
 const handler: NitroErrorHandler = (error, event) => {
   const body = errorBody(error, event)
-  if (body.statusCode === 503) setResponseHeader(event, 'retry-after', 5)
+  if (body.error === 'store_unavailable') setResponseHeader(event, 'retry-after', 5)
   if (typeof body.retryAfter === 'number') setResponseHeader(event, 'retry-after', body.retryAfter)
   setResponseHeader(event, 'content-type', 'application/json')
   setResponseHeader(event, 'cache-control', 'no-store')

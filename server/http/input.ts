@@ -30,7 +30,7 @@ export async function readBody<S extends v.GenericSchema>(event: H3Event, schema
   } catch {
     throw new ValidationError([{ field: '', message: N_('The body is not valid JSON') }], N_('The body is not valid JSON'))
   }
-  if (body === undefined) throw new ValidationError([{ field: '', message: 'A JSON body is required' }])
+  if (body === undefined) throw new ValidationError([{ field: '', message: N_('A JSON body is required') }])
   return validate(schema, body)
 }
 

@@ -49,6 +49,10 @@ async function checkLab(store: Repositories, id: string, input: LabInput | v.Inf
   if (input.ipBase && Number(input.ipBase.split('.')[3]) + max > 254) {
     issues.push({ field: 'ipBase', message: N_('The IP base leaves no room for {n} seats in its last octet'), params: { n: max } })
   }
+  const pinned = (await store.terminals.list()).filter((t) => t.lab === id && t.seat !== undefined && t.seat > max)
+  if (pinned.length) {
+    issues.push({ field: 'max', message: N_('Terminals {terminals} are pinned to seats above {n}'), params: { terminals: pinned.map((t) => t.id).join(', '), n: max } })
+  }
   if (issues.length) throw new ValidationError(issues)
 
   const others = (await store.labs.list()).filter((l) => l.id !== id)

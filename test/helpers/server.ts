@@ -24,21 +24,27 @@ export interface TestServer {
   dispose(): Promise<void>
 }
 
-async function waitForHealth(url: string, proc: ChildProcess, out: () => string) {
+async function waitForHealth(url: string, proc: ChildProcess, out: () => string, healthy: boolean) {
   const deadline = Date.now() + 20_000
   while (Date.now() < deadline) {
     if (proc.exitCode !== null) throw new Error(`server exited (${proc.exitCode}):\n${out()}`)
     try {
       const res = await fetch(`${url}/api/health`)
-      if (res.status === 200 || res.status === 503) return
+      // 503 = listening, but start-up unfinished or the store unreachable.
+      if (res.status === 200 || (!healthy && res.status === 503)) return
     } catch {}
     await new Promise((r) => setTimeout(r, 50))
   }
   throw new Error(`server did not answer /api/health:\n${out()}`)
 }
 
+export interface StartOptions {
+  /** Wait for /api/health to be 200 (default); false: return once it listens, store or not. */
+  healthy?: boolean
+}
+
 /** Starts the built server (`.output/server/index.mjs`) on a free loopback port with its own data dir. */
-export async function startServer(extraEnv: Record<string, string> = {}): Promise<TestServer> {
+export async function startServer(extraEnv: Record<string, string> = {}, opts: StartOptions = {}): Promise<TestServer> {
   const dataDir = extraEnv.LABVIRT_DATA_DIR ?? (await mkdtemp(join(tmpdir(), 'labvirt-test-')))
   const port = await freePort()
   const env: Record<string, string> = {
@@ -86,7 +92,7 @@ export async function startServer(extraEnv: Record<string, string> = {}): Promis
     proc.stdout!.on('data', (d) => (log += d))
     proc.stderr!.on('data', (d) => (log += d))
     server.proc = proc
-    await waitForHealth(url, proc, () => log)
+    await waitForHealth(url, proc, () => log, opts.healthy ?? true)
   }
   await launch()
   return server

@@ -1,0 +1,10 @@
+import { defineEventHandler } from 'h3'
+import { EventsQuery } from '../../schemas/events'
+import { useContext } from '../../server/context'
+import { listEvents } from '../../server/events'
+import { readQuery } from '../../server/http/input'
+
+export default defineEventHandler(async (event) => {
+  const { limit } = readQuery(event, EventsQuery)
+  return listEvents((await useContext()).store, limit)
+})

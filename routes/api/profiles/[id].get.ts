@@ -1,0 +1,6 @@
+import { defineEventHandler } from 'h3'
+import { useContext } from '../../../server/context'
+import { getProfile } from '../../../server/profiles'
+import { readId } from '../../../server/http/input'
+
+export default defineEventHandler(async (event) => getProfile((await useContext()).store, readId(event)))

@@ -1,0 +1,5 @@
+import { defineEventHandler } from 'h3'
+import { useContext } from '../../../server/context'
+import { listTerminals } from '../../../server/terminals'
+
+export default defineEventHandler(async () => listTerminals((await useContext()).store))

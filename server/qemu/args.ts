@@ -1,0 +1,305 @@
+import { closeSync, constants, openSync } from 'node:fs'
+import { isAbsolute } from 'node:path'
+import * as v from 'valibot'
+import { Mac, NAME_PATTERN } from '../../schemas/common'
+import { DISK_BUSES, DISK_MEDIA, NIC_MODELS, RESERVED_QEMU_OPTIONS } from '../../schemas/profiles'
+import { UNIX_PATH_MAX, vmPaths } from './paths'
+
+export type Accel = 'kvm' | 'tcg'
+export type DiskBus = (typeof DISK_BUSES)[number]
+export type DiskMedia = (typeof DISK_MEDIA)[number]
+export type NicModel = (typeof NIC_MODELS)[number]
+/** IDE position: 0 primary master, 1 primary slave, 2 secondary master, 3 secondary slave. */
+export type IdeSlot = 0 | 1 | 2 | 3
+
+export interface VmDisk {
+  /** Absolute path of the image (qcow2) or ISO. */
+  path: string
+  bus: DiskBus
+  media: DiskMedia
+  /** IDE only; unplaced IDE devices fill the free slots in order. */
+  slot?: IdeSlot
+  /** Defaults: qcow2 for a disk (every LabVirt image is), raw for a CD-ROM (an ISO). */
+  format?: 'qcow2' | 'raw'
+}
+
+export interface HostForward {
+  hostPort: number
+  guestPort: number
+}
+
+export type VmNetdev =
+  | { mode: 'user'; hostfwd?: HostForward[] }
+  | { mode: 'bridge'; bridge: string }
+  | { mode: 'tap'; ifname: string }
+
+export interface VmNic {
+  model: NicModel
+  mac: string
+  netdev: VmNetdev
+}
+
+export interface VmSpec {
+  name: string
+  uuid: string
+  memoryMiB: number
+  cpus: number
+  accel: Accel
+  disks: VmDisk[]
+  /** Seats: every disk opens with snapshot=on, so guest writes vanish when QEMU exits. */
+  snapshot: boolean
+  nic: VmNic | null
+  /** Where the pidfile and the QMP and VNC sockets live. */
+  runDir: string
+  /** `c` (default) boots the first hard disk, `d` the CD-ROM (installing an OS). */
+  boot?: 'c' | 'd'
+  /** The profile's extra args, appended last. */
+  extraArgs: string[]
+}
+
+export interface SpecIssue {
+  field: string
+  message: string
+}
+
+/** A VM spec QEMU must not see. Callers validate user input earlier; this is the last line. */
+export class QemuSpecError extends Error {
+  readonly code = 'invalid_vm_spec'
+  constructor(public readonly issues: SpecIssue[]) {
+    super(`Invalid VM spec: ${issues.map((i) => `${i.field}: ${i.message}`).join('; ')}`)
+    this.name = 'QemuSpecError'
+  }
+}
+
+const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+// Linux interface names: at most 15 bytes (IFNAMSIZ). Stricter than the kernel, on purpose.
+const IFNAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/
+const CONTROL_CHARS = /[\u0000-\u001f\u007f]/
+const IDE_SLOTS: IdeSlot[] = [0, 1, 2, 3]
+const SECONDARY_MASTER: IdeSlot = 2
+const NIC_DEVICES: Record<NicModel, string> = { virtio: 'virtio-net-pci', e1000: 'e1000', rtl8139: 'rtl8139' }
+
+/**
+ * A VM name: a Name, or one with the suffix LabVirt appends for a seat (`-<n>`) or a maintenance
+ * VM (`-maint`), which can take it past the 24 characters a Name allows.
+ */
+export function isVmName(name: string): boolean {
+  if (NAME_PATTERN.test(name)) return true
+  const m = /^(.+)-(\d{1,4}|maint)$/.exec(name)
+  return !!m && NAME_PATTERN.test(m[1]!)
+}
+
+/** QEMU option values are comma-separated `key=value` lists: a literal comma is written twice. */
+export const escapeOptionValue = (value: string) => value.replaceAll(',', ',,')
+
+const isInt = (n: unknown, min: number, max: number) => typeof n === 'number' && Number.isInteger(n) && n >= min && n <= max
+
+function checkPath(path: unknown, field: string, issues: SpecIssue[]) {
+  if (typeof path !== 'string' || !isAbsolute(path)) issues.push({ field, message: 'must be an absolute path' })
+  else if (CONTROL_CHARS.test(path)) issues.push({ field, message: 'must not contain control characters' })
+  else if (path.length > 4096) issues.push({ field, message: 'is too long' })
+}
+
+interface Placed {
+  disk: VmDisk
+  index: number
+}
+
+/** Validates the spec and assigns IDE slots: explicit slots, then the first CD-ROM at secondary master, then the rest in order. */
+function validate(spec: VmSpec): { ide: (Placed | undefined)[]; others: Placed[]; mac?: string } {
+  const issues: SpecIssue[] = []
+  if (typeof spec.name !== 'string' || !isVmName(spec.name)) issues.push({ field: 'name', message: 'must be a LabVirt name (lowercase letters, digits, inner hyphens)' })
+  if (typeof spec.uuid !== 'string' || !UUID_PATTERN.test(spec.uuid)) issues.push({ field: 'uuid', message: 'must be a UUID' })
+  if (!isInt(spec.memoryMiB, 16, 1024 * 1024)) issues.push({ field: 'memoryMiB', message: 'must be a whole number from 16 to 1048576' })
+  if (!isInt(spec.cpus, 1, 256)) issues.push({ field: 'cpus', message: 'must be a whole number from 1 to 256' })
+  if (spec.accel !== 'kvm' && spec.accel !== 'tcg') issues.push({ field: 'accel', message: 'must be kvm or tcg' })
+  if (spec.boot !== undefined && spec.boot !== 'c' && spec.boot !== 'd') issues.push({ field: 'boot', message: 'must be c or d' })
+  checkPath(spec.runDir, 'runDir', issues)
+  if (typeof spec.runDir === 'string' && typeof spec.name === 'string') {
+    // QEMU cannot bind a longer unix socket path; say so here rather than in a failed start.
+    if (Buffer.byteLength(vmPaths(spec.runDir, spec.name).qmp) > UNIX_PATH_MAX) {
+      issues.push({ field: 'runDir', message: `makes the QMP socket path longer than ${UNIX_PATH_MAX} bytes` })
+    }
+  }
+
+  const ide: (Placed | undefined)[] = [undefined, undefined, undefined, undefined]
+  const unplaced: Placed[] = []
+  const others: Placed[] = []
+  const disks = Array.isArray(spec.disks) ? spec.disks : []
+  if (!Array.isArray(spec.disks)) issues.push({ field: 'disks', message: 'must be a list' })
+  disks.forEach((disk, index) => {
+    const field = `disks[${index}]`
+    checkPath(disk.path, `${field}.path`, issues)
+    if (!(DISK_BUSES as readonly string[]).includes(disk.bus)) issues.push({ field: `${field}.bus`, message: `must be one of ${DISK_BUSES.join(', ')}` })
+    if (!(DISK_MEDIA as readonly string[]).includes(disk.media)) issues.push({ field: `${field}.media`, message: `must be one of ${DISK_MEDIA.join(', ')}` })
+    if (disk.format !== undefined && disk.format !== 'qcow2' && disk.format !== 'raw') issues.push({ field: `${field}.format`, message: 'must be qcow2 or raw' })
+    if (disk.bus !== 'ide') {
+      if (disk.media === 'cdrom') issues.push({ field: `${field}.media`, message: 'a CD-ROM must be on the IDE bus' })
+      if (disk.slot !== undefined) issues.push({ field: `${field}.slot`, message: 'only IDE devices have a slot' })
+      others.push({ disk, index })
+      return
+    }
+    if (disk.slot === undefined) return void unplaced.push({ disk, index })
+    if (!isInt(disk.slot, 0, 3)) return void issues.push({ field: `${field}.slot`, message: 'must be 0, 1, 2 or 3' })
+    const taken = ide[disk.slot]
+    if (taken) issues.push({ field: `${field}.slot`, message: `IDE slot ${disk.slot} is already taken by disks[${taken.index}]` })
+    else ide[disk.slot] = { disk, index }
+  })
+  const ideCount = disks.filter((d) => d.bus === 'ide').length
+  if (ideCount > 4) issues.push({ field: 'disks', message: `at most 4 IDE disks and CD-ROMs, got ${ideCount}` })
+  else {
+    // The seed's layout: a CD-ROM is hdc unless placed, hard disks take hda, hdb, hdd.
+    const cdrom = unplaced.find((p) => p.disk.media === 'cdrom')
+    if (cdrom && !ide[SECONDARY_MASTER]) {
+      ide[SECONDARY_MASTER] = cdrom
+      unplaced.splice(unplaced.indexOf(cdrom), 1)
+    }
+    for (const p of unplaced) {
+      const free = IDE_SLOTS.find((s) => !ide[s])
+      if (free === undefined) issues.push({ field: `disks[${p.index}]`, message: 'no IDE slot is left' })
+      else ide[free] = p
+    }
+  }
+  if (spec.boot === 'd' && !disks.some((d) => d.media === 'cdrom')) issues.push({ field: 'boot', message: 'booting from CD-ROM needs a CD-ROM' })
+
+  let mac: string | undefined
+  if (spec.nic !== null) {
+    const nic = spec.nic
+    if (!nic || typeof nic !== 'object') issues.push({ field: 'nic', message: 'must be a NIC or null' })
+    else {
+      if (!(NIC_MODELS as readonly string[]).includes(nic.model)) issues.push({ field: 'nic.model', message: `must be one of ${NIC_MODELS.join(', ')}` })
+      const parsed = v.safeParse(Mac, nic.mac)
+      if (parsed.success) mac = parsed.output
+      else issues.push({ field: 'nic.mac', message: 'must be a unicast MAC address like 52:54:00:12:34:56' })
+      checkNetdev(nic.netdev, issues)
+    }
+  }
+
+  if (!Array.isArray(spec.extraArgs)) issues.push({ field: 'extraArgs', message: 'must be a list' })
+  else {
+    spec.extraArgs.forEach((arg, i) => {
+      const field = `extraArgs[${i}]`
+      if (typeof arg !== 'string' || CONTROL_CHARS.test(arg)) issues.push({ field, message: 'must be text without control characters' })
+      else if ((RESERVED_QEMU_OPTIONS as readonly string[]).includes(arg.replace(/^--/, '-'))) issues.push({ field, message: `${arg} is set by LabVirt itself` })
+    })
+  }
+
+  if (issues.length) throw new QemuSpecError(issues)
+  return { ide, others, mac }
+}
+
+function checkNetdev(netdev: VmNetdev | undefined, issues: SpecIssue[]) {
+  switch (netdev?.mode) {
+    case 'user':
+      if (netdev.hostfwd !== undefined && !Array.isArray(netdev.hostfwd)) issues.push({ field: 'nic.netdev.hostfwd', message: 'must be a list' })
+      netdev.hostfwd?.forEach((f, i) => {
+        if (!isInt(f?.hostPort, 1, 65535)) issues.push({ field: `nic.netdev.hostfwd[${i}].hostPort`, message: 'must be a port from 1 to 65535' })
+        if (!isInt(f?.guestPort, 1, 65535)) issues.push({ field: `nic.netdev.hostfwd[${i}].guestPort`, message: 'must be a port from 1 to 65535' })
+      })
+      return
+    case 'bridge':
+      if (typeof netdev.bridge !== 'string' || !IFNAME_PATTERN.test(netdev.bridge)) issues.push({ field: 'nic.netdev.bridge', message: 'must be an interface name' })
+      return
+    case 'tap':
+      if (typeof netdev.ifname !== 'string' || !IFNAME_PATTERN.test(netdev.ifname)) issues.push({ field: 'nic.netdev.ifname', message: 'must be an interface name' })
+      return
+    default:
+      issues.push({ field: 'nic.netdev.mode', message: 'must be user, bridge or tap' })
+  }
+}
+
+function driveArgs(disk: VmDisk, id: string, snapshot: boolean): string[] {
+  const cdrom = disk.media === 'cdrom'
+  const format = disk.format ?? (cdrom ? 'raw' : 'qcow2')
+  // A CD-ROM is never written, so it needs no snapshot overlay (QEMU would make a temp file for one).
+  const mode = cdrom ? ',readonly=on' : snapshot ? ',snapshot=on' : ''
+  return ['-drive', `if=none,id=${id},file=${escapeOptionValue(disk.path)},format=${format}${mode}`]
+}
+
+function netdevOption(netdev: VmNetdev): string {
+  switch (netdev.mode) {
+    case 'user':
+      return ['user,id=net0', ...(netdev.hostfwd ?? []).map((f) => `hostfwd=tcp::${f.hostPort}-:${f.guestPort}`)].join(',')
+    case 'bridge':
+      return `bridge,id=net0,br=${escapeOptionValue(netdev.bridge)}`
+    case 'tap':
+      // Taps are made once by root (`labvirt network setup`): QEMU must not run scripts on them.
+      return `tap,id=net0,ifname=${escapeOptionValue(netdev.ifname)},script=no,downscript=no`
+  }
+}
+
+/**
+ * The argv (without the binary) that starts `spec` daemonized. Pure and deterministic: the same
+ * spec always gives the same argv, so a running VM's cmdline can be compared with its spec.
+ *
+ * Device ids are stable for QMP and HMP: drives `drive-ide<slot>`, `drive-virtio<n>`,
+ * `drive-scsi<n>` (n counts disks of that bus in spec order), devices without the `drive-`
+ * prefix, the NIC `nic0` on netdev `net0`.
+ */
+export function buildQemuArgs(spec: VmSpec): string[] {
+  const { ide, others, mac } = validate(spec)
+  const paths = vmPaths(spec.runDir, spec.name)
+  const argv = [
+    '-name', spec.name,
+    '-uuid', spec.uuid.toLowerCase(),
+    '-m', String(spec.memoryMiB),
+    '-smp', String(spec.cpus),
+    '-accel', spec.accel,
+    '-nodefaults',
+    // -nodefaults drops the VGA too; the admin console (VNC) needs one.
+    '-vga', 'std',
+  ]
+  // The NIC comes before the disks so its PCI address stays put when a profile's disks change
+  // (Windows guests treat a moved NIC as a new adapter).
+  if (spec.nic) {
+    argv.push('-netdev', netdevOption(spec.nic.netdev))
+    argv.push('-device', `${NIC_DEVICES[spec.nic.model]},netdev=net0,mac=${mac},id=nic0`)
+  }
+  ide.forEach((p, slot) => {
+    if (!p) return
+    const kind = p.disk.media === 'cdrom' ? 'ide-cd' : 'ide-hd'
+    argv.push(...driveArgs(p.disk, `drive-ide${slot}`, spec.snapshot))
+    argv.push('-device', `${kind},bus=ide.${slot >> 1},unit=${slot & 1},drive=drive-ide${slot},id=ide${slot}`)
+  })
+  let virtio = 0
+  let scsi = 0
+  for (const { disk } of others) {
+    if (disk.bus === 'virtio') {
+      const n = virtio++
+      argv.push(...driveArgs(disk, `drive-virtio${n}`, spec.snapshot))
+      argv.push('-device', `virtio-blk-pci,drive=drive-virtio${n},id=virtio${n}`)
+    } else {
+      const n = scsi++
+      if (n === 0) argv.push('-device', 'virtio-scsi-pci,id=scsi0')
+      argv.push(...driveArgs(disk, `drive-scsi${n}`, spec.snapshot))
+      argv.push('-device', `scsi-hd,bus=scsi0.0,scsi-id=${n},drive=drive-scsi${n},id=scsi0-${n}`)
+    }
+  }
+  argv.push(
+    '-boot', spec.boot ?? 'c',
+    '-qmp', `unix:${escapeOptionValue(paths.qmp)},server=on,wait=off`,
+    '-vnc', `unix:${escapeOptionValue(paths.vnc)}`,
+    // -pidfile takes the path as is (no option parsing), and process.ts looks for it verbatim.
+    '-pidfile', paths.pidfile,
+    '-daemonize',
+    ...spec.extraArgs,
+  )
+  return argv
+}
+
+/**
+ * The accelerator to use: `LABVIRT_ACCEL` (kvm, tcg or auto, the default); auto picks KVM when
+ * the KVM device opens read-write. Tests force tcg: see QEMU-FACTS (a usable-looking /dev/kvm
+ * that hangs guests).
+ */
+export function detectAccel(env: NodeJS.ProcessEnv = process.env, kvmDevice = '/dev/kvm'): Accel {
+  const wanted = (env.LABVIRT_ACCEL || 'auto').trim().toLowerCase()
+  if (wanted === 'kvm' || wanted === 'tcg') return wanted
+  if (wanted !== 'auto') throw new QemuSpecError([{ field: 'LABVIRT_ACCEL', message: `must be kvm, tcg or auto, got "${env.LABVIRT_ACCEL}"` }])
+  try {
+    closeSync(openSync(kvmDevice, constants.O_RDWR))
+    return 'kvm'
+  } catch {
+    return 'tcg'
+  }
+}

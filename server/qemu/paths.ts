@@ -1,0 +1,13 @@
+import { join } from 'node:path'
+
+/** The files a VM owns in the run dir. One function, so the argv and process checks agree on them. */
+export function vmPaths(runDir: string, name: string) {
+  return {
+    pidfile: join(runDir, `${name}.pid`),
+    qmp: join(runDir, `${name}.qmp`),
+    vnc: join(runDir, `${name}.vnc`),
+  }
+}
+
+/** The longest unix socket path Linux accepts (sun_path is 108 bytes with its NUL). */
+export const UNIX_PATH_MAX = 107

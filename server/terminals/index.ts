@@ -1,0 +1,69 @@
+import { N_ } from '../../schemas/msgid'
+import type * as v from 'valibot'
+import type { Repositories, Stored } from '../../storage'
+import type { Terminal, TerminalCreate, TerminalUpdate } from '../../schemas/terminals'
+import { ConflictError, type FieldIssue, ValidationError } from '../errors'
+import { guardRecord, keepName, missingRef, mustGet, noSuch } from '../records'
+import { type Actor, recordEvent } from '../events'
+
+const KIND = N_('terminal')
+type TerminalInput = v.InferOutput<typeof TerminalCreate> | v.InferOutput<typeof TerminalUpdate>
+
+async function checkTerminal(store: Repositories, id: string, input: TerminalInput): Promise<Terminal> {
+  const issues: FieldIssue[] = []
+  const lab = await store.labs.get(input.lab)
+  if (!lab) issues.push(noSuch(N_('lab'), input.lab, 'lab'))
+  else if (input.seat !== undefined && input.seat > lab.max) {
+    issues.push({ field: 'seat', message: N_('Lab "{lab}" has at most {max} seats'), params: { lab: lab.id, max: lab.max } })
+  }
+  if (input.client) {
+    const missing = await missingRef(store.clients, N_('client'), input.client, 'client')
+    if (missing) issues.push(missing)
+  }
+  if (issues.length) throw new ValidationError(issues)
+
+  // A terminal is identified by its address, so two terminals cannot share one.
+  const others = (await store.terminals.list()).filter((t) => t.id !== id)
+  const sameIp = input.ip && others.find((t) => t.ip === input.ip)
+  if (sameIp) throw new ConflictError(N_('The IP address {ip} is already used by terminal "{terminal}"'), { ip: input.ip!, terminal: sameIp.id })
+  const sameMac = input.mac && others.find((t) => t.mac === input.mac)
+  if (sameMac) throw new ConflictError(N_('The MAC address {mac} is already used by terminal "{terminal}"'), { mac: input.mac!, terminal: sameMac.id })
+
+  // Built field by field so the metadata a PUT echoes back (id, dates) is not stored as data.
+  return {
+    name: id,
+    description: input.description,
+    ip: input.ip,
+    mac: input.mac,
+    lab: input.lab,
+    client: input.client,
+    seat: input.seat,
+    params: input.params,
+  }
+}
+
+export const listTerminals = (store: Repositories) => store.terminals.list()
+export const getTerminal = (store: Repositories, id: string) => mustGet(store.terminals, KIND, id)
+
+export async function createTerminal(store: Repositories, actor: Actor, input: v.InferOutput<typeof TerminalCreate>): Promise<Stored<Terminal>> {
+  const terminal = await checkTerminal(store, input.name, input)
+  const created = await guardRecord(KIND, input.name, () => store.terminals.create(input.name, terminal))
+  await recordEvent(store, actor, 'create', KIND, created.id, created.revision)
+  return created
+}
+
+export async function updateTerminal(store: Repositories, actor: Actor, id: string, input: v.InferOutput<typeof TerminalUpdate>) {
+  keepName(KIND, id, input.name)
+  await mustGet(store.terminals, KIND, id)
+  const terminal = await checkTerminal(store, id, input)
+  const updated = await guardRecord(KIND, id, () => store.terminals.update(id, input.revision, () => terminal))
+  await recordEvent(store, actor, 'update', KIND, id, updated.revision)
+  return updated
+}
+
+// Nothing refers to a terminal, so it can always go.
+export async function deleteTerminal(store: Repositories, actor: Actor, id: string, revision?: number) {
+  await mustGet(store.terminals, KIND, id)
+  await guardRecord(KIND, id, () => store.terminals.remove(id, revision))
+  await recordEvent(store, actor, 'delete', KIND, id)
+}

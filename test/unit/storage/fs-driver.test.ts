@@ -1,0 +1,135 @@
+import { readFileSync } from 'node:fs'
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { createStorage } from 'unstorage'
+import { atomicFsDriver, sweepTemporaryFiles, writeFileAtomic } from '../../../storage/fs-driver'
+import { openKv, type Kv } from '../../../storage/kv'
+
+// The file store's promise: a record on disk is always either the old or the new version, never a
+// torn one. A crash between "write the temporary file" and "rename it over the record" leaves a
+// `.tmp-*` file next to the old record; it must be invisible to readers and swept at the next open.
+
+let root: string
+beforeEach(async () => {
+  root = await mkdtemp(join(tmpdir(), 'labvirt-fsdrv-'))
+})
+afterEach(async () => {
+  await rm(root, { recursive: true, force: true })
+})
+
+async function allFiles(dir: string): Promise<string[]> {
+  const out: string[] = []
+  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (e.isFile()) out.push(join(e.parentPath, e.name))
+  }
+  return out.sort()
+}
+
+const tmpFiles = async (dir: string) => (await allFiles(dir)).filter((f) => f.split('/').pop()!.startsWith('.tmp-'))
+
+describe('writeFileAtomic', () => {
+  it('writes the whole content, replaces an existing file and leaves no temporary file', async () => {
+    const path = join(root, 'a', 'b', 'rec')
+    await writeFileAtomic(path, '{"v":1}')
+    expect(await readFile(path, 'utf8')).toBe('{"v":1}')
+    const big = JSON.stringify({ v: 2, pad: 'x'.repeat(1 << 20) })
+    await writeFileAtomic(path, big)
+    expect(await readFile(path, 'utf8')).toBe(big)
+    expect(await tmpFiles(root)).toEqual([])
+    // Records may hold password hashes and session keys: owner-only.
+    expect((await stat(path)).mode & 0o777).toBe(0o600)
+  })
+
+  it('leaves neither a temporary file nor a changed target when the rename fails', async () => {
+    // A non-empty directory where the file should go: rename(2) fails (EISDIR/ENOTEMPTY).
+    const path = join(root, 'rec')
+    await mkdir(join(path, 'inner'), { recursive: true })
+    await expect(writeFileAtomic(path, '{"v":1}')).rejects.toThrow()
+    expect(await tmpFiles(root)).toEqual([])
+    expect((await stat(path)).isDirectory()).toBe(true)
+  })
+
+  it('many concurrent writers of one file: the file ends as exactly one of the versions written', async () => {
+    const path = join(root, 'rec')
+    const versions = Array.from({ length: 50 }, (_, i) => JSON.stringify({ i, pad: String(i).repeat(5000) }))
+    await Promise.all(versions.map((v) => writeFileAtomic(path, v)))
+    expect(versions).toContain(await readFile(path, 'utf8'))
+    expect(await tmpFiles(root)).toEqual([])
+  })
+})
+
+describe('atomic fs driver through a Kv', () => {
+  let kv: Kv | undefined
+  afterEach(async () => {
+    await kv?.close()
+    kv = undefined
+  })
+
+  it('a write interrupted before its rename leaves the old record, hides the temporary file and sweeps it at open', async () => {
+    const store = join(root, 'store')
+    kv = await openKv({ dir: root })
+    await kv.set('labs:a', { id: 'a', revision: 1 })
+    await kv.set('labs:b', { id: 'b', revision: 1 })
+    await kv.close()
+    kv = undefined
+
+    // What a crash mid-write leaves: the new version half-written in a temporary file beside the
+    // record (and one more at the store's root and in an otherwise empty collection).
+    await writeFile(join(store, 'labs', '.tmp-0123456789ab'), '{"id":"a","revision":2,"pad":"tor')
+    await writeFile(join(store, '.tmp-ffffffffffff'), 'garbage')
+    await mkdir(join(store, 'profiles'), { recursive: true })
+    await writeFile(join(store, 'profiles', '.tmp-aaaaaaaaaaaa'), '')
+
+    // Readers never see a temporary file, even before the sweep.
+    const raw = createStorage({ driver: atomicFsDriver({ base: store }) })
+    expect((await raw.getKeys('labs')).sort()).toEqual(['labs:a', 'labs:b'])
+    expect(await raw.getKeys('profiles')).toEqual([])
+    expect((await raw.getKeys()).sort()).toEqual(['labs:a', 'labs:b'])
+    await raw.dispose()
+
+    // Opening the store sweeps them; the records keep their last complete version.
+    kv = await openKv({ dir: root })
+    expect(await tmpFiles(store)).toEqual([])
+    expect(await kv.keys('labs')).toEqual(['labs:a', 'labs:b'])
+    expect(await kv.get('labs:a')).toEqual({ id: 'a', revision: 1 })
+    for (const f of await allFiles(store)) expect(() => JSON.parse(readFileSync(f, 'utf8')), f).not.toThrow()
+  })
+
+  it('writes each record as one JSON file under <dir>/store, one directory per collection', async () => {
+    kv = await openKv({ dir: root })
+    await kv.set('labs:room-1', { id: 'room-1', revision: 3 })
+    expect(JSON.parse(await readFile(join(root, 'store', 'labs', 'room-1'), 'utf8'))).toEqual({ id: 'room-1', revision: 3 })
+    await kv.remove('labs:room-1')
+    expect(await kv.get('labs:room-1')).toBeNull()
+    expect(await allFiles(join(root, 'store'))).toEqual([])
+  })
+
+  it('refuses keys that would leave the store or hide as a temporary file', async () => {
+    const store = join(root, 'store')
+    const driver = atomicFsDriver({ base: store })
+    // Straight to the driver: its own guard, whatever unstorage normalizes before it.
+    for (const key of ['labs:..:..:escape', '..:escape', 'labs:.', 'labs:.tmp-1234', '', ':::']) {
+      await expect(Promise.resolve().then(() => driver.setItem!(key, '{}', {})), `setItem(${JSON.stringify(key)})`).rejects.toThrow(/invalid store key/)
+      await expect(Promise.resolve().then(() => driver.getItem(key, {})), `getItem(${JSON.stringify(key)})`).rejects.toThrow(/invalid store key/)
+    }
+    // Through the Kv the repositories use.
+    kv = await openKv({ dir: root })
+    await expect(kv.set('labs:..:..:escape', { x: 1 })).rejects.toThrow()
+    await expect(kv.set('..:escape', { x: 1 })).rejects.toThrow()
+    await expect(kv.update('labs:..:x', () => ({ x: 1 }))).rejects.toThrow()
+    // Nothing was written anywhere, inside the store or beside it (both keys would land in root).
+    // (The open Kv holds the data dir's lock file, which is no record.)
+    expect((await allFiles(root)).filter((f) => f !== join(root, 'labvirt.lock'))).toEqual([])
+  })
+
+  it('sweepTemporaryFiles keeps records and copes with a missing directory', async () => {
+    await expect(sweepTemporaryFiles(join(root, 'nope'))).resolves.toBeUndefined()
+    await mkdir(join(root, 's', 'x'), { recursive: true })
+    await writeFile(join(root, 's', 'x', 'rec'), '{}')
+    await writeFile(join(root, 's', 'x', '.tmp-1'), '{')
+    await sweepTemporaryFiles(join(root, 's'))
+    expect(await allFiles(join(root, 's'))).toEqual([join(root, 's', 'x', 'rec')])
+  })
+})
