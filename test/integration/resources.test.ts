@@ -282,6 +282,15 @@ describe('terminals', () => {
     expect(fieldsOf(res.body)[0]!.message).toContain('4')
   })
 
+  it('keeps a lab from shrinking its maximum below a seat a terminal is pinned to', async () => {
+    // pc01 is pinned to seat 4 of t-lab (max 4).
+    const lab = (await admin.get('/api/labs/t-lab')).body
+    const res = await admin.put('/api/labs/t-lab', { ...lab, size: 2, max: 3 })
+    expect(res.status).toBe(400)
+    expect(fieldsOf(res.body)).toEqual([{ field: 'max', message: 'Terminals pc01 are pinned to seats above 3' }])
+    expect((await admin.get('/api/labs/t-lab')).body).toMatchObject({ max: 4, revision: lab.revision })
+  })
+
   it('refuses an IP or a MAC another terminal has, naming it (409)', async () => {
     await admin.post('/api/terminals', { name: 'pc02', ip: '10.1.0.12', mac: '00:11:22:33:44:02', lab: 't-lab' })
     const sameIp = await admin.post('/api/terminals', { name: 'pc03', ip: '10.1.0.12', lab: 't-lab' })

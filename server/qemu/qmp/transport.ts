@@ -58,15 +58,18 @@ export class JsonLineTransport {
   }
 
   private receive(chunk: string) {
-    if (this.ended) return
-    this.buffer += chunk
+    // Only the new chunk is searched for newlines, so a long partial line costs linear time.
+    let start = 0
     let nl: number
-    while (!this.ended && (nl = this.buffer.indexOf('\n')) >= 0) {
-      const line = this.buffer.slice(0, nl).trim()
-      this.buffer = this.buffer.slice(nl + 1)
+    while (!this.ended && (nl = chunk.indexOf('\n', start)) >= 0) {
+      const line = (this.buffer + chunk.slice(start, nl)).trim()
+      this.buffer = ''
+      start = nl + 1
       if (line) this.parse(line)
     }
-    if (!this.ended && this.buffer.length > MAX_LINE) this.fail(new QmpProtocolError('QMP line too long', this.buffer))
+    if (this.ended) return
+    this.buffer += chunk.slice(start)
+    if (this.buffer.length > MAX_LINE) this.fail(new QmpProtocolError('QMP line too long', this.buffer))
   }
 
   private parse(line: string) {
