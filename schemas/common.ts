@@ -38,9 +38,12 @@ export const RecordEcho = {
   updatedAt: v.optional(v.string()),
 }
 
-/** The schema of a PUT: the create fields, the record's revision, and the echoed metadata. */
+/**
+ * The schema of a PUT: the create fields, the record's revision, and the echoed metadata. The name
+ * is in the URL, so the body may leave it out (if present it must be the same: names are ids).
+ */
 export function updateSchema<E extends v.ObjectEntries>(entries: E) {
-  return v.strictObject({ ...entries, ...RecordEcho, revision: Revision })
+  return v.strictObject({ ...entries, ...RecordEcho, name: v.optional(Name), revision: Revision })
 }
 
 /** `?revision=` on DELETE: optional, guards against deleting something changed meanwhile. */

@@ -6,6 +6,7 @@ import type { Image } from '../schemas/images'
 import type { Terminal } from '../schemas/terminals'
 import type { Client } from '../schemas/clients'
 import type { Role } from '../schemas/users'
+import type { Maintenance, Manual, VmStatus } from '../schemas/vms'
 
 export interface StoredUser {
   username: string
@@ -37,6 +38,12 @@ export function repositories(kv: Kv) {
     terminals: new Repository<Terminal>(kv, 'terminals'),
     clients: new Repository<Client>(kv, 'clients'),
     users: new Repository<StoredUser>(kv, 'users'),
+    manual: new Repository<Manual>(kv, 'manual'),
+    maintenance: new Repository<Maintenance>(kv, 'maintenance'),
+    /** What each VM's host last saw of it; written by the reconciler. */
+    vms: new Repository<VmStatus>(kv, 'vms'),
+    /** VMs an admin holds down (stop, powerdown, kill) until they start them again. */
+    holds: new Repository<{ by: string }>(kv, 'holds'),
   }
 }
 

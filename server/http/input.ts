@@ -34,9 +34,9 @@ export async function readBody<S extends v.GenericSchema>(event: H3Event, schema
   return validate(schema, body)
 }
 
-/** The `:id` of a route, which must be a valid name: anything else cannot exist. */
-export function readId(event: H3Event, param = 'id'): string {
-  return validate(Name, getRouterParam(event, param, { decode: true }) ?? '', param)
+/** The `:id` of a route, which must be a valid name (or match `schema`): anything else cannot exist. */
+export function readId(event: H3Event, param = 'id', schema: v.GenericSchema<string, string> = Name): string {
+  return validate(schema, getRouterParam(event, param, { decode: true }) ?? '', param)
 }
 
 export function readQuery<S extends v.GenericSchema>(event: H3Event, schema: S): v.InferOutput<S> {

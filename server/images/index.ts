@@ -4,7 +4,7 @@ import { mkdir, open, rm, stat } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import type { Stored } from '../../storage'
 import type { Image, ImageCreate, ImageUpdate } from '../../schemas/images'
-import type { Config } from '../config'
+import { type Config, imagesDir } from '../config'
 import type { Context } from '../context'
 import { ConflictError, DomainError } from '../errors'
 import { alreadyExists, guardRecord, keepName, mustGet, refuseIfUsed } from '../records'
@@ -16,7 +16,6 @@ const KIND = N_('image')
 /** What GET answers: the record, with the file's current size, or `missing` when the file is gone. */
 export type ImageView = Stored<Image> & { missing?: true }
 
-export const imagesDir = (config: Pick<Config, 'dataDir'>) => join(config.dataDir, 'images')
 
 // Records hold a bare file name; anything else would point outside the images directory.
 function imagePath(config: Pick<Config, 'dataDir'>, file: string) {

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { readFileSync } from 'node:fs'
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { freePort } from './ports'
@@ -41,6 +42,8 @@ async function waitForHealth(url: string, proc: ChildProcess, out: () => string,
 export interface StartOptions {
   /** Wait for /api/health to be 200 (default); false: return once it listens, store or not. */
   healthy?: boolean
+  /** Run the reconcile loop (real QEMU VMs); off by default for API-only tests. */
+  vms?: boolean
 }
 
 /** Starts the built server (`.output/server/index.mjs`) on a free loopback port with its own data dir. */
@@ -54,6 +57,7 @@ export async function startServer(extraEnv: Record<string, string> = {}, opts: S
     LABVIRT_DATA_DIR: dataDir,
     LABVIRT_ADMIN_PASSWORD: ADMIN_PASSWORD,
     LABVIRT_ACCEL: 'tcg',
+    LABVIRT_RECONCILE: opts.vms ? 'on' : 'off',
     ...extraEnv,
   }
   let log = ''
@@ -84,6 +88,8 @@ export async function startServer(extraEnv: Record<string, string> = {}, opts: S
     },
     async dispose() {
       await server.stop()
+      // VMs are daemonized and outlive the server on purpose; a test must not leave them behind.
+      await killVms(join(dataDir, 'run'))
       if (!extraEnv.LABVIRT_DATA_DIR) await rm(dataDir, { recursive: true, force: true })
     },
   }
@@ -96,4 +102,41 @@ export async function startServer(extraEnv: Record<string, string> = {}, opts: S
   }
   await launch()
   return server
+}
+
+/** SIGKILLs every QEMU whose pidfile is in `runDir` and waits until they are gone. */
+export async function killVms(runDir: string) {
+  let files: string[] = []
+  try {
+    files = await readdir(runDir)
+  } catch {
+    return
+  }
+  const pids: number[] = []
+  for (const f of files.filter((f) => f.endsWith('.pid'))) {
+    const pid = Number((await readFile(join(runDir, f), 'utf8').catch(() => '')).trim())
+    if (!pid) continue
+    const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')
+    if (!cmdline.includes(join(runDir, f))) continue
+    try {
+      process.kill(pid, 'SIGKILL')
+      pids.push(pid)
+    } catch {}
+  }
+  const deadline = Date.now() + 5000
+  while (Date.now() < deadline && pids.some((p) => alive(p))) await new Promise((r) => setTimeout(r, 20))
+}
+
+function alive(pid: number) {
+  try {
+    process.kill(pid, 0)
+  } catch {
+    return false
+  }
+  // A zombie is dead for our purposes (its parent may reap it late).
+  try {
+    return !/\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))
+  } catch {
+    return false
+  }
 }

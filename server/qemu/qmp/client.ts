@@ -58,6 +58,8 @@ export class QmpClient extends EventEmitter<ClientEvents> {
     super()
     this.greeting = greeting
     this.commandTimeoutMs = commandTimeoutMs
+    // Each waitForEvent/events() holds listeners only while it waits; many may wait at once.
+    this.setMaxListeners(64)
     let onClosed!: (r: QmpClosedError) => void
     this.closed = new Promise((r) => (onClosed = r))
     this.once('close', onClosed)
@@ -195,20 +197,19 @@ export class QmpClient extends EventEmitter<ClientEvents> {
    */
   events(): AsyncIterableIterator<QmpEvent> {
     const queue: QmpEvent[] = []
-    let waiting: ((r: IteratorResult<QmpEvent>) => void) | undefined
+    // Callers may call next() again before an earlier call resolved: serve them in order.
+    const waiting: ((r: IteratorResult<QmpEvent>) => void)[] = []
     let done = this.isClosed
     const onEvent = (e: QmpEvent) => {
-      if (waiting) {
-        waiting({ value: e, done: false })
-        waiting = undefined
-      } else queue.push(e)
+      const w = waiting.shift()
+      if (w) w({ value: e, done: false })
+      else queue.push(e)
     }
     const stop = () => {
       done = true
       this.off('event', onEvent)
       this.off('close', stop)
-      waiting?.({ value: undefined, done: true })
-      waiting = undefined
+      for (const w of waiting.splice(0)) w({ value: undefined, done: true })
     }
     if (!done) {
       this.on('event', onEvent)
@@ -219,7 +220,7 @@ export class QmpClient extends EventEmitter<ClientEvents> {
         const e = queue.shift()
         if (e) return Promise.resolve({ value: e, done: false })
         if (done) return Promise.resolve({ value: undefined, done: true })
-        return new Promise((r) => (waiting = r))
+        return new Promise((r) => waiting.push(r))
       },
       return: () => {
         stop()

@@ -197,6 +197,28 @@ describe('QmpClient', () => {
     expect(client.listenerCount('event')).toBe(1)
   })
 
+  it('events(): concurrent next() calls get events in order; for-await ends on break', async () => {
+    const { client, conn } = await connected()
+    const stream = client.events()
+    const a = stream.next()
+    const b = stream.next()
+    conn.event('RESET', { guest: true, reason: 'guest-reset' })
+    conn.event('POWERDOWN')
+    expect([(await within(a)).value?.event, (await within(b)).value?.event]).toEqual(['RESET', 'POWERDOWN'])
+    const names: string[] = []
+    // Sent now, received later over the socket: the loop below subscribes first.
+    conn.event('STOP')
+    conn.event('RESUME')
+    for await (const e of client.events()) {
+      names.push(e.event)
+      if (names.length === 1) conn.event('SHUTDOWN')
+      if (e.event === 'SHUTDOWN') break
+    }
+    expect(names).toEqual(['STOP', 'RESUME', 'SHUTDOWN'])
+    await stream.return!()
+    expect(client.listenerCount('event')).toBe(0)
+  })
+
   it('waitForEvent filters on data and times out', async () => {
     const { client, conn } = await connected()
     const vnc = client.waitForEvent<{ client: { host: string } }>('VNC_CONNECTED', { filter: (e) => e.data.client.host === 'b' })

@@ -109,6 +109,22 @@ describe.each(['fs', 'redis'] as const)('Kv on %s', (kind) => {
     expect(await kv.get('things:never')).toBeNull()
   })
 
+  it('get and getMany give back any JSON value exactly as set stored it', async () => {
+    const kv = await openOne()
+    const values: Record<string, unknown> = {
+      object: { a: 1, nested: { b: [1, 'two'] } },
+      array: [1, 2, 3],
+      number: 42,
+      boolean: true,
+      string: 'hello',
+      numeric: '123',
+    }
+    for (const [k, v] of Object.entries(values)) await kv.set(`values:${k}`, v)
+    for (const [k, v] of Object.entries(values)) expect(await kv.get(`values:${k}`), `get ${k}`).toEqual(v)
+    const keys = Object.keys(values).map((k) => `values:${k}`)
+    expect(await kv.getMany(keys)).toEqual(Object.values(values))
+  })
+
   it('keys(prefix) lists one collection, sorted, and not a collection whose name merely starts the same', async () => {
     const kv = await openOne()
     await kv.set('labs:b', 1)

@@ -1,0 +1,16 @@
+import { defineNitroPlugin } from 'nitropack/runtime'
+import { useContext } from '../server/context'
+import { useReconciler } from '../server/reconcile'
+
+// VMs outlive LabVirt (they are daemonized): on start the loop adopts whatever runs, on close it
+// only lets go of them.
+export default defineNitroPlugin((nitro) => {
+  const reconciler = useContext().then(async (ctx) => {
+    if (!ctx.config.reconcile) return undefined
+    const r = await useReconciler()
+    r.start()
+    return r
+  })
+  reconciler.catch((err) => console.error('[labvirt] reconciler not started:', err))
+  nitro.hooks.hook('close', async () => (await reconciler.catch(() => undefined))?.stop())
+})

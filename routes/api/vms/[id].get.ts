@@ -1,0 +1,8 @@
+import { defineEventHandler } from 'h3'
+import { VmId } from '../../../schemas/vms'
+import { useContext } from '../../../server/context'
+import { useReconciler } from '../../../server/reconcile'
+import { getVm } from '../../../server/vms'
+import { readId } from '../../../server/http/input'
+
+export default defineEventHandler(async (event) => getVm(await useContext(), await useReconciler(), readId(event, 'id', VmId)))

@@ -1,0 +1,13 @@
+import { defineEventHandler } from 'h3'
+import { VmAction, VmId } from '../../../../schemas/vms'
+import { useContext } from '../../../../server/context'
+import { useReconciler } from '../../../../server/reconcile'
+import { vmAction } from '../../../../server/vms'
+import { readBody, readId } from '../../../../server/http/input'
+import { actorOf } from '../../../../server/http/session'
+
+export default defineEventHandler(async (event) => {
+  const id = readId(event, 'id', VmId)
+  const { action } = await readBody(event, VmAction)
+  return vmAction(await useContext(), await useReconciler(), actorOf(event), id, action)
+})

@@ -1,0 +1,81 @@
+import * as v from 'valibot'
+import { N_ } from './msgid'
+import { Name } from './common'
+
+export const VM_STATES = ['stopped', 'starting', 'running', 'stopping', 'failed'] as const
+export type VmState = (typeof VM_STATES)[number]
+
+export const VM_KINDS = ['seat', 'maintenance', 'manual'] as const
+export type VmKind = (typeof VM_KINDS)[number]
+
+export const VM_ACTIONS = ['start', 'stop', 'powerdown', 'reset', 'kill', 'restart'] as const
+export type VmActionName = (typeof VM_ACTIONS)[number]
+
+export const VmAction = v.strictObject({ action: v.picklist(VM_ACTIONS) })
+
+/** A VM id: a name, or a name with a seat number (`lab-3`) or `-maint`. */
+export const VmId = v.pipe(
+  v.string(),
+  v.regex(/^[a-z](?:[a-z0-9-]{0,22}[a-z0-9])?(?:-(?:[1-9]\d{0,2}|maint))?$/, N_('Not a VM name')),
+)
+
+export const MAINTENANCE_ACTIONS = ['start', 'stop'] as const
+export const MaintenanceAction = v.strictObject({
+  action: v.picklist(MAINTENANCE_ACTIONS),
+  mode: v.optional(v.picklist(['exclusive'] as const), 'exclusive'),
+  /** Power down the seats in the way (ACPI, then quit after a timeout) instead of refusing. */
+  force: v.optional(v.boolean(), false),
+  /** The lab whose network the maintenance VM joins; the first lab allowing the profile by default. */
+  lab: v.optional(Name),
+})
+
+/** Maintenance of a profile, as stored under `maintenance:<profile>`. */
+export interface Maintenance {
+  profile: string
+  mode: 'exclusive'
+  lab?: string
+  by: string
+}
+
+/** A one-off VM (`labvirt launch`), as stored under `manual:<name>`. */
+export const ManualCreate = v.strictObject({
+  name: Name,
+  profile: Name,
+  /** An ISO under the images directory, attached as a CD-ROM. */
+  cdrom: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\.iso$/, N_('Must be the file name of an .iso in the images directory')))),
+  boot: v.optional(v.picklist(['c', 'd'] as const), 'c'),
+  /** Writable (installing an OS) unless false. */
+  snapshot: v.optional(v.boolean(), false),
+})
+export type Manual = v.InferOutput<typeof ManualCreate>
+
+/**
+ * What LabVirt knows of a VM, as `GET /api/vms` shows it and as stored under `vms:<id>` by the host
+ * that runs it.
+ */
+export interface VmStatus {
+  id: string
+  kind: VmKind
+  lab?: string
+  seat?: number
+  profile: string
+  /** The profile's revision the VM was started from. */
+  version?: number
+  state: VmState
+  /** QMP's run state (`running`, `paused`, ...) when the VM is up. */
+  qemuState?: string
+  pid?: number
+  host: string
+  startedAt?: string
+  /** Hash of the argv it was started with: a different desired argv means restart. */
+  hash?: string
+  error?: string
+  /** Starts that died young in a row; reset by a VM that stays up or by an admin's start. */
+  failures: number
+  /** No new start before this time (backing off a VM that keeps dying). */
+  retryAt?: string
+  /** Held down by an admin's stop, powerdown or kill: not started again until `start`. */
+  held?: boolean
+  connected: boolean
+  terminal?: string
+}

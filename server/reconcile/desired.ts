@@ -1,0 +1,160 @@
+import { createHash } from 'node:crypto'
+import { join } from 'node:path'
+import type { Stored } from '../../storage'
+import type { Lab } from '../../schemas/labs'
+import type { Profile } from '../../schemas/profiles'
+import type { Image } from '../../schemas/images'
+import type { Maintenance, Manual, VmKind } from '../../schemas/vms'
+import { type Accel, buildQemuArgs, type VmDisk, type VmNic, type VmSpec } from '../qemu/args'
+import { seatMac } from '../labs'
+import { msg, type Params } from '../errors'
+import { N_ } from '../../schemas/msgid'
+
+/** Everything desired state is computed from: a snapshot of the store. */
+export interface Model {
+  labs: Stored<Lab>[]
+  profiles: Stored<Profile>[]
+  images: Stored<Image>[]
+  maintenance: Maintenance[]
+  manual: Stored<Manual>[]
+}
+
+export interface HostSettings {
+  runDir: string
+  imagesDir: string
+  accel: Accel
+}
+
+/** A VM that should be running, with everything needed to start it. */
+export interface DesiredVm {
+  id: string
+  kind: VmKind
+  lab?: string
+  seat?: number
+  profile: string
+  version: number
+  spec: VmSpec
+  argv: string[]
+  /** Identifies the argv: a running VM started from another one must restart to converge. */
+  hash: string
+  /** Image files that must exist before QEMU is worth starting. */
+  images: string[]
+  restartPeriodHours: number | null
+}
+
+/** A VM that cannot be desired as asked, and why (a msgid with params). */
+export interface DesiredProblem {
+  id: string
+  msgid: string
+  params: Params
+}
+
+// A stable UUID per VM name (the guest sees the same machine across restarts: Windows cares).
+function uuidFor(name: string) {
+  const h = createHash('sha256').update(`labvirt:${name}`).digest('hex')
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-a${h.slice(17, 20)}-${h.slice(20, 32)}`
+}
+
+function nicFor(profile: Profile, lab: Lab | undefined, mac: string | undefined): VmNic | null {
+  if (!lab || !mac) return null
+  const mode = lab.network.mode
+  const netdev =
+    mode === 'bridge' ? { mode, bridge: lab.network.bridge ?? 'br0' } :
+    mode === 'tap' ? { mode, ifname: `${lab.network.bridge ?? 'lv'}${mac.slice(-2)}` } :
+    { mode: 'user' as const }
+  return { model: profile.nic, mac, netdev }
+}
+
+/** The first active profile a lab allows: what its seats run. */
+export function defaultProfile(lab: Lab, profiles: Map<string, Profile>): string | undefined {
+  return lab.profiles.find((p) => profiles.get(p)?.active)
+}
+
+/**
+ * Desired state, a pure function of the store: seats 1..size of every lab on its default profile
+ * (snapshot disks), one writable `<profile>-maint` VM per profile in maintenance, and the manual
+ * VMs. Seats whose disks a maintenance VM holds writable stay down meanwhile.
+ */
+export function desiredVms(model: Model, host: HostSettings): { vms: DesiredVm[]; problems: DesiredProblem[] } {
+  const profiles = new Map(model.profiles.map((p) => [p.id, p]))
+  const images = new Map(model.images.map((i) => [i.id, i]))
+  const labs = new Map(model.labs.map((l) => [l.id, l]))
+  const vms: DesiredVm[] = []
+  const problems: DesiredProblem[] = []
+
+  const diskPaths = (profile: Profile) =>
+    profile.disks.map((d) => join(host.imagesDir, images.get(d.image)?.file ?? `${d.image}.qcow2`))
+
+  function make(id: string, kind: VmKind, profile: Stored<Profile>, lab: Stored<Lab> | undefined, mac: string | undefined, opts: { snapshot: boolean; cdrom?: string; boot?: 'c' | 'd'; seat?: number }) {
+    const disks: VmDisk[] = profile.disks.map((d, i) => ({ path: diskPaths(profile)[i]!, bus: d.bus, media: d.media }))
+    if (opts.cdrom) disks.push({ path: join(host.imagesDir, opts.cdrom), bus: 'ide', media: 'cdrom' })
+    const spec: VmSpec = {
+      name: id,
+      uuid: uuidFor(id),
+      memoryMiB: profile.memoryMiB,
+      cpus: profile.cpus,
+      accel: host.accel,
+      disks,
+      snapshot: opts.snapshot,
+      nic: nicFor(profile, lab, mac),
+      runDir: host.runDir,
+      boot: opts.boot,
+      extraArgs: profile.extraArgs,
+    }
+    let argv: string[]
+    try {
+      argv = buildQemuArgs(spec)
+    } catch (err) {
+      problems.push({ id, msgid: N_('Cannot build the QEMU command line: {error}'), params: { error: (err as Error).message } })
+      return
+    }
+    vms.push({
+      id,
+      kind,
+      lab: lab?.id,
+      seat: opts.seat,
+      profile: profile.id,
+      version: profile.revision,
+      spec,
+      argv,
+      hash: createHash('sha256').update(JSON.stringify(argv)).digest('hex').slice(0, 16),
+      images: disks.map((d) => d.path),
+      restartPeriodHours: kind === 'seat' ? profile.restartPeriodHours : null,
+    })
+  }
+
+  // Maintenance first: its writable disks are off limits to seats while it runs.
+  const heldWritable = new Set<string>()
+  for (const m of model.maintenance) {
+    const profile = profiles.get(m.profile)
+    if (!profile) continue
+    const lab = m.lab ? labs.get(m.lab) : model.labs.find((l) => l.profiles.includes(profile.id))
+    // The seed's seat 0: the lab's MAC base itself.
+    make(`${profile.id}-maint`, 'maintenance', profile, lab, lab ? seatMac(lab, 0) : undefined, { snapshot: false })
+    for (const p of diskPaths(profile)) heldWritable.add(p)
+  }
+
+  for (const lab of model.labs) {
+    const id = defaultProfile(lab, profiles)
+    if (!id) {
+      if (lab.size > 0) problems.push({ id: lab.id, msgid: N_('Lab "{lab}" allows no active profile'), params: { lab: lab.id } })
+      continue
+    }
+    const profile = profiles.get(id)!
+    if (diskPaths(profile).some((p) => heldWritable.has(p))) continue
+    for (let n = 1; n <= lab.size; n++) {
+      make(`${lab.id}-${n}`, 'seat', profile, lab, seatMac(lab, n), { snapshot: true, seat: n })
+    }
+  }
+
+  for (const m of model.manual) {
+    const profile = profiles.get(m.profile)
+    if (!profile) {
+      problems.push({ id: m.id, msgid: N_('No {kind} named "{id}"'), params: { kind: msg(N_('profile')), id: m.profile } })
+      continue
+    }
+    const lab = model.labs.find((l) => l.profiles.includes(profile.id))
+    make(m.id, 'manual', profile, lab, undefined, { snapshot: m.snapshot, cdrom: m.cdrom, boot: m.boot })
+  }
+  return { vms, problems }
+}

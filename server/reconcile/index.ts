@@ -1,0 +1,306 @@
+import { readdir } from 'node:fs/promises'
+import { type Context, useContext } from '../context'
+import { imagesDir, runDir } from '../config'
+import { detectAccel } from '../qemu/args'
+import { probeVm, readCmdline } from '../qemu/process'
+import { drivesOf } from '../qemu/cmdline'
+import { vmPaths } from '../qemu/paths'
+import { changes } from '../events'
+import type { VmStatus } from '../../schemas/vms'
+import { desiredVms, type Model } from './desired'
+import { type Action, type ActualVm, backoffMs, plan, type VmMemory } from './plan'
+import { Monitors } from './monitors'
+import { type HostRuntime, startVm, stopVm, type StopHow } from './vm-ops'
+
+/** A VM that ran at least this long was healthy: its death is not counted as a failed start. */
+const HEALTHY_AFTER_MS = 30_000
+
+export interface TickSummary {
+  desired: number
+  running: number
+  started: string[]
+  stopping: string[]
+  failed: string[]
+  ms: number
+}
+
+/**
+ * Makes this host's QEMU processes match desired state: observe (pidfiles, /proc, QMP), plan (a
+ * pure function), apply (idempotent), and write each VM's status to the store. Runs every few
+ * seconds and at once when the store changes or a VM's QMP connection reports an exit.
+ */
+export class Reconciler {
+  readonly rt: HostRuntime
+  private inflight = new Map<string, { state: 'starting' | 'stopping'; done: Promise<void> }>()
+  private running: Promise<TickSummary> | undefined
+  private again = false
+  private timer: NodeJS.Timeout | undefined
+  private written = new Map<string, string>()
+  private qemuStates = new Map<string, string>()
+  /** VMs this process stopped since the last pass: gone on purpose, not died. */
+  private stoppedByUs = new Set<string>()
+  private onChange = () => this.trigger()
+
+  constructor(private ctx: Context) {
+    this.rt = {
+      runDir: runDir(ctx.config),
+      qemu: ctx.config.qemu,
+      powerdownTimeoutMs: ctx.config.powerdownTimeoutMs,
+      monitors: new Monitors(runDir(ctx.config), (n) => {
+        if (n.kind === 'closed') return this.trigger()
+        if (n.event.event === 'SHUTDOWN') return this.trigger()
+        if (n.event.event === 'STOP') this.qemuStates.set(n.id, 'paused')
+        if (n.event.event === 'RESUME') this.qemuStates.set(n.id, 'running')
+      }),
+    }
+  }
+
+  start() {
+    changes.on('change', this.onChange)
+    this.timer = setInterval(() => this.trigger(), this.ctx.config.reconcileIntervalMs)
+    this.timer.unref()
+    this.trigger()
+  }
+
+  /** Stops the loop and lets go of the VMs: they keep running, to be adopted by the next start. */
+  async stop() {
+    changes.off('change', this.onChange)
+    clearInterval(this.timer)
+    await this.running?.catch(() => {})
+    this.rt.monitors.closeAll()
+  }
+
+  /** Runs a tick now, or right after the one in progress. */
+  trigger(): void {
+    if (this.running) {
+      this.again = true
+      return
+    }
+    void this.tick().catch((err) => console.error('[labvirt] reconcile failed:', (err as Error).message))
+  }
+
+  /** One pass; concurrent calls share the pass in progress. */
+  tick(): Promise<TickSummary> {
+    if (this.running) {
+      this.again = true
+      return this.running
+    }
+    this.running = this.pass().finally(() => {
+      this.running = undefined
+      if (this.again) {
+        this.again = false
+        this.trigger()
+      }
+    })
+    return this.running
+  }
+
+  async observe(): Promise<ActualVm[]> {
+    let files: string[] = []
+    try {
+      files = await readdir(this.rt.runDir)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+    }
+    const found = await Promise.all(
+      files
+        .filter((f) => f.endsWith('.pid'))
+        .map(async (f) => {
+          const id = f.slice(0, -4)
+          const proc = await probeVm(vmPaths(this.rt.runDir, id).pidfile)
+          if (!proc) return undefined
+          const argv = (await readCmdline(proc.pid)) ?? []
+          return { id, pid: proc.pid, startedAt: proc.startedAt.toISOString(), drives: drivesOf(argv) }
+        }),
+    )
+    return found.filter((f) => f !== undefined)
+  }
+
+  private async model(): Promise<Model> {
+    const s = this.ctx.store
+    const [labs, profiles, images, maintenance, manual] = await Promise.all([
+      s.labs.list(), s.profiles.list(), s.images.list(), s.maintenance.list(), s.manual.list(),
+    ])
+    return { labs, profiles, images, maintenance, manual }
+  }
+
+  /** Desired state as this host computes it, optionally for a changed model (what-if). */
+  async desired(change: (m: Model) => Model = (m) => m) {
+    return desiredVms(change(await this.model()), {
+      runDir: this.rt.runDir,
+      imagesDir: imagesDir(this.ctx.config),
+      accel: detectAccel(),
+    })
+  }
+
+  private async pass(): Promise<TickSummary> {
+    const t0 = performance.now()
+    const store = this.ctx.store
+    const host = this.ctx.config.hostId
+    const now = Date.now()
+    const [{ vms: desired, problems }, actual, statuses, holds] = await Promise.all([
+      this.desired(), this.observe(), store.vms.list(), store.holds.list(),
+    ])
+    const byId = new Map(statuses.map((s) => [s.id, s]))
+    const actualById = new Map(actual.map((a) => [a.id, a]))
+
+    // Adopt: every running VM gets its monitor (after a LabVirt restart, this re-attaches).
+    await Promise.all(actual.map((a) => this.rt.monitors.ensure(a.id)))
+    await Promise.all(actual.map(async (a) => {
+      const st = await this.rt.monitors.get(a.id)?.execute('query-status', undefined, { timeoutMs: 1000 }).catch(() => undefined)
+      if (st) this.qemuStates.set(a.id, st.status)
+    }))
+
+    // A VM that was running and is gone died (or was killed): count it if it died young.
+    const next = new Map<string, VmStatus>()
+    const memory = new Map<string, VmMemory>()
+    for (const s of statuses) {
+      const mem: VmMemory = { hash: s.hash, startedAt: s.startedAt, failures: s.failures, retryAt: s.retryAt, state: s.state }
+      if (s.state === 'running' && !actualById.has(s.id) && !this.inflight.has(s.id) && !this.stoppedByUs.has(s.id)) {
+        const lived = s.startedAt ? now - Date.parse(s.startedAt) : 0
+        mem.failures = lived >= HEALTHY_AFTER_MS ? 1 : s.failures + 1
+        mem.retryAt = new Date(now + backoffMs(mem.failures)).toISOString()
+      }
+      memory.set(s.id, mem)
+    }
+    this.stoppedByUs.clear()
+
+    const held = new Set(holds.map((h) => h.id))
+    const actions = plan({
+      desired,
+      actual: actual.filter((a) => !this.inflight.has(a.id)),
+      memory,
+      held,
+      connected: new Set(statuses.filter((s) => s.connected).map((s) => s.id)),
+      now,
+    }).filter((a) => !this.inflight.has(a.type === 'start' || a.type === 'restart' ? a.vm.id : a.id))
+
+    const summary: TickSummary = { desired: desired.length, running: actual.length, started: [], stopping: [], failed: [], ms: 0 }
+    const startResults = new Map<string, { error?: string; pid?: number; startedAt?: string }>()
+    await Promise.all(actions.map(async (a) => {
+      if (a.type === 'start') {
+        const r = await startVm(this.rt, a.vm)
+        if (r.ok) {
+          summary.started.push(a.vm.id)
+          startResults.set(a.vm.id, { pid: r.proc.pid, startedAt: r.proc.startedAt.toISOString() })
+        } else {
+          summary.failed.push(a.vm.id)
+          startResults.set(a.vm.id, { error: r.error })
+        }
+      } else if (a.type === 'stop') {
+        summary.stopping.push(a.id)
+        this.background(a.id, 'stopping', () => stopVm(this.rt, a.id, a.pid, a.reason === 'held' ? 'quit' : 'powerdown'))
+      } else if (a.type === 'restart') {
+        summary.stopping.push(a.vm.id)
+        this.background(a.vm.id, 'stopping', () => stopVm(this.rt, a.vm.id, a.pid, 'quit'))
+      }
+    }))
+
+    // Statuses: one record per VM that is desired, running, or was known; written when changed.
+    const desiredById = new Map(desired.map((d) => [d.id, d]))
+    const ids = new Set([...desiredById.keys(), ...actualById.keys(), ...byId.keys()])
+    for (const id of ids) {
+      const d = desiredById.get(id)
+      const prev = byId.get(id)
+      const mem = memory.get(id)
+      const a = actualById.get(id)
+      const started = startResults.get(id)
+      const problem = problems.find((p) => p.id === id)
+      if (!d && !a && !this.inflight.has(id)) {
+        if (prev) await this.remove(id)
+        continue
+      }
+      const inflight = this.inflight.get(id)?.state
+      const base = {
+        id,
+        kind: d?.kind ?? prev?.kind ?? 'manual',
+        lab: d?.lab ?? prev?.lab,
+        seat: d?.seat ?? prev?.seat,
+        profile: d?.profile ?? prev?.profile ?? '',
+        host,
+        connected: prev?.connected ?? false,
+        terminal: prev?.terminal,
+      }
+      let status: VmStatus
+      const pid = started?.pid ?? a?.pid
+      if (pid) {
+        const fresh = started?.pid !== undefined
+        const startedAt = started?.startedAt ?? a!.startedAt
+        const healthy = now - Date.parse(startedAt) >= HEALTHY_AFTER_MS
+        status = {
+          ...base,
+          state: inflight ?? 'running',
+          qemuState: this.qemuStates.get(id) ?? (fresh ? 'running' : undefined),
+          pid,
+          startedAt,
+          version: fresh ? d?.version : prev?.version ?? d?.version,
+          hash: fresh ? d?.hash : prev?.hash ?? d?.hash,
+          failures: healthy ? 0 : mem?.failures ?? 0,
+        }
+      } else {
+        // The hash of the last attempt: backoff and "failed" hold only while the config is unchanged.
+        const failed = started?.error !== undefined
+        const failures = failed ? (mem?.hash === d?.hash ? mem?.failures ?? 0 : 0) + 1 : mem?.failures ?? 0
+        const error = problem ? problem.msgid : failed ? started!.error : mem?.failures ? prev?.error ?? 'QEMU exited' : undefined
+        status = {
+          ...base,
+          state: inflight ?? (error && !held.has(id) ? 'failed' : 'stopped'),
+          version: d?.version,
+          hash: failed ? d?.hash : mem?.hash,
+          failures,
+          retryAt: failed ? new Date(now + Math.max(backoffMs(failures), 1000)).toISOString() : mem?.retryAt,
+          error,
+        }
+      }
+      await this.write(status)
+    }
+    summary.ms = performance.now() - t0
+    return summary
+  }
+
+  private background(id: string, state: 'starting' | 'stopping', op: () => Promise<void>) {
+    const done = op()
+      .then(() => void this.stoppedByUs.add(id))
+      .catch((err) => console.error(`[labvirt] ${id}: ${(err as Error).message}`))
+      .finally(() => {
+        this.inflight.delete(id)
+        this.trigger()
+      })
+    this.inflight.set(id, { state, done })
+  }
+
+  private async write(status: VmStatus) {
+    const json = JSON.stringify(status)
+    if (this.written.get(status.id) === json) return
+    const store = this.ctx.store
+    const { id, ...data } = status
+    await store.vms.update(id, undefined, () => ({ id, ...data })).catch(async (err) => {
+      if ((err as { reason?: string }).reason !== 'missing') throw err
+      await store.vms.create(id, { id, ...data })
+    })
+    this.written.set(status.id, json)
+  }
+
+  private async remove(id: string) {
+    await this.ctx.store.vms.remove(id).catch(() => {})
+    this.written.delete(id)
+    this.qemuStates.delete(id)
+  }
+
+  /** Runs an admin's stop on a VM now, tracked like the loop's own stops. */
+  async stopNow(id: string, how: StopHow): Promise<void> {
+    const proc = await probeVm(vmPaths(this.rt.runDir, id).pidfile)
+    if (!proc) return
+    this.background(id, 'stopping', () => stopVm(this.rt, id, proc.pid, how))
+    await this.inflight.get(id)?.done
+  }
+}
+
+
+let instance: Promise<Reconciler> | undefined
+
+/** This process's reconciler (started by the reconcile plugin). */
+export function useReconciler(): Promise<Reconciler> {
+  instance ??= useContext().then((ctx) => new Reconciler(ctx))
+  return instance
+}

@@ -1,0 +1,96 @@
+import type { DesiredVm } from './desired'
+import type { OpenDrive } from '../qemu/cmdline'
+
+/** A VM process found on this host. */
+export interface ActualVm {
+  id: string
+  pid: number
+  startedAt: string
+  /** Disk files it has open, from its command line. */
+  drives: OpenDrive[]
+}
+
+/** What the store remembers of a VM between ticks (its status record). */
+export interface VmMemory {
+  hash?: string
+  startedAt?: string
+  failures: number
+  retryAt?: string
+  state?: string
+}
+
+export type Action =
+  | { type: 'start'; vm: DesiredVm }
+  | { type: 'stop'; id: string; pid: number; reason: 'undesired' | 'held' }
+  | { type: 'restart'; vm: DesiredVm; pid: number; reason: 'changed' | 'period' }
+  | { type: 'wait'; id: string; reason: 'backoff' | 'failed' | 'connected' | 'blocked' }
+
+export interface PlanInput {
+  desired: DesiredVm[]
+  actual: ActualVm[]
+  memory: Map<string, VmMemory>
+  /** VMs an admin holds down (stop, powerdown, kill). */
+  held: Set<string>
+  /** VMs a terminal is connected to: never restarted for a mere change. */
+  connected: Set<string>
+  now: number
+}
+
+/** After this many starts in a row that died young, a VM is marked failed and left alone. */
+export const MAX_FAILURES = 5
+
+/**
+ * What to do to make the host match desired state: a pure function, so every rule is testable
+ * without a process. Level-based: the same input always gives the same actions, and applying
+ * them twice does no harm.
+ */
+export function plan(input: PlanInput): Action[] {
+  const actions: Action[] = []
+  const actual = new Map(input.actual.map((a) => [a.id, a]))
+  const desired = new Map(input.desired.map((d) => [d.id, d]))
+
+  for (const a of input.actual) {
+    if (!desired.has(a.id)) actions.push({ type: 'stop', id: a.id, pid: a.pid, reason: 'undesired' })
+    else if (input.held.has(a.id)) actions.push({ type: 'stop', id: a.id, pid: a.pid, reason: 'held' })
+  }
+
+  for (const vm of input.desired) {
+    if (input.held.has(vm.id)) continue
+    const running = actual.get(vm.id)
+    const mem = input.memory.get(vm.id)
+    if (!running) {
+      if (blocked(vm, input.actual)) {
+        // QEMU's image locks: a writable open excludes every other open of the file, and the
+        // reverse. Wait until the VM holding it is gone (a maintenance VM, or seats powering down).
+        actions.push({ type: 'wait', id: vm.id, reason: 'blocked' })
+      } else if ((mem?.failures ?? 0) >= MAX_FAILURES && mem?.hash === vm.hash) {
+        actions.push({ type: 'wait', id: vm.id, reason: 'failed' })
+      } else if (mem?.retryAt && Date.parse(mem.retryAt) > input.now && mem.hash === vm.hash) {
+        actions.push({ type: 'wait', id: vm.id, reason: 'backoff' })
+      } else {
+        actions.push({ type: 'start', vm })
+      }
+      continue
+    }
+    // A writable VM (maintenance, manual) is someone's work in progress: only seats restart to converge.
+    const changed = vm.kind === 'seat' && mem?.hash !== undefined && mem.hash !== vm.hash
+    const started = mem?.startedAt ? Date.parse(mem.startedAt) : undefined
+    const expired = vm.restartPeriodHours !== null && started !== undefined && input.now - started >= vm.restartPeriodHours * 3600_000
+    if (!changed && !expired) continue
+    if (input.connected.has(vm.id)) actions.push({ type: 'wait', id: vm.id, reason: 'connected' })
+    else actions.push({ type: 'restart', vm, pid: running.pid, reason: changed ? 'changed' : 'period' })
+  }
+  return actions
+}
+
+function blocked(vm: DesiredVm, actual: ActualVm[]): boolean {
+  const writable = !vm.spec.snapshot
+  const mine = new Set(vm.spec.disks.filter((d) => d.media === 'disk').map((d) => d.path))
+  return actual.some((a) => a.id !== vm.id && a.drives.some((d) => mine.has(d.file) && (writable || d.writable)))
+}
+
+/** How long to wait before the next start of a VM that died young `failures` times in a row. */
+export function backoffMs(failures: number): number {
+  // The first death restarts at once (a seat killed by accident is back within a tick).
+  return failures <= 1 ? 0 : Math.min(1000 * 2 ** (failures - 1), 60_000)
+}

@@ -1,0 +1,117 @@
+import { N_ } from '../../schemas/msgid'
+import type { Maintenance, VmActionName, VmStatus } from '../../schemas/vms'
+import type { Context } from '../context'
+import { ConflictError, DomainError, msg, NotFoundError } from '../errors'
+import { guardRecord, mustGet } from '../records'
+import { type Actor, recordEvent } from '../events'
+import type { Reconciler } from '../reconcile'
+
+const KIND = N_('VM')
+
+/** Every VM this LabVirt knows: desired ones (even if not started yet) and running ones. */
+export async function listVms(ctx: Context, reconciler: Reconciler): Promise<(VmStatus & { held: boolean })[]> {
+  const [statuses, holds, { vms: desired }] = await Promise.all([ctx.store.vms.list(), ctx.store.holds.list(), reconciler.desired()])
+  const held = new Set(holds.map((h) => h.id))
+  const byId = new Map<string, VmStatus>(statuses.map(({ revision, createdAt, updatedAt, ...s }) => [s.id, s]))
+  for (const d of desired) {
+    if (byId.has(d.id)) continue
+    byId.set(d.id, {
+      id: d.id, kind: d.kind, lab: d.lab, seat: d.seat, profile: d.profile, version: d.version,
+      state: 'stopped', host: ctx.config.hostId, failures: 0, connected: false,
+    })
+  }
+  return [...byId.values()].map((v) => ({ ...v, held: held.has(v.id) })).sort((a, b) => a.id.localeCompare(b.id, 'en', { numeric: true }))
+}
+
+export async function getVm(ctx: Context, reconciler: Reconciler, id: string) {
+  const vm = (await listVms(ctx, reconciler)).find((v) => v.id === id)
+  if (!vm) throw new NotFoundError(KIND, id)
+  return vm
+}
+
+/**
+ * An admin's action on one VM. `stop`, `powerdown` and `kill` hold it down until `start`, since
+ * the reconciler would otherwise start a desired VM again at once; `restart` and `reset` keep it
+ * desired.
+ */
+export async function vmAction(ctx: Context, reconciler: Reconciler, actor: Actor, id: string, action: VmActionName) {
+  const vm = await getVm(ctx, reconciler, id)
+  const { store } = ctx
+  const hold = async () => {
+    if (!(await store.holds.get(id))) await store.holds.create(id, { by: actor.username }).catch(() => {})
+  }
+  switch (action) {
+    case 'start':
+      await store.holds.remove(id).catch(() => {})
+      // An admin's start forgives earlier failures: try again now.
+      await store.vms.update(id, undefined, (cur) => ({ ...cur, failures: 0, retryAt: undefined, error: undefined })).catch(() => {})
+      break
+    case 'stop':
+      await hold()
+      await reconciler.stopNow(id, 'quit')
+      break
+    case 'powerdown':
+      await hold()
+      await reconciler.stopNow(id, 'powerdown')
+      break
+    case 'kill':
+      await hold()
+      await reconciler.stopNow(id, 'kill')
+      break
+    case 'restart':
+      await reconciler.stopNow(id, 'quit')
+      break
+    case 'reset': {
+      const qmp = vm.pid ? await reconciler.rt.monitors.ensure(id) : undefined
+      if (!qmp) throw new ConflictError(N_('The VM "{id}" is not running'), { id })
+      await qmp.execute('system_reset').catch((err) => {
+        throw new DomainError(502, 'qmp_failed', N_('QEMU did not accept the command: {error}'), { error: (err as Error).message })
+      })
+      break
+    }
+  }
+  await recordEvent(store, actor, action, KIND, id)
+  await reconciler.tick()
+  return getVm(ctx, reconciler, id)
+}
+
+/**
+ * Maintenance in exclusive mode (the seed's administrative profile): the profile runs writable on
+ * its base image as `<profile>-maint`. Seats using its images are in the way (QEMU's image lock):
+ * refused with 409 naming them, or, with `force`, powered down first and kept down until it ends.
+ */
+export async function startMaintenance(ctx: Context, reconciler: Reconciler, actor: Actor, profileId: string, opts: { force: boolean; lab?: string }) {
+  const { store } = ctx
+  const profile = await mustGet(store.profiles, N_('profile'), profileId)
+  if (opts.lab) await mustGet(store.labs, N_('lab'), opts.lab)
+  const maintenance: Maintenance = { profile: profile.id, mode: 'exclusive', lab: opts.lab, by: actor.username }
+  // Which running seats would have to go: those desired now but not once maintenance is on.
+  const before = (await reconciler.desired()).vms
+  const after = new Set((await reconciler.desired((m) => ({ ...m, maintenance: [...m.maintenance, maintenance] }))).vms.map((v) => v.id))
+  const running = new Set((await reconciler.observe()).map((a) => a.id))
+  const inTheWay = before.filter((v) => !after.has(v.id) && running.has(v.id)).map((v) => v.id)
+  if (inTheWay.length && !opts.force) {
+    throw new ConflictError(
+      N_('Seats {seats} are running on this profile; power them down first or use force'),
+      { seats: inTheWay.join(', ') },
+      { seats: inTheWay },
+    )
+  }
+  await guardRecord(N_('maintenance'), profile.id, () => store.maintenance.create(profile.id, maintenance))
+  await recordEvent(store, actor, 'maintenance-start', N_('profile'), profile.id)
+  await reconciler.tick()
+  return { profile: profile.id, vm: `${profile.id}-maint`, stopping: inTheWay }
+}
+
+export async function stopMaintenance(ctx: Context, reconciler: Reconciler, actor: Actor, profileId: string) {
+  const { store } = ctx
+  await mustGet(store.profiles, N_('profile'), profileId)
+  if (!(await store.maintenance.get(profileId))) {
+    throw new ConflictError(N_('The {kind} "{id}" is not in maintenance'), { kind: msg(N_('profile')), id: profileId })
+  }
+  // The reconciler powers the writable VM down (ACPI, then quit); seats wait for its image lock.
+  await store.maintenance.remove(profileId).catch(() => {})
+  await recordEvent(store, actor, 'maintenance-stop', N_('profile'), profileId)
+  await reconciler.tick()
+  return { profile: profileId }
+}
