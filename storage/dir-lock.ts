@@ -1,42 +1,29 @@
-import { readFileSync, writeFileSync, rmSync } from 'node:fs'
-import { join } from 'node:path'
+import { createHash } from 'node:crypto'
+import { realpathSync } from 'node:fs'
+import { createServer } from 'node:net'
 
 /** Another live process already serves this data directory. */
 export class DataDirLockedError extends Error {
-  constructor(public dir: string, public pid: number) {
-    super(`${dir} is already used by LabVirt process ${pid}; one server per data directory (share a store between hosts with LABVIRT_STORE_URL)`)
+  constructor(public dir: string) {
+    super(`${dir} is already used by another LabVirt process; one server per data directory (share a store between hosts with LABVIRT_STORE_URL)`)
     this.name = 'DataDirLockedError'
-  }
-}
-
-function alive(pid: number) {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (err: any) {
-    return err.code === 'EPERM'
   }
 }
 
 /**
  * The file store's compare-and-set is a lock inside one process, so two servers on one data
- * directory would lose each other's writes: the second one refuses to start. A lock left by a
- * crashed server (its pid is gone) is taken over.
+ * directory would lose each other's writes: the second one refuses to start. The lock is an
+ * abstract unix socket named after the directory: the kernel releases it the moment its process
+ * dies (kill -9 included), so there is no stale lock file to judge by pids, which zombies and
+ * reuse make unreliable.
  */
-export function lockDataDir(dir: string): () => void {
-  const path = join(dir, 'labvirt.lock')
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      writeFileSync(path, String(process.pid), { flag: 'wx' })
-      return () => {
-        if (readFileSync(path, 'utf8').trim() === String(process.pid)) rmSync(path, { force: true })
-      }
-    } catch (err: any) {
-      if (err.code !== 'EEXIST') throw err
-      const pid = Number(readFileSync(path, 'utf8').trim())
-      if (pid && pid !== process.pid && alive(pid)) throw new DataDirLockedError(dir, pid)
-      rmSync(path, { force: true })
-    }
-  }
-  throw new Error(`could not lock ${dir}`)
+export async function lockDataDir(dir: string): Promise<() => void> {
+  const name = `\0labvirt-${createHash('sha256').update(realpathSync(dir)).digest('hex').slice(0, 40)}`
+  const server = createServer((socket) => socket.destroy())
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) => reject(err.code === 'EADDRINUSE' ? new DataDirLockedError(dir) : err))
+    server.listen(name, resolve)
+  })
+  server.unref()
+  return () => server.close()
 }

@@ -172,7 +172,7 @@ export async function openKv(opts: KvOptions): Promise<Kv> {
   }
   const base = join(opts.dir, 'store')
   mkdirSync(base, { recursive: true })
-  const unlock = lockDataDir(opts.dir)
+  const unlock = await lockDataDir(opts.dir)
   await sweepTemporaryFiles(base)
   const storage = createStorage({ driver: atomicFsDriver({ base }) })
   return new FsKv(storage, unlock)

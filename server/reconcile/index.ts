@@ -168,12 +168,13 @@ export class Reconciler {
     const held = new Set(holds.map((h) => h.id))
     const actions = plan({
       desired,
-      actual: actual.filter((a) => !this.inflight.has(a.id)),
+      actual,
       memory,
       held,
       connected: new Set(statuses.filter((s) => s.connected).map((s) => s.id)),
+      busy: new Set(this.inflight.keys()),
       now,
-    }).filter((a) => !this.inflight.has(a.type === 'start' || a.type === 'restart' ? a.vm.id : a.id))
+    })
 
     const summary: TickSummary = { desired: desired.length, running: actual.length, started: [], stopping: [], failed: [], ms: 0 }
     const startResults = new Map<string, { error?: string; pid?: number; startedAt?: string }>()

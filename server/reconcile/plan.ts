@@ -33,6 +33,8 @@ export interface PlanInput {
   held: Set<string>
   /** VMs a terminal is connected to: never restarted for a mere change. */
   connected: Set<string>
+  /** VMs with an operation under way (a stop, a restart): left alone until it ends. */
+  busy: Set<string>
   now: number
 }
 
@@ -50,12 +52,13 @@ export function plan(input: PlanInput): Action[] {
   const desired = new Map(input.desired.map((d) => [d.id, d]))
 
   for (const a of input.actual) {
+    if (input.busy.has(a.id)) continue
     if (!desired.has(a.id)) actions.push({ type: 'stop', id: a.id, pid: a.pid, reason: 'undesired' })
     else if (input.held.has(a.id)) actions.push({ type: 'stop', id: a.id, pid: a.pid, reason: 'held' })
   }
 
   for (const vm of input.desired) {
-    if (input.held.has(vm.id)) continue
+    if (input.held.has(vm.id) || input.busy.has(vm.id)) continue
     const running = actual.get(vm.id)
     const mem = input.memory.get(vm.id)
     if (!running) {
