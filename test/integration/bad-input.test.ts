@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createHash } from 'node:crypto'
 import { readdirSync, statSync } from 'node:fs'
+import { request as httpRequest } from 'node:http'
 import { readdir, readFile, stat } from 'node:fs/promises'
 import { join, relative, resolve, sep } from 'node:path'
 import * as v from 'valibot'
@@ -621,5 +622,35 @@ describe(`malformed requests (seed ${SEED})`, () => {
     expect((await admin.get('/api/health')).status).toBe(200)
     expect((await admin.get('/api/auth/me')).status).toBe(200)
     expect(server.output(), 'the server logged an unhandled error').not.toMatch(/unhandled error/)
+  })
+
+  it('a chunked body past the size limit is refused before it has all arrived (no session needed to send one)', async () => {
+    // The login route is public: a body the server buffers whole before checking its size lets
+    // anyone make it hold gigabytes. 2 MiB are sent and the request is left open: the 413 must come
+    // without waiting for the end.
+    const url = new URL(server.url)
+    const answer = await new Promise<{ status: number; body: string } | 'no answer'>((done) => {
+      const req = httpRequest(
+        { host: url.hostname, port: url.port, path: '/api/auth/login', method: 'POST', headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' } },
+        (res) => {
+          let body = ''
+          res.on('data', (d) => (body += d))
+          res.on('end', () => done({ status: res.statusCode!, body }))
+        },
+      )
+      req.on('error', () => {}) // the server may cut the connection after answering
+      const chunk = Buffer.alloc(64 * 1024, 'a')
+      req.write('{"username":"')
+      for (let i = 0; i < 32; i++) req.write(chunk)
+      setTimeout(() => {
+        done('no answer')
+        req.destroy()
+      }, 3000)
+    })
+    expect(answer, 'the server waited for the whole body before refusing it').not.toBe('no answer')
+    if (answer !== 'no answer') {
+      expect(answer.status).toBe(413)
+      expect(JSON.parse(answer.body).message).toMatch(/\d/)
+    }
   })
 })

@@ -1,0 +1,99 @@
+import { describe, expect, it } from 'vitest'
+import { desiredVms, type Model } from '../../../server/reconcile/desired'
+
+const meta = { revision: 1, createdAt: '2026-01-01T00:00:00.000Z', updatedAt: '2026-01-01T00:00:00.000Z' }
+const host = { runDir: '/srv/labvirt/run', imagesDir: '/srv/labvirt/images', accel: 'tcg' as const }
+
+function model(over: Partial<Model> = {}): Model {
+  return {
+    images: [
+      { id: 'win', name: 'win', description: '', file: 'win.qcow2', format: 'qcow2', virtualSize: 1, actualSize: 1, ...meta },
+      { id: 'data', name: 'data', description: '', file: 'data.qcow2', format: 'qcow2', virtualSize: 1, actualSize: 1, ...meta },
+    ],
+    profiles: [
+      { id: 'old', name: 'old', description: '', memoryMiB: 512, cpus: 1, nic: 'virtio', disks: [{ image: 'win', bus: 'ide', media: 'disk' }], extraArgs: [], active: false, restartPeriodHours: null, ...meta },
+      { id: 'win10', name: 'win10', description: '', memoryMiB: 2048, cpus: 2, nic: 'e1000', disks: [{ image: 'win', bus: 'ide', media: 'disk' }], extraArgs: [], active: true, restartPeriodHours: 24, ...meta, revision: 7 },
+      { id: 'linux', name: 'linux', description: '', memoryMiB: 1024, cpus: 1, nic: 'virtio', disks: [{ image: 'data', bus: 'virtio', media: 'disk' }], extraArgs: [], active: true, restartPeriodHours: null, ...meta },
+    ],
+    labs: [
+      { id: 'a', name: 'a', description: '', size: 2, max: 4, profiles: ['old', 'win10', 'linux'], macBase: '52:54:00:0a:0b:00', network: { mode: 'user' }, ...meta },
+      { id: 'b', name: 'b', description: '', size: 1, max: 1, profiles: ['linux'], macBase: '52:54:00:0c:0d:00', network: { mode: 'bridge', bridge: 'br7' }, ...meta },
+    ],
+    maintenance: [],
+    manual: [],
+    ...over,
+  }
+}
+
+describe('desiredVms', () => {
+  it('runs seats 1..size of each lab on its first active profile, on snapshot disks', () => {
+    const { vms, problems } = desiredVms(model(), host)
+    expect(problems).toEqual([])
+    expect(vms.map((v) => [v.id, v.profile, v.seat, v.version])).toEqual([
+      ['a-1', 'win10', 1, 7],
+      ['a-2', 'win10', 2, 7],
+      ['b-1', 'linux', 1, 1],
+    ])
+    const a2 = vms.find((v) => v.id === 'a-2')!
+    expect(a2.spec).toMatchObject({ memoryMiB: 2048, cpus: 2, snapshot: true, nic: { model: 'e1000', mac: '52:54:00:0a:0b:02', netdev: { mode: 'user' } } })
+    expect(a2.argv).toContain('if=none,id=drive-ide0,file=/srv/labvirt/images/win.qcow2,format=qcow2,snapshot=on')
+    expect(a2.restartPeriodHours).toBe(24)
+    expect(vms.find((v) => v.id === 'b-1')!.spec.nic).toMatchObject({ netdev: { mode: 'bridge', bridge: 'br7' } })
+  })
+
+  it('gives each VM a stable UUID and a hash that changes with its command line only', () => {
+    const first = desiredVms(model(), host).vms
+    const again = desiredVms(model(), host).vms
+    expect(again.map((v) => [v.spec.uuid, v.hash])).toEqual(first.map((v) => [v.spec.uuid, v.hash]))
+    expect(new Set(first.map((v) => v.spec.uuid)).size).toBe(first.length)
+    const m = model()
+    m.profiles[1] = { ...m.profiles[1]!, memoryMiB: 4096 }
+    const changed = desiredVms(m, host).vms
+    expect(changed.find((v) => v.id === 'a-1')!.hash).not.toBe(first.find((v) => v.id === 'a-1')!.hash)
+    expect(changed.find((v) => v.id === 'b-1')!.hash).toBe(first.find((v) => v.id === 'b-1')!.hash)
+  })
+
+  it('runs a writable <profile>-maint on the first lab allowing it, MAC seat 0, and keeps seats on its disks down', () => {
+    const { vms } = desiredVms(model({ maintenance: [{ profile: 'win10', mode: 'exclusive', by: 'admin' }] }), host)
+    expect(vms.map((v) => v.id)).toEqual(['win10-maint', 'b-1'])
+    const maint = vms[0]!
+    expect(maint).toMatchObject({ kind: 'maintenance', lab: 'a', profile: 'win10' })
+    expect(maint.spec.snapshot).toBe(false)
+    expect(maint.spec.nic?.mac).toBe('52:54:00:0a:0b:00')
+    expect(maint.argv.join(' ')).not.toContain('snapshot=on')
+  })
+
+  it('puts maintenance on the lab it was asked for', () => {
+    const { vms } = desiredVms(model({ maintenance: [{ profile: 'linux', mode: 'exclusive', lab: 'b', by: 'admin' }] }), host)
+    expect(vms.find((v) => v.id === 'linux-maint')).toMatchObject({ lab: 'b', spec: { nic: { mac: '52:54:00:0c:0d:00' } } })
+    // b's seat runs linux's disk: it waits; a's seats run win10 on another disk and stay.
+    expect(vms.map((v) => v.id).sort()).toEqual(['a-1', 'a-2', 'linux-maint'])
+  })
+
+  it('reports a lab with no active profile instead of running anything', () => {
+    const m = model()
+    m.labs[1] = { ...m.labs[1]!, profiles: ['old'] }
+    const { vms, problems } = desiredVms(m, host)
+    expect(vms.map((v) => v.id)).toEqual(['a-1', 'a-2'])
+    expect(problems).toEqual([{ id: 'b', msgid: 'Lab "{lab}" allows no active profile', params: { lab: 'b' } }])
+  })
+
+  it('runs a manual VM writable with its CD-ROM at secondary master, booting from it', () => {
+    const manual = [{ id: 'install', name: 'install', profile: 'win10', cdrom: 'debian.iso', boot: 'd' as const, snapshot: false, ...meta }]
+    const vm = desiredVms(model({ manual }), host).vms.find((v) => v.id === 'install')!
+    expect(vm.kind).toBe('manual')
+    expect(vm.spec.snapshot).toBe(false)
+    expect(vm.images).toEqual(['/srv/labvirt/images/win.qcow2', '/srv/labvirt/images/debian.iso'])
+    const argv = vm.argv.join(' ')
+    expect(argv).toContain('file=/srv/labvirt/images/debian.iso,format=raw,readonly=on')
+    expect(argv).toContain('ide-cd,bus=ide.1,unit=0')
+    expect(argv).toContain('-boot d')
+  })
+
+  it('reports a VM whose command line cannot be built (a run dir too long for the QMP socket)', () => {
+    const { vms, problems } = desiredVms(model(), { ...host, runDir: `/${'x'.repeat(120)}` })
+    expect(vms).toEqual([])
+    expect(problems.map((p) => p.id)).toEqual(['a-1', 'a-2', 'b-1'])
+    expect(problems[0]!.msgid).toBe('Cannot build the QEMU command line: {error}')
+  })
+})
