@@ -117,7 +117,8 @@ function validate(spec: VmSpec): { ide: (Placed | undefined)[]; others: Placed[]
   checkPath(spec.runDir, 'runDir', issues)
   if (typeof spec.runDir === 'string' && typeof spec.name === 'string') {
     // QEMU cannot bind a longer unix socket path; say so here rather than in a failed start.
-    if (Buffer.byteLength(vmPaths(spec.runDir, spec.name).qmp) > UNIX_PATH_MAX) {
+    // The tool socket's is the longest of the VM's socket paths.
+    if (Buffer.byteLength(vmPaths(spec.runDir, spec.name).toolQmp) > UNIX_PATH_MAX) {
       issues.push({ field: 'runDir', message: `makes the QMP socket path longer than ${UNIX_PATH_MAX} bytes` })
     }
   }
@@ -234,7 +235,8 @@ function netdevOption(netdev: VmNetdev): string {
  *
  * Device ids are stable for QMP and HMP: drives `drive-ide<slot>`, `drive-virtio<n>`,
  * `drive-scsi<n>` (n counts disks of that bus in spec order), devices without the `drive-`
- * prefix, the NIC `nic0` on netdev `net0`.
+ * prefix, the NIC `nic0` on netdev `net0`. Two QMP sockets: `<name>.qmp` for LabVirt's monitor and
+ * `<name>.tool.qmp` for tools (QEMU serves one client per socket).
  */
 export function buildQemuArgs(spec: VmSpec): string[] {
   const { ide, others, mac } = validate(spec)
@@ -278,6 +280,8 @@ export function buildQemuArgs(spec: VmSpec): string[] {
   argv.push(
     '-boot', spec.boot ?? 'c',
     '-qmp', `unix:${escapeOptionValue(paths.qmp)},server=on,wait=off`,
+    // LabVirt's monitor holds the first socket for good; tools and admins get their own.
+    '-qmp', `unix:${escapeOptionValue(paths.toolQmp)},server=on,wait=off`,
     '-vnc', `unix:${escapeOptionValue(paths.vnc)}`,
     // -pidfile takes the path as is (no option parsing), and process.ts looks for it verbatim.
     '-pidfile', paths.pidfile,

@@ -5,6 +5,11 @@ export function vmPaths(runDir: string, name: string) {
   return {
     pidfile: join(runDir, `${name}.pid`),
     qmp: join(runDir, `${name}.qmp`),
+    /**
+     * A second QMP socket for tools and admins (debugging, tests): QEMU serves one client per
+     * socket and LabVirt's monitor holds `qmp` for as long as the VM runs.
+     */
+    toolQmp: join(runDir, `${name}.tool.qmp`),
     vnc: join(runDir, `${name}.vnc`),
   }
 }

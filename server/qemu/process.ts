@@ -127,15 +127,15 @@ export async function isRunning(pidfile: string, options: ProcOptions = {}): Pro
 }
 
 /**
- * Removes what a dead VM left in the run dir: its pidfile, its QMP socket (a failed start can leave
- * it) and its VNC socket (QEMU never removes that one). Does nothing while the VM runs. Returns the
+ * Removes what a dead VM left in the run dir: its pidfile, its QMP sockets (a failed start can leave
+ * them) and its VNC socket (QEMU never removes that one). Does nothing while the VM runs. Returns the
  * paths it removed.
  */
 export async function cleanupStale(runDir: string, name: string, options: ProcOptions = {}): Promise<string[]> {
   const paths = vmPaths(runDir, name)
   if (await isRunning(paths.pidfile, options)) return []
   const removed: string[] = []
-  for (const path of [paths.qmp, paths.vnc, paths.pidfile]) {
+  for (const path of [paths.qmp, paths.toolQmp, paths.vnc, paths.pidfile]) {
     try {
       await rm(path)
       removed.push(path)

@@ -1,7 +1,7 @@
 import { execa } from 'execa'
 
-/** Builds `.output/` once, so every integration test talks to the same built server a user runs. */
+/** Builds once (server and CLI), so every integration test talks to what a user runs. */
 export default async function setup() {
   if (process.env.LABVIRT_SKIP_BUILD) return
-  await execa('npx', ['nitro', 'build'], { stdio: 'inherit' })
+  await execa('npm', ['run', 'build', '--silent'], { stdio: 'inherit' })
 }

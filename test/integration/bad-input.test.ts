@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createHash } from 'node:crypto'
-import { readdirSync, statSync } from 'node:fs'
+import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { request as httpRequest } from 'node:http'
 import { readdir, readFile, stat } from 'node:fs/promises'
 import { join, relative, resolve, sep } from 'node:path'
 import * as v from 'valibot'
 import { adminClient, type ApiClient } from '../helpers/client'
-import { bodies, createLabSet, create, type LabSet } from '../helpers/fixtures'
+import { bodies, createLabSet, create, type LabSet, uniqueName } from '../helpers/fixtures'
 import { startServer, type TestServer } from '../helpers/server'
 import { DeleteQuery, NAME_PATTERN } from '../../schemas/common'
 import { ImageCreate, ImageUpdate } from '../../schemas/images'
@@ -15,7 +15,7 @@ import { ClientCreate, ClientUpdate } from '../../schemas/clients'
 import { LabCreate, LabUpdate } from '../../schemas/labs'
 import { TerminalCreate, TerminalUpdate } from '../../schemas/terminals'
 import { Login, UserCreate, UserUpdate } from '../../schemas/users'
-import { MaintenanceAction, VmAction, VmId } from '../../schemas/vms'
+import { MaintenanceAction, ManualCreate, VmAction, VmId } from '../../schemas/vms'
 
 // For every write route the server has (read from routes/, so a new one cannot escape), hundreds of
 // malformed requests made by breaking a valid body: wrong types, missing and unknown fields, huge,
@@ -109,7 +109,14 @@ const SPECS: Record<string, Spec> = {
     valid: () => ({ action: 'start', mode: 'exclusive', force: false, lab: set.lab.id }),
   },
   'POST /api/vms/[id]/actions': { schema: VmAction, id: () => `${set.lab.id}-1`, idSchema: VmId, valid: () => ({ action: 'restart' }) },
+  'POST /api/vms': {
+    schema: ManualCreate,
+    valid: () => ({ name: uniqueName('man'), profile: set.profile.id, cdrom: 'install.iso', boot: 'd', snapshot: false }),
+  },
 }
+
+/** Routes whose `[id]` is not a plain Name. */
+const ID_SCHEMAS: Record<string, v.GenericSchema> = { '/api/vms/[id]': VmId, '/api/vms/[id]/actions': VmId }
 
 /** An existing record of each resource, for `DELETE ...?revision=` with a bad revision. */
 const existingId = (pattern: string): string => {
@@ -538,7 +545,7 @@ describe(`malformed requests (seed ${SEED})`, () => {
     // With an id in the path, also bad ids with the valid body.
     if (r.pattern.includes('[')) {
       for (let i = 0; i < 30; i++) {
-        const id = badId(rng, spec.idSchema)
+        const id = badId(rng, spec.idSchema ?? ID_SCHEMAS[r.pattern])
         cases.push({ route: name, label: `id=${id.slice(0, 30)}`, method: r.method, path: r.pattern.replace(/\[(\w+)\]/g, id), body: JSON.stringify(valid), contentType: 'application/json' })
       }
     }
@@ -551,10 +558,14 @@ describe(`malformed requests (seed ${SEED})`, () => {
   const deletes = WRITES.filter((r) => r.method === 'DELETE')
   it.each(deletes.map((r) => ({ r, name: `${r.method} ${r.pattern}` })))('$name with bad ids and revisions', async ({ r, name }) => {
     const rng = mulberry32(SEED ^ [...name].reduce((h, c) => Math.imul(h, 31) + c.charCodeAt(0), 11))
+    // Only a route that reads `?revision=` gets bad revisions on a real record: any other would
+    // ignore the query and delete it.
+    const takesRevision = /DeleteQuery|revision/.test(readFileSync(join(ROOT, r.file), 'utf8'))
+    const idSchema = ID_SCHEMAS[r.pattern]
     const cases: Sent[] = []
     for (let i = 0; i < 200; i++) {
-      if (i % 2 === 0 || !r.pattern.includes('[')) {
-        const id = badId(rng)
+      if (i % 2 === 0 || !r.pattern.includes('[') || !takesRevision) {
+        const id = badId(rng, idSchema)
         const rev = rng() < 0.3 ? `?${badRevision(rng).query}` : ''
         cases.push({ route: name, label: `id=${id.slice(0, 30)}${rev}`, method: 'DELETE', path: `${r.pattern.replace(/\[(\w+)\]/g, id)}${rev}` })
       } else {

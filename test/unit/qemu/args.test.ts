@@ -24,6 +24,7 @@ const HEAD = ['-name', 'lab1-1', '-uuid', '6f1c0f1e-8f5a-4d43-9a55-0c2b8e7f0001'
 const tail = (boot = 'c') => [
   '-boot', boot,
   '-qmp', 'unix:/run/labvirt/lab1-1.qmp,server=on,wait=off',
+  '-qmp', 'unix:/run/labvirt/lab1-1.tool.qmp,server=on,wait=off',
   '-vnc', 'unix:/run/labvirt/lab1-1.vnc',
   '-pidfile', '/run/labvirt/lab1-1.pid',
   '-daemonize',
@@ -195,6 +196,7 @@ const cases: Case[] = [
       ...ideCd(2, '/iso/x,,,,y.iso'),
       '-boot', 'c',
       '-qmp', 'unix:/run/lab,,virt/lab1-1.qmp,server=on,wait=off',
+      '-qmp', 'unix:/run/lab,,virt/lab1-1.tool.qmp,server=on,wait=off',
       '-vnc', 'unix:/run/lab,,virt/lab1-1.vnc',
       '-pidfile', '/run/lab,virt/lab1-1.pid',
       '-daemonize',
@@ -217,6 +219,7 @@ const cases: Case[] = [
       '-name', 'win10-maint', '-uuid', '6f1c0f1e-8f5a-4d43-9a55-0c2b8e7f0002', '-m', '4096', '-smp', '4', '-accel', 'kvm', '-nodefaults', '-vga', 'std',
       '-boot', 'c',
       '-qmp', 'unix:/run/labvirt/win10-maint.qmp,server=on,wait=off',
+      '-qmp', 'unix:/run/labvirt/win10-maint.tool.qmp,server=on,wait=off',
       '-vnc', 'unix:/run/labvirt/win10-maint.vnc',
       '-pidfile', '/run/labvirt/win10-maint.pid',
       '-daemonize',
@@ -251,6 +254,8 @@ const bad: BadCase[] = [
   { name: 'newline in a disk path', spec: spec({ disks: [hd('/img/a\n.qcow2')] }), fields: ['disks[0].path'] },
   { name: 'relative run dir', spec: spec({ runDir: 'run' }), fields: ['runDir'] },
   { name: 'socket path too long', spec: spec({ runDir: `/${'x'.repeat(100)}` }), fields: ['runDir'] },
+  // `/x{92}/lab1-1.qmp` is 104 bytes and fits; `/x{92}/lab1-1.tool.qmp` is 109 and does not.
+  { name: 'tool QMP socket path too long', spec: spec({ runDir: `/${'x'.repeat(92)}` }), fields: ['runDir'] },
   { name: 'name with a comma', spec: spec({ name: 'lab1,debug-threads=on' }), fields: ['name'] },
   { name: 'name with uppercase', spec: spec({ name: 'Lab1' }), fields: ['name'] },
   { name: 'name with path', spec: spec({ name: '../x' }), fields: ['name'] },

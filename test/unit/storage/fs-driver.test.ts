@@ -97,6 +97,32 @@ describe('atomic fs driver through a Kv', () => {
     for (const f of await allFiles(store)) expect(() => JSON.parse(readFileSync(f, 'utf8')), f).not.toThrow()
   })
 
+  it('a reader never sees a half-written record while it is being rewritten', async () => {
+    kv = await openKv({ dir: root })
+    // Large enough that an in-place write (truncate, then write) would be caught in the middle.
+    const big = (i: number) => ({ i, pad: 'x'.repeat(256 * 1024) })
+    await kv.set('labs:big', big(0))
+    let writing = true
+    const writer = (async () => {
+      for (let i = 1; i <= 40; i++) await kv!.set('labs:big', big(i))
+      writing = false
+    })()
+    let reads = 0
+    const seen = new Set<number>()
+    while (writing) {
+      // Straight from disk, so neither unstorage nor the Kv can mask a torn file.
+      const text = await readFile(join(root, 'store', 'labs', 'big'), 'utf8')
+      let rec: any
+      expect(() => (rec = JSON.parse(text)), `read ${reads}: ${text.length} bytes`).not.toThrow()
+      expect(rec.pad.length).toBe(256 * 1024)
+      seen.add(rec.i)
+      reads++
+    }
+    await writer
+    expect(reads).toBeGreaterThan(5)
+    expect(seen.size, 'the reader saw the record change').toBeGreaterThan(1)
+  })
+
   it('writes each record as one JSON file under <dir>/store, one directory per collection', async () => {
     kv = await openKv({ dir: root })
     await kv.set('labs:room-1', { id: 'room-1', revision: 3 })

@@ -1,0 +1,113 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { adminClient } from '../../helpers/client'
+import { vmPaths } from '../../../server/qemu/paths'
+import {
+  alive, brief, cmdline, drives, listVms, makeLab, measure, processOf, qemuProcesses, seatsOf, setLabSize, startVmServer,
+  type Vm, type VmWorld, waitFor,
+} from './vm-helpers'
+
+// A lab's seats as real QEMU processes: convergence, crash of a seat, crash of LabVirt itself.
+
+let w: VmWorld
+beforeAll(async () => {
+  w = await startVmServer()
+})
+afterAll(() => w?.dispose())
+
+/** The lab's seats once all `n` run, each with a live pid whose cmdline names its pidfile. */
+async function seatsRunning(lab: string, n: number, ms: number): Promise<Vm[]> {
+  return waitFor(`${n} seats of ${lab} running`, ms, async (see) => {
+    const seats = seatsOf(await listVms(w.api), lab)
+    see(brief(seats))
+    const ok = seats.length === n && seats.every((s) => s.state === 'running' && s.pid && processOf(w.runDir, s.id).some((p) => p.pid === s.pid))
+    return ok && seats
+  })
+}
+
+describe('a lab of seats', () => {
+  it('converges to 3 QEMU processes on snapshot disks, and size 3 -> 1 stops two', async () => {
+    const t0 = performance.now()
+    const { lab, image } = await makeLab(w.api, 3)
+    const seats = await seatsRunning(lab.id, 3, 20_000)
+    measure('3 seats: lab created -> all running in GET /api/vms', performance.now() - t0)
+
+    expect(seats.map((s) => s.id)).toEqual([1, 2, 3].map((n) => `${lab.id}-${n}`))
+    expect(new Set(seats.map((s) => s.pid)).size).toBe(3)
+    for (const s of seats) {
+      const argv = cmdline(s.pid!)!
+      expect(argv, s.id).toContain(vmPaths(w.runDir, s.id).pidfile)
+      // The one disk is the lab's image, opened with snapshot=on: guest writes never reach it.
+      const ds = drives(argv)
+      expect(ds, s.id).toHaveLength(1)
+      expect(ds[0], s.id).toContain(`file=${w.imagesDir}/${image.file}`)
+      expect(ds[0]!.split(','), s.id).toContain('snapshot=on')
+    }
+    expect(qemuProcesses(w.runDir).filter((p) => p.argv.some((a) => a.includes(`/${lab.id}-`)))).toHaveLength(3)
+
+    const keep = seats[0]!
+    const t1 = performance.now()
+    await setLabSize(w.api, lab.id, 1)
+    // Powerdown first: the blank guest ignores ACPI, so QEMU quits after LABVIRT_POWERDOWN_TIMEOUT (1 s).
+    await waitFor('seats 2 and 3 gone', 15_000, async (see) => {
+      const vms = seatsOf(await listVms(w.api), lab.id)
+      see(`${brief(vms)}; alive: ${seats.slice(1).map((s) => `${s.pid}=${alive(s.pid!)}`)}`)
+      return seats.slice(1).every((s) => !alive(s.pid!)) && vms.every((v) => v.seat === 1 || v.state !== 'running')
+    })
+    measure('size 3 -> 1: PUT -> two seats gone (powerdown timeout 1 s)', performance.now() - t1)
+    // They are not started again, and seat 1 was never touched.
+    await sleep(2500)
+    const after = seatsOf(await listVms(w.api), lab.id)
+    expect(after.filter((v) => v.state === 'running').map((v) => [v.id, v.pid])).toEqual([[keep.id, keep.pid]])
+    expect(processOf(w.runDir, `${lab.id}-2`)).toEqual([])
+    expect(processOf(w.runDir, `${lab.id}-3`)).toEqual([])
+    expect(alive(keep.pid!)).toBe(true)
+  })
+
+  it('kill -9 of a seat: running again within 2 s, with a new pid', async () => {
+    const { lab } = await makeLab(w.api, 2)
+    const seats = await seatsRunning(lab.id, 2, 20_000)
+    const victim = seats[1]!
+    const other = seats[0]!
+    const killedAt = performance.now()
+    process.kill(victim.pid!, 'SIGKILL')
+    const back = await waitFor(`${victim.id} running again after kill -9 of ${victim.pid}`, 2_000, async (see) => {
+      const vm = (await listVms(w.api)).find((v) => v.id === victim.id)
+      see(vm && brief([vm]))
+      return vm && vm.state === 'running' && vm.pid && vm.pid !== victim.pid && processOf(w.runDir, vm.id).some((p) => p.pid === vm.pid) ? vm : undefined
+    }, 20)
+    measure('kill -9 of a seat -> running again with a new pid', performance.now() - killedAt)
+    expect(alive(victim.pid!)).toBe(false)
+    expect(back.pid).not.toBe(victim.pid)
+    // A death after a healthy run is not a failed start, and the other seat is untouched.
+    expect(back.error).toBeUndefined()
+    expect((await listVms(w.api)).find((v) => v.id === other.id)?.pid).toBe(other.pid)
+  })
+
+  it('kill -9 of LabVirt with seats running: a new server adopts the same pids, no duplicate QEMU', async () => {
+    const { lab } = await makeLab(w.api, 3)
+    const seats = await seatsRunning(lab.id, 3, 20_000)
+    const before = new Map(seats.map((s) => [s.id, s.pid]))
+    const allBefore = qemuProcesses(w.runDir).map((p) => p.pid).sort()
+
+    await w.server.kill()
+    // VMs are daemonized: they outlive LabVirt.
+    for (const s of seats) expect(alive(s.pid!), `${s.id} survives the server`).toBe(true)
+    const t0 = performance.now()
+    await w.server.restart()
+    w.api = await adminClient(w.server.url)
+    const adopted = await seatsRunning(lab.id, 3, 10_000)
+    measure('server restart -> 3 seats reported running (adopted)', performance.now() - t0)
+    expect(new Map(adopted.map((s) => [s.id, s.pid]))).toEqual(before)
+
+    // Several ticks later (interval 1 s): still exactly the processes there were, none started twice.
+    for (let i = 0; i < 4; i++) {
+      await sleep(1000)
+      const now = qemuProcesses(w.runDir).map((p) => p.pid).sort()
+      expect(now, `QEMU processes naming the run dir, ${i + 1} s after the restart`).toEqual(allBefore)
+      for (const s of seats) expect(processOf(w.runDir, s.id).map((p) => p.pid), s.id).toEqual([s.pid])
+    }
+    const final = seatsOf(await listVms(w.api), lab.id)
+    expect(final.map((s) => [s.id, s.state, s.pid])).toEqual(seats.map((s) => [s.id, 'running', s.pid]))
+  })
+})
