@@ -93,7 +93,7 @@ describe('snapshot mode', () => {
       see(brief(await listVms(w.api)))
       return !alive(maint.pid!) && processOf(w.runDir, maintId).length === 0
     })
-    // Checked before the seat comes back would be racy; qemu-io reads with a shared lock anyway.
+    // The seat may be back already: it opens the base read-only, so the file stays put while read.
     expect(await sha256(base), 'base image after maintenance wrote to it').not.toBe(pristine)
     expect(await fileHasPattern(base)).toBe(true)
 
