@@ -30,7 +30,7 @@ const vmList = defineCommand({
   run: guarded(async ({ args }) => {
     const vms = await Api.fromEnv().call<Vm[]>('GET', '/api/vms')
     if (args.json) return console.log(JSON.stringify(vms, null, 2))
-    const head = [N_('VM'), N_('STATE'), N_('PID'), N_('LAB'), N_('PROFILE'), N_('ERROR')].map((h) => t(h))
+    const head = [N_('NAME'), N_('STATE'), N_('PID'), N_('LAB'), N_('PROFILE'), N_('ERROR')].map((h) => t(h))
     console.log(table([head, ...vms.map((v) => [v.id, v.held ? `${v.state} (${t(N_('held'))})` : v.state, String(v.pid ?? ''), v.lab ?? '', v.profile, v.error?.split('\n')[0] ?? ''])]))
   }),
 })

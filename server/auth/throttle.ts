@@ -10,12 +10,26 @@ const MAX_TRACKED = 10_000
 
 interface Failures { count: number; last: number }
 
+/**
+ * What one guesser controls: an IPv4 address, or an IPv6 /64 (a client gets a whole /64 and can
+ * pick any address in it, so counting single IPv6 addresses would never slow it down).
+ */
+export function throttleKey(address: string): string {
+  if (!address.includes(':')) return address
+  const [head = '', tail] = address.split('::')
+  const left = head ? head.split(':') : []
+  const right = tail ? tail.split(':') : []
+  const groups = tail === undefined ? left : [...left, ...Array(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right]
+  return `${groups.slice(0, 4).map((g) => (parseInt(g, 16) || 0).toString(16)).join(':')}::/64`
+}
+
 export class LoginThrottle {
   private failures = new Map<string, Failures>()
   constructor(private now: () => number = Date.now) {}
 
   /** Milliseconds this address must still wait before it may try again (0: go ahead). */
   waitMs(address: string): number {
+    address = throttleKey(address)
     const f = this.failures.get(address)
     if (!f) return 0
     const t = this.now()
@@ -29,6 +43,7 @@ export class LoginThrottle {
   }
 
   fail(address: string) {
+    address = throttleKey(address)
     const f = this.failures.get(address)
     if (f) {
       f.count++
@@ -40,7 +55,7 @@ export class LoginThrottle {
   }
 
   succeed(address: string) {
-    this.failures.delete(address)
+    this.failures.delete(throttleKey(address))
   }
 
   private prune() {

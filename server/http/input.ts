@@ -1,6 +1,6 @@
 import { N_ } from '../../schemas/msgid'
 import * as v from 'valibot'
-import { type H3Event, getQuery, getRouterParam, readRawBody } from 'h3'
+import { type H3Event, getQuery, getRouterParam, setResponseHeader } from 'h3'
 import { DomainError, ValidationError } from '../errors'
 import { toFieldIssues } from './valibot-issues'
 import { Name } from '../../schemas/common'
@@ -16,17 +16,51 @@ export function validate<S extends v.GenericSchema>(schema: S, input: unknown, r
   return result.output
 }
 
+const tooLarge = () => new DomainError(413, 'too_large', N_('The request body is too large (at most {n} bytes)'), { n: MAX_BODY_BYTES })
+
+/**
+ * The body as text, refused with 413 as soon as it passes MAX_BODY_BYTES: a chunked body has no
+ * Content-Length to check first, and must never be buffered whole (the login route is public).
+ */
+function readLimited(event: H3Event): Promise<string> {
+  const req = event.node.req
+  if (Number(req.headers['content-length'] ?? 0) > MAX_BODY_BYTES) {
+    setResponseHeader(event, 'connection', 'close')
+    return Promise.reject(tooLarge())
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    const done = () => {
+      req.off('data', onData).off('end', onEnd).off('error', onError).off('aborted', onError)
+    }
+    const onData = (chunk: Buffer) => {
+      size += chunk.length
+      if (size <= MAX_BODY_BYTES) return void chunks.push(chunk)
+      done()
+      // Keep draining without buffering, so the 413 reaches the client; then close the connection.
+      req.resume()
+      setResponseHeader(event, 'connection', 'close')
+      reject(tooLarge())
+    }
+    const onEnd = () => {
+      done()
+      resolve(Buffer.concat(chunks).toString('utf8'))
+    }
+    const onError = () => {
+      done()
+      reject(new DomainError(400, 'aborted', N_('The request was aborted')))
+    }
+    req.on('data', onData).on('end', onEnd).on('error', onError).on('aborted', onError)
+  })
+}
+
 /** Reads a JSON body and validates it; any failure is a 4xx with the failing fields. */
 export async function readBody<S extends v.GenericSchema>(event: H3Event, schema: S): Promise<v.InferOutput<S>> {
-  const length = Number(event.node.req.headers['content-length'] ?? 0)
-  if (length > MAX_BODY_BYTES) throw new DomainError(413, 'too_large', N_('The request body is too large (at most {n} bytes)'), { n: MAX_BODY_BYTES })
-  const raw = await readRawBody(event, 'utf8')
-  if (raw !== undefined && Buffer.byteLength(raw) > MAX_BODY_BYTES) {
-    throw new DomainError(413, 'too_large', N_('The request body is too large (at most {n} bytes)'), { n: MAX_BODY_BYTES })
-  }
+  const raw = await readLimited(event)
   let body: unknown
   try {
-    body = raw === undefined || raw.trim() === '' ? undefined : JSON.parse(raw)
+    body = raw.trim() === '' ? undefined : JSON.parse(raw)
   } catch {
     throw new ValidationError([{ field: '', message: N_('The body is not valid JSON') }], N_('The body is not valid JSON'))
   }

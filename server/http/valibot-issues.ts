@@ -32,11 +32,12 @@ function messageOf(issue: v.BaseIssue<unknown>): Pick<FieldIssue, 'message' | 'p
     case 'record':
       return { message: N_('Must be an object') }
     case 'picklist':
-      return { message: N_('Must be one of: {options}'), params: { options: (req as string[] | undefined)?.join(', ') ?? '' } }
+      // valibot renders the options as `"a" | "b"` in `expected`.
+      return { message: N_('Must be one of: {options}'), params: { options: (issue.expected ?? '').replace(/"/g, '').split(' | ').join(', ') } }
     case 'min_length':
-      return { message: isArray ? N_('Must have at least {n} items') : N_('Must be at least {n} characters long'), params: { n: Number(req) } }
+      return { message: isArray ? N_('Too few items: the minimum is {n}') : N_('Too short: the minimum length is {n}'), params: { n: Number(req) } }
     case 'max_length':
-      return { message: isArray ? N_('Must have at most {n} items') : N_('Must be at most {n} characters long'), params: { n: Number(req) } }
+      return { message: isArray ? N_('Too many items: the maximum is {n}') : N_('Too long: the maximum length is {n}'), params: { n: Number(req) } }
     case 'min_value':
       return { message: N_('Must be at least {n}'), params: { n: Number(req) } }
     case 'max_value':

@@ -1,9 +1,11 @@
 /** A gettext catalog: msgid (with `msgctxt\u0004` prefix when present) -> msgstr. */
 export type Catalog = Record<string, string>
 
+const ESCAPES: Record<string, string> = { n: '\n', t: '\t', r: '\r', '"': '"', '\\': '\\' }
+
+/** A PO string is a C string literal: one left-to-right pass over its escapes. */
 function unquote(s: string): string {
-  // A PO string is a C string literal; JSON understands the same escapes we use.
-  return JSON.parse(s.replace(/\\([^nt"\\])/g, '$1'))
+  return s.slice(1, -1).replace(/\\(.)/g, (_, c: string) => ESCAPES[c] ?? c)
 }
 
 /** Parses the subset of the PO format we write: msgctxt, msgid, msgstr, continuation lines. */

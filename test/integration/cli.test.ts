@@ -37,7 +37,7 @@ describe('labvirt CLI', () => {
       return vms.filter((v) => v.id.startsWith('demo-') && v.state === 'running').length === 2
     }, 'demo-1 and demo-2 running')
     const table = (await run(['vm', 'list'])).stdout.split('\n')
-    expect(table[0]).toMatch(/^VM\s+STATE\s+PID\s+LAB\s+PROFILE\s+ERROR$/)
+    expect(table[0]).toMatch(/^NAME\s+STATE\s+PID\s+LAB\s+PROFILE\s+ERROR$/)
     expect(table.filter((l) => /^demo-[12]\s+running\s+\d+\s+demo\s+demo/.test(l))).toHaveLength(2)
   })
 

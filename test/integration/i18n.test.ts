@@ -66,7 +66,7 @@ describe('a bad request', () => {
     expect(byField).toMatchObject({
       name: translate('es', 'Use 1 to 24 lowercase letters, digits and inner hyphens, starting with a letter'),
       size: translate('es', 'Must be at least {n}', { n: 0 }),
-      profiles: translate('es', 'Must have at least {n} items', { n: 1 }),
+      profiles: translate('es', 'Too few items: the minimum is {n}', { n: 1 }),
       'network.mode': translate('es', 'Must be one of: {options}', { options: 'user, bridge, tap' }),
       extra: translate('es', 'Unknown field'),
     })

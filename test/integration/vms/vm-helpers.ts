@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import { readdirSync, readFileSync } from 'node:fs'
-import { readFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { type ApiClient, adminClient } from '../../helpers/client'
@@ -64,7 +65,7 @@ export async function startVmServer(env: Record<string, string> = {}): Promise<V
 }
 
 export interface LabRecords {
-  image: { id: string; file: string }
+  image: { id: string; file: string; virtualSize: number }
   profile: { id: string }
   lab: { id: string; revision: number }
 }
@@ -161,6 +162,34 @@ export function toolQmp(runDir: string, id: string): Promise<QmpClient> {
 /** Runs an HMP command through QMP and returns its text output. */
 export async function hmp(qmp: QmpClient, line: string): Promise<string> {
   return qmp.execute('human-monitor-command', { 'command-line': line }, { timeoutMs: 10_000 })
+}
+
+/**
+ * The first `bytes` of a drive as the guest sees it (snapshot overlay included), copied out by a
+ * QMP backup job into a raw file: HMP's qemu-io prints to QEMU's stdout, which is /dev/null once
+ * daemonized, so it cannot say what it read. (drive-backup would not do: on a snapshot=on drive it
+ * opens its target as a temporary file too, and deletes it.)
+ */
+export async function guestView(qmp: QmpClient, drive: string, sizeBytes: number, bytes = 65536): Promise<Buffer> {
+  const dir = await mkdtemp(join(tmpdir(), 'labvirt-view-'))
+  const target = join(dir, 'view.raw')
+  const node = `view${Math.floor(Math.random() * 1e9)}`
+  try {
+    await writeFile(target, '')
+    await truncate(target, sizeBytes)
+    await qmp.executeRaw('blockdev-add', { driver: 'raw', 'node-name': node, file: { driver: 'file', filename: target } })
+    try {
+      const done = qmp.waitForEvent<{ device: string; error?: string }>('BLOCK_JOB_COMPLETED', { timeoutMs: 15_000, filter: (e) => e.data.device === node })
+      await qmp.executeRaw('blockdev-backup', { device: drive, target: node, sync: 'full', 'job-id': node })
+      const ev = await done
+      if (ev.data.error) throw new Error(`backup of ${drive} failed: ${ev.data.error}`)
+    } finally {
+      await qmp.executeRaw('blockdev-del', { 'node-name': node }).catch(() => {})
+    }
+    return (await readFile(target)).subarray(0, bytes)
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
 }
 
 export const sha256 = async (path: string) => createHash('sha256').update(await readFile(path)).digest('hex')

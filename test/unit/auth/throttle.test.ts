@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { LoginThrottle } from '../../../server/auth/throttle'
+import { LoginThrottle, throttleKey } from '../../../server/auth/throttle'
 
 /** A clock the test moves by hand. */
 function clock(start = 1_000_000) {
@@ -76,12 +76,32 @@ describe('LoginThrottle', () => {
     const c = clock()
     const th = new LoginThrottle(c.now)
     for (let i = 0; i < 6; i++) th.fail('192.0.2.1')
-    for (let i = 0; i < 25_000; i++) {
+    for (let i = 0; i < 10_100; i++) {
       th.fail(`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`)
     }
     expect((th as unknown as { failures: Map<string, unknown> }).failures.size).toBeLessThanOrEqual(10_000)
     // The newest addresses are still tracked.
     for (let i = 0; i < 5; i++) th.fail('10.255.255.255')
     expect(th.waitMs('10.255.255.255')).toBeGreaterThan(0)
+  })
+})
+
+describe('throttleKey', () => {
+  it.each([
+    ['10.0.5.7', '10.0.5.7'],
+    ['2001:db8:1:2:aaaa:bbbb:cccc:dddd', '2001:db8:1:2::/64'],
+    ['2001:db8:1:2::1', '2001:db8:1:2::/64'],
+    ['2001:db8::5', '2001:db8:0:0::/64'],
+    ['::1', '0:0:0:0::/64'],
+    ['fe80::1:2:3:4', 'fe80:0:0:0::/64'],
+  ])('%s -> %s', (address, key) => {
+    expect(throttleKey(address)).toBe(key)
+  })
+
+  it('slows down a whole IPv6 /64, not one address', () => {
+    const t = new LoginThrottle(() => 1_000_000)
+    for (let i = 1; i <= 5; i++) t.fail(`2001:db8:1:2::${i}`)
+    expect(t.waitMs('2001:db8:1:2::99')).toBeGreaterThan(0)
+    expect(t.waitMs('2001:db8:1:3::1')).toBe(0)
   })
 })
