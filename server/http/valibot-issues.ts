@@ -32,8 +32,8 @@ function messageOf(issue: v.BaseIssue<unknown>): Pick<FieldIssue, 'message' | 'p
     case 'record':
       return { message: N_('Must be an object') }
     case 'picklist':
-      // valibot renders the options as `"a" | "b"` in `expected`.
-      return { message: N_('Must be one of: {options}'), params: { options: (issue.expected ?? '').replace(/"/g, '').split(' | ').join(', ') } }
+      // valibot renders the options as `("a" | "b")` in `expected`.
+      return { message: N_('Must be one of: {options}'), params: { options: (issue.expected ?? '').replace(/^\(|\)$|"/g, '').split(' | ').join(', ') } }
     case 'min_length':
       return { message: isArray ? N_('Too few items: the minimum is {n}') : N_('Too short: the minimum length is {n}'), params: { n: Number(req) } }
     case 'max_length':

@@ -19,11 +19,11 @@ export function uniqueName(prefix = 't'): string {
 }
 
 let ipCounter = 0
-/** A fresh IPv4 address for a terminal (terminals cannot share one): 10.<pid-ish>.x.y. */
+/** A fresh IPv4 address for a terminal (terminals cannot share one): 10.<pid-ish>.x.y, y in 1..254. */
 export function uniqueIp(): string {
-  ipCounter++
-  const n = ((process.pid % 200) << 16) + ipCounter
-  return `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${(n & 255) || 1}`
+  do ipCounter = (ipCounter + 1) % 65536
+  while ((ipCounter & 255) === 0 || (ipCounter & 255) === 255)
+  return `10.${process.pid % 250}.${ipCounter >> 8}.${ipCounter & 255}`
 }
 
 export const IMAGE_MIB = 16

@@ -1,0 +1,434 @@
+// Shared by the benchmarks: the built server, a small API client, a minimal QMP prober, process
+// bookkeeping (every QEMU a benchmark starts is found again by the temp dir its cmdline names, and
+// killed), statistics and the machine's load.
+import { type ChildProcess, spawn } from 'node:child_process'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { createServer, createConnection, type Socket } from 'node:net'
+import { cpus, loadavg } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { setTimeout as sleep } from 'node:timers/promises'
+
+export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
+export const QEMU = process.env.LABVIRT_QEMU || 'qemu-system-x86_64'
+export const ADMIN_PASSWORD = 'bench-admin-password'
+
+// ---------------------------------------------------------------------------------------------
+// Command line
+
+export function option(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`)
+  if (i < 0) return fallback
+  const n = Number(process.argv[i + 1])
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} needs a positive number`)
+  return n
+}
+
+export const flag = (name: string) => process.argv.includes(`--${name}`)
+
+// ---------------------------------------------------------------------------------------------
+// Cleanup: every temp dir a benchmark makes is registered; at exit every process whose cmdline
+// names one of them is SIGKILLed (only those: never by binary name), then the dirs are removed.
+
+const dirs: string[] = []
+const cleanups: (() => Promise<void>)[] = []
+
+/** A fresh dir under /tmp (unix socket paths must stay short), removed at exit. */
+export async function tempDir(prefix: string): Promise<string> {
+  const dir = await mkdtemp(`/tmp/${prefix}`)
+  dirs.push(dir)
+  return dir
+}
+
+export function onCleanup(fn: () => Promise<void>) {
+  cleanups.push(fn)
+}
+
+export interface Proc {
+  pid: number
+  argv: string[]
+}
+
+/** Live (non-zombie) processes whose cmdline contains `needle` (a path). */
+export function processesNaming(needle: string): Proc[] {
+  const out: Proc[] = []
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    const pid = Number(entry)
+    if (pid === process.pid) continue
+    try {
+      const raw = readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+      if (!raw.includes(needle)) continue
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+      if (/^[ZXx]$/.test(stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3))) continue
+      out.push({ pid, argv: raw.replace(/\0$/, '').split('\0') })
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out
+}
+
+export function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return !/^[ZXx]$/.test(stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3))
+  } catch {
+    return false
+  }
+}
+
+/** SIGKILLs every QEMU whose cmdline names `dir` and waits until they are gone. Returns how many. */
+export async function killQemusUnder(dir: string, timeoutMs = 10_000): Promise<number> {
+  const procs = processesNaming(dir).filter((p) => p.argv[0]?.includes('qemu-system'))
+  for (const p of procs) {
+    try {
+      process.kill(p.pid, 'SIGKILL')
+    } catch {}
+  }
+  const deadline = Date.now() + timeoutMs
+  while (procs.some((p) => alive(p.pid))) {
+    if (Date.now() > deadline) throw new Error(`QEMU ${procs.filter((p) => alive(p.pid)).map((p) => p.pid)} did not die`)
+    await sleep(20)
+  }
+  return procs.length
+}
+
+let cleaning: Promise<void> | undefined
+/** Runs the registered cleanups, kills every QEMU under our temp dirs, checks none is left. */
+export function cleanup(): Promise<void> {
+  cleaning ??= (async () => {
+    for (const fn of cleanups.splice(0).reverse()) await fn().catch((e) => console.error('cleanup:', e.message))
+    let killed = 0
+    for (const d of dirs) killed += await killQemusUnder(d).catch((e) => (console.error(e.message), 0))
+    const left = dirs.flatMap((d) => processesNaming(d).filter((p) => p.argv[0]?.includes('qemu-system')))
+    console.error(`cleanup: killed ${killed} leftover QEMU, ${left.length} left${left.length ? ': ' + left.map((p) => p.pid).join(' ') : ''}`)
+    for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true })
+  })()
+  return cleaning
+}
+
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => {
+    console.error(`\n${sig}: cleaning up`)
+    void cleanup().finally(() => process.exit(130))
+  })
+}
+
+/** Runs `main`, always cleans up, exits non-zero on failure. */
+export function runBench(main: () => Promise<void>) {
+  main()
+    .then(cleanup, async (err) => {
+      console.error(err)
+      await cleanup()
+      process.exitCode = 1
+    })
+    .finally(() => setTimeout(() => process.exit(), 200).unref())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The built server
+
+export function outputDir(): string {
+  return resolve(REPO, process.env.LABVIRT_OUTPUT_DIR || '.output')
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer()
+    s.once('error', rej)
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port
+      s.close(() => res(port))
+    })
+  })
+}
+
+export interface Server {
+  url: string
+  dataDir: string
+  runDir: string
+  imagesDir: string
+  proc: ChildProcess
+  output(): string
+  stop(): Promise<void>
+}
+
+/** Starts the built server with the reconcile loop on, TCG, in `dataDir`. */
+export async function startServer(dataDir: string, env: Record<string, string> = {}): Promise<Server> {
+  const entry = join(outputDir(), 'server/index.mjs')
+  if (!existsSync(entry)) throw new Error(`${entry} is missing: build first (LABVIRT_OUTPUT_DIR=/tmp/out-bench npm run build)`)
+  const port = await freePort()
+  const url = `http://127.0.0.1:${port}`
+  let log = ''
+  const proc = spawn(process.execPath, [entry], {
+    env: {
+      ...process.env,
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      LABVIRT_DATA_DIR: dataDir,
+      LABVIRT_ADMIN_PASSWORD: ADMIN_PASSWORD,
+      LABVIRT_ACCEL: 'tcg',
+      LABVIRT_RECONCILE: 'on',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  proc.stdout!.on('data', (d) => (log += d))
+  proc.stderr!.on('data', (d) => (log += d))
+  const server: Server = {
+    url,
+    dataDir,
+    runDir: join(dataDir, 'run'),
+    imagesDir: join(dataDir, 'images'),
+    proc,
+    output: () => log,
+    async stop() {
+      if (proc.exitCode !== null || proc.signalCode) return
+      const exited = new Promise((r) => proc.once('exit', r))
+      proc.kill('SIGTERM')
+      const t = setTimeout(() => proc.kill('SIGKILL'), 5000)
+      await exited
+      clearTimeout(t)
+    },
+  }
+  onCleanup(() => server.stop())
+  const deadline = Date.now() + 30_000
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`server exited (${proc.exitCode}):\n${log}`)
+    try {
+      if ((await fetch(`${url}/api/health`)).status === 200) break
+    } catch {}
+    if (Date.now() > deadline) throw new Error(`server did not become healthy:\n${log}`)
+    await sleep(50)
+  }
+  return server
+}
+
+export class Api {
+  cookie = ''
+  constructor(public url: string) {}
+
+  async request<T = any>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
+    const headers: Record<string, string> = {}
+    if (this.cookie) headers.cookie = this.cookie
+    if (body !== undefined) headers['content-type'] = 'application/json'
+    const res = await fetch(`${this.url}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) })
+    const setCookie = res.headers.get('set-cookie')
+    if (setCookie) this.cookie = setCookie.split(';')[0]!
+    const text = await res.text()
+    let parsed: any = text
+    try {
+      parsed = text ? JSON.parse(text) : undefined
+    } catch {}
+    return { status: res.status, body: parsed }
+  }
+
+  /** The answer's body; throws unless the status is `expect`. */
+  async must<T = any>(method: string, path: string, body?: unknown, expect = [200, 201]): Promise<T> {
+    const r = await this.request<T>(method, path, body)
+    if (!expect.includes(r.status)) throw new Error(`${method} ${path} -> ${r.status} ${JSON.stringify(r.body)}`)
+    return r.body
+  }
+
+  async login() {
+    await this.must('POST', '/api/auth/login', { username: 'admin', password: ADMIN_PASSWORD })
+    return this
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// QMP, minimal and dependency-free: the same prober for the server's VMs and the hand-spawned ones.
+
+export class Qmp {
+  private buf = ''
+  private waiters: ((msg: any) => void)[] = []
+  private queue: any[] = []
+  private constructor(private sock: Socket) {
+    sock.setEncoding('utf8')
+    sock.on('data', (d: string) => {
+      this.buf += d
+      let nl
+      while ((nl = this.buf.indexOf('\n')) >= 0) {
+        const line = this.buf.slice(0, nl).trim()
+        this.buf = this.buf.slice(nl + 1)
+        if (!line) continue
+        const msg = JSON.parse(line)
+        if (msg.event) continue
+        const w = this.waiters.shift()
+        if (w) w(msg)
+        else this.queue.push(msg)
+      }
+    })
+    sock.on('error', () => {})
+  }
+
+  private next(timeoutMs: number): Promise<any> {
+    const queued = this.queue.shift()
+    if (queued) return Promise.resolve(queued)
+    return new Promise((res, rej) => {
+      const t = setTimeout(() => rej(new Error('QMP timeout')), timeoutMs)
+      const onClose = () => rej(new Error('QMP socket closed'))
+      this.sock.once('close', onClose)
+      this.waiters.push((m) => {
+        clearTimeout(t)
+        this.sock.off('close', onClose)
+        res(m)
+      })
+    })
+  }
+
+  async execute(command: string, timeoutMs = 5000): Promise<any> {
+    this.sock.write(JSON.stringify({ execute: command }) + '\n')
+    const r = await this.next(timeoutMs)
+    if (r.error) throw new Error(`${command}: ${r.error.class}: ${r.error.desc}`)
+    return r.return
+  }
+
+  /**
+   * Connects (retrying while the socket does not exist or refuses, for at most `timeoutMs`), waits
+   * for the greeting and negotiates capabilities.
+   */
+  static async connect(path: string, timeoutMs = 10_000, retryMs = 5): Promise<Qmp> {
+    const deadline = performance.now() + timeoutMs
+    for (;;) {
+      try {
+        const sock = await new Promise<Socket>((res, rej) => {
+          const s = createConnection(path)
+          s.once('connect', () => {
+            s.off('error', rej)
+            res(s)
+          })
+          s.once('error', rej)
+        })
+        const q = new Qmp(sock)
+        const greeting = await q.next(Math.max(100, deadline - performance.now()))
+        if (!greeting.QMP) throw new Error(`not a QMP greeting: ${JSON.stringify(greeting)}`)
+        await q.execute('qmp_capabilities')
+        return q
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code
+        if ((code !== 'ENOENT' && code !== 'ECONNREFUSED') || performance.now() > deadline) throw err
+        await sleep(retryMs)
+      }
+    }
+  }
+
+  close() {
+    this.sock.destroy()
+  }
+}
+
+/** Connect, greeting, capabilities, `query-status`: the VM's run state ('running' when up). */
+export async function qmpStatus(path: string, timeoutMs = 10_000): Promise<string> {
+  const q = await Qmp.connect(path, timeoutMs)
+  try {
+    return (await q.execute('query-status')).status
+  } finally {
+    q.close()
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// QEMU by hand
+
+/** Spawns QEMU with `argv` (which has -daemonize) and resolves when the daemonizing parent exits. */
+export function spawnDaemon(argv: string[]): Promise<number | null> {
+  return new Promise((res, rej) => {
+    const p = spawn(QEMU, argv, { stdio: 'ignore' })
+    p.once('error', rej)
+    p.once('exit', (code) => res(code))
+  })
+}
+
+/** The argv (without the binary) of a running process. */
+export function cmdlineOf(pid: number): string[] {
+  return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0$/, '').split('\0').slice(1)
+}
+
+/** Replaces `from` by `to` in every argument (moves a VM's pidfile and sockets to another dir). */
+export const retarget = (argv: string[], from: string, to: string) => argv.map((a) => a.split(from).join(to))
+
+export async function readPid(pidfile: string): Promise<number> {
+  return Number((await readFile(pidfile, 'utf8')).trim())
+}
+
+export async function waitGone(pid: number, timeoutMs = 10_000) {
+  const deadline = Date.now() + timeoutMs
+  while (alive(pid)) {
+    if (Date.now() > deadline) throw new Error(`pid ${pid} still alive after ${timeoutMs} ms`)
+    await sleep(5)
+  }
+}
+
+export { mkdir, rm, writeFile, sleep }
+
+// ---------------------------------------------------------------------------------------------
+// Statistics and the machine
+
+export interface Stats {
+  n: number
+  median: number
+  p90: number
+  mean: number
+  min: number
+  max: number
+}
+
+export function stats(xs: number[]): Stats {
+  const s = [...xs].sort((a, b) => a - b)
+  const n = s.length
+  if (!n) return { n: 0, median: NaN, p90: NaN, mean: NaN, min: NaN, max: NaN }
+  const median = n % 2 ? s[(n - 1) / 2]! : (s[n / 2 - 1]! + s[n / 2]!) / 2
+  // Nearest rank.
+  const p90 = s[Math.min(n - 1, Math.ceil(0.9 * n) - 1)]!
+  return { n, median, p90, mean: s.reduce((a, b) => a + b, 0) / n, min: s[0]!, max: s[n - 1]! }
+}
+
+export const fmt = (x: number, digits = 1) => (Number.isFinite(x) ? x.toFixed(digits) : '-')
+
+export function row(label: string, xs: number[]) {
+  const s = stats(xs)
+  return `${label.padEnd(52)} n=${String(s.n).padStart(3)}  median ${fmt(s.median).padStart(8)}  p90 ${fmt(s.p90).padStart(8)}  min ${fmt(s.min).padStart(8)}  max ${fmt(s.max).padStart(8)}  (ms)`
+}
+
+function cpuTicks(): { busy: number; total: number } {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number)
+  const idle = (line[3] ?? 0) + (line[4] ?? 0)
+  const total = line.reduce((a, b) => a + b, 0)
+  return { busy: total - idle, total }
+}
+
+/** Watches the machine during a run: load averages and how busy all cores were. */
+export class MachineLoad {
+  private start = cpuTicks()
+  private startLoad = loadavg()
+  private samples: number[] = []
+  private timer = setInterval(() => this.samples.push(loadavg()[0]!), 5000)
+  constructor() {
+    this.timer.unref()
+  }
+  report() {
+    clearInterval(this.timer)
+    const end = cpuTicks()
+    const busy = (end.busy - this.start.busy) / Math.max(1, end.total - this.start.total)
+    return {
+      nproc: cpus().length,
+      cpuModel: cpus()[0]?.model,
+      loadavgStart: this.startLoad.map((x) => +x.toFixed(2)),
+      loadavgEnd: loadavg().map((x) => +x.toFixed(2)),
+      loadavg1Max: +Math.max(this.startLoad[0]!, ...this.samples, loadavg()[0]!).toFixed(2),
+      cpuBusyPercent: +(busy * 100).toFixed(1),
+    }
+  }
+}
+
+/** Saves a run's figures as JSON under bench/results/. */
+export async function saveResult(name: string, data: unknown): Promise<string> {
+  const dir = join(REPO, 'bench/results')
+  await mkdir(dir, { recursive: true })
+  const file = join(dir, `${name}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`)
+  await writeFile(file, JSON.stringify(data, null, 2) + '\n')
+  return file
+}

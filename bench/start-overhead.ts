@@ -1,0 +1,153 @@
+// Start overhead: one seat started through the API against the same QEMU argv spawned by hand.
+//
+// Server side (the seat is held down by a `stop` between repetitions):
+//   POST /api/vms/<seat>/actions {action:'start'}  (returns after the reconcile pass that started QEMU)
+//   + GET /api/vms/<seat> showing state 'running' and qemuState 'running'      -> "server"
+//   then, as a check through QEMU itself, the VM's tool QMP socket answers query-status 'running'.
+// By hand: spawn the seat's exact argv (-daemonize) with node's spawn, wait for the parent to exit,
+//   connect to the QMP socket, greeting, qmp_capabilities, query-status 'running'  -> "by hand"
+// Interleaved (ABBA order), same run, same image, same argv (only the run dir differs, same length).
+//
+//   node bench/run.mjs start-overhead [--reps 25] [--warmup 3]
+import { join } from 'node:path'
+import {
+  Api, MachineLoad, Qmp, cleanup, cmdlineOf, fmt, killQemusUnder, mkdir, option, qmpStatus, readPid, retarget, row, runBench,
+  saveResult, sleep, spawnDaemon, startServer, stats, tempDir, waitGone, rm, QEMU,
+} from './lib'
+
+const REPS = option('reps', 25)
+const WARMUP = option('warmup', 3)
+const SEAT = 'bench-1'
+
+runBench(async () => {
+  const load = new MachineLoad()
+  // Same-length dirs, so the hand-spawned argv is the seat's byte for byte but for the dir name.
+  const dataDir = await tempDir('lvb-')
+  const handDir = await tempDir('lvh-')
+  const handRun = join(handDir, 'run')
+  await mkdir(handRun, { recursive: true })
+
+  const server = await startServer(dataDir)
+  const api = await new Api(server.url).login()
+  const image = await api.must('POST', '/api/images', { name: 'benchimg', sizeMiB: 16 })
+  const profile = await api.must('POST', '/api/profiles', { name: 'benchprof', memoryMiB: 64, disks: [{ image: image.id }] })
+  await api.must('POST', '/api/labs', { name: 'bench', size: 1, profiles: [profile.id] })
+
+  // The seat's real argv, read back from /proc once the loop has started it.
+  let vm: any
+  const deadline = Date.now() + 30_000
+  for (;;) {
+    vm = await api.must('GET', `/api/vms/${SEAT}`)
+    if (vm.state === 'running' && vm.pid) break
+    if (Date.now() > deadline) throw new Error(`seat never ran: ${JSON.stringify(vm)}\n${server.output()}`)
+    await sleep(50)
+  }
+  const seatArgv = cmdlineOf(vm.pid)
+  const handArgv = retarget(seatArgv, server.runDir, handRun)
+  const handQmp = join(handRun, `${SEAT}.qmp`)
+  const handPidfile = join(handRun, `${SEAT}.pid`)
+  const toolQmp = join(server.runDir, `${SEAT}.tool.qmp`)
+  console.log(`seat argv: ${QEMU} ${seatArgv.join(' ')}`)
+  await api.must('POST', `/api/vms/${SEAT}/actions`, { action: 'stop' })
+
+  const post: number[] = []
+  const postGet: number[] = []
+  const postQmp: number[] = []
+  const hand: number[] = []
+  const handSpawn: number[] = []
+  const raced: string[] = []
+
+  async function viaServer(record: boolean) {
+    const t0 = performance.now()
+    const r = await api.request('POST', `/api/vms/${SEAT}/actions`, { action: 'start' })
+    const t1 = performance.now()
+    if (r.status !== 200) throw new Error(`start -> ${r.status} ${JSON.stringify(r.body)}`)
+    let got = r.body
+    let t2 = 0
+    // The POST's own answer should already say running; if it does not, poll GET (and count it).
+    let polls = 0
+    for (;;) {
+      const g = await api.must('GET', `/api/vms/${SEAT}`)
+      t2 = performance.now()
+      if (g.state === 'running' && g.qemuState === 'running' && g.pid) {
+        got = g
+        break
+      }
+      polls++
+      if (t2 - t0 > 30_000) throw new Error(`seat not running 30 s after start: ${JSON.stringify(g)}`)
+      await sleep(5)
+    }
+    if (r.body?.state !== 'running' || r.body?.qemuState !== 'running') raced.push(`POST answered ${r.body?.state}/${r.body?.qemuState}; running after ${polls} more GETs, ${fmt(t2 - t0)} ms`)
+    const t3a = performance.now()
+    const status = await qmpStatus(toolQmp)
+    const t3 = performance.now()
+    if (status !== 'running') throw new Error(`QMP says ${status}`)
+    if (record) {
+      post.push(t1 - t0)
+      postGet.push(t2 - t0)
+      postQmp.push(t1 - t0 + (t3 - t3a))
+    }
+    const stopped = await api.must('POST', `/api/vms/${SEAT}/actions`, { action: 'stop' })
+    if (stopped.state === 'running') throw new Error(`stop did not stop: ${JSON.stringify(stopped)}`)
+    await waitGone(got.pid)
+  }
+
+  async function byHand(record: boolean) {
+    const t0 = performance.now()
+    const code = await spawnDaemon(handArgv)
+    const t1 = performance.now()
+    if (code !== 0) throw new Error(`hand-spawned QEMU exited ${code}`)
+    const q = await Qmp.connect(handQmp)
+    const st = (await q.execute('query-status')).status
+    const t2 = performance.now()
+    if (st !== 'running') throw new Error(`QMP says ${st}`)
+    if (record) {
+      hand.push(t2 - t0)
+      handSpawn.push(t1 - t0)
+    }
+    const pid = await readPid(handPidfile)
+    await q.execute('quit').catch(() => {})
+    q.close()
+    await waitGone(pid)
+    // QEMU leaves its VNC socket behind.
+    await rm(join(handRun, `${SEAT}.vnc`), { force: true })
+  }
+
+  for (let i = 0; i < WARMUP; i++) {
+    await viaServer(false)
+    await byHand(false)
+  }
+  for (let i = 0; i < REPS; i++) {
+    // ABBA: neither side always goes first.
+    const order = i % 4 === 0 || i % 4 === 3 ? [viaServer, byHand] : [byHand, viaServer]
+    for (const run of order) {
+      await run(true)
+      await sleep(150)
+    }
+    process.stderr.write(`\r${i + 1}/${REPS}`)
+  }
+  process.stderr.write('\n')
+
+  const machine = load.report()
+  const ratio = stats(postGet).median / stats(hand).median
+  const ratioQmp = stats(postQmp).median / stats(hand).median
+  console.log()
+  console.log(row('by hand: spawn -> parent exited', handSpawn))
+  console.log(row('by hand: spawn -> QMP greeting + query-status running', hand))
+  console.log(row('server: POST start -> answer', post))
+  console.log(row('server: POST start -> GET qemuState running', postGet))
+  console.log(row('server: POST start -> tool QMP query-status running', postQmp))
+  console.log(`ratio of medians (POST + GET / by hand): ${fmt(ratio, 3)}  target <= 1.15: ${ratio <= 1.15 ? 'MET' : 'MISSED'}`)
+  console.log(`ratio of medians (POST + QMP / by hand): ${fmt(ratioQmp, 3)}`)
+  console.log(`POST answers that were not yet running: ${raced.length}${raced.length ? '\n  ' + raced.join('\n  ') : ''}`)
+  console.log(`machine: ${JSON.stringify(machine)}`)
+  const file = await saveResult('start-overhead', {
+    reps: REPS, warmup: WARMUP, machine, argv: seatArgv,
+    ms: { handSpawn, hand, post, postGet, postQmp },
+    stats: { handSpawn: stats(handSpawn), hand: stats(hand), post: stats(post), postGet: stats(postGet), postQmp: stats(postQmp) },
+    ratio, ratioQmp, raced,
+  })
+  console.log(`saved ${file}`)
+  await killQemusUnder(handDir)
+  await cleanup()
+})
