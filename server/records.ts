@@ -2,8 +2,11 @@ import { N_ } from '../schemas/msgid'
 import { RecordConflict } from '../storage'
 import { ConflictError, type FieldIssue, NotFoundError, msg } from './errors'
 
-/** Turns the store's refusals into the API's 404 and 409, naming the record. `kind` is a msgid. */
-export async function guardRecord<R>(kind: string, id: string, op: () => Promise<R>): Promise<R> {
+/**
+ * Turns the store's refusals into the API's 404 and 409, naming the record. `kind` is a msgid. A
+ * stale write's 409 carries the current record as `view` shows it (users: never the hash).
+ */
+export async function guardRecord<R>(kind: string, id: string, op: () => Promise<R>, view: (current: any) => unknown = (c) => c): Promise<R> {
   try {
     return await op()
   } catch (err) {
@@ -13,7 +16,7 @@ export async function guardRecord<R>(kind: string, id: string, op: () => Promise
     throw new ConflictError(
       N_('The {kind} "{id}" was changed meanwhile (it is now at revision {revision}); reload it and try again'),
       { kind: msg(kind), id, revision: err.current!.revision },
-      { current: err.current },
+      { current: view(err.current) },
     )
   }
 }

@@ -37,9 +37,10 @@ async function guard<T>(op: () => Promise<T>): Promise<T> {
   }
 }
 
+// Values are stored as JSON text and read raw, so every JSON value (a string too) comes back as set.
 function parse<T>(raw: unknown): T | null {
   if (raw === null || raw === undefined) return null
-  return (typeof raw === 'string' ? JSON.parse(raw) : raw) as T
+  return JSON.parse(typeof raw === 'string' ? raw : Buffer.from(raw as Uint8Array).toString('utf8')) as T
 }
 
 abstract class BaseKv implements Kv {
@@ -49,12 +50,9 @@ abstract class BaseKv implements Kv {
   get<T>(key: string) {
     return guard(async () => parse<T>(await this.storage.getItemRaw(key)))
   }
-  getMany<T>(keys: string[]) {
-    if (keys.length === 0) return Promise.resolve([])
-    return guard(async () => {
-      const items = await this.storage.getItems(keys)
-      return items.map((i) => parse<T>(i.value)).filter((v): v is Awaited<T> => v !== null) as T[]
-    })
+  async getMany<T>(keys: string[]): Promise<T[]> {
+    const values = await Promise.all(keys.map((key) => this.get<T>(key)))
+    return values.filter((v) => v !== null)
   }
   keys(prefix: string) {
     return guard(async () => {
@@ -141,6 +139,12 @@ class RedisKv extends BaseKv {
   async ping() {
     await guard(() => this.client.ping())
   }
+  // One round trip for a whole list, instead of a GET per record.
+  override async getMany<T>(keys: string[]): Promise<T[]> {
+    if (keys.length === 0) return []
+    const raws = await guard(() => this.client.mget(keys.map((k) => `${this.base}:${k}`)))
+    return raws.map((r) => parse<T>(r)).filter((v) => v !== null)
+  }
 }
 
 export interface KvOptions {
@@ -167,6 +171,19 @@ export async function openKv(opts: KvOptions): Promise<Kv> {
     } as any)
     const client = driver.getInstance!() as Redis
     client.on('error', () => {}) // reported per request as 503; avoid an unhandled 'error' event
+    // Commands fail at once until the connection is ready (no offline queue): give it a moment,
+    // but start anyway when Redis is down, answering 503 until it comes.
+    if (client.status !== 'ready') {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, 3000)
+        function done() {
+          clearTimeout(timer)
+          client.off('ready', done)
+          resolve()
+        }
+        client.once('ready', done)
+      })
+    }
     const storage = createStorage({ driver })
     return new RedisKv(storage, client, base)
   }

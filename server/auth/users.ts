@@ -69,12 +69,16 @@ export async function updateUser(store: Repositories, actor: Actor, id: string, 
     throw new ConflictError(N_('"{id}" is the last administrator'), { id })
   }
   const passwordHash = input.password ? await hashPassword(input.password) : undefined
-  const user = await guardRecord(KIND, id, () =>
-    store.users.update(id, input.revision, (cur) => ({
-      username: cur.username,
-      role: input.role ?? cur.role,
-      passwordHash: passwordHash ?? cur.passwordHash,
-    })),
+  const user = await guardRecord(
+    KIND,
+    id,
+    () =>
+      store.users.update(id, input.revision, (cur) => ({
+        username: cur.username,
+        role: input.role ?? cur.role,
+        passwordHash: passwordHash ?? cur.passwordHash,
+      })),
+    publicUser,
   )
   // A new password or a lower role must not leave old sessions holding the old rights.
   if (passwordHash || input.role) await endSessionsOf(store, id)
@@ -87,7 +91,7 @@ export async function deleteUser(store: Repositories, actor: Actor, id: string, 
   if (user.role === 'admin' && (await adminsOtherThan(store, id)) === 0) {
     throw new ConflictError(N_('"{id}" is the last administrator'), { id })
   }
-  await guardRecord(KIND, id, () => store.users.remove(id, revision))
+  await guardRecord(KIND, id, () => store.users.remove(id, revision), publicUser)
   await endSessionsOf(store, id)
   await recordEvent(store, actor, 'delete', KIND, id)
 }
@@ -98,8 +102,11 @@ export async function deleteUser(store: Repositories, actor: Actor, id: string, 
  */
 export async function bootstrapAdmin(store: Repositories, password: string | undefined): Promise<string | undefined> {
   if (password) {
-    const passwordHash = await hashPassword(password)
     const existing = await store.users.get('admin')
+    // Unchanged password and role: nothing to reset, and everyone stays signed in (every host
+    // sharing the store runs this at its start).
+    if (existing?.role === 'admin' && (await verifyPassword(password, existing.passwordHash))) return undefined
+    const passwordHash = await hashPassword(password)
     if (existing) {
       await store.users.update('admin', undefined, () => ({ username: 'admin', role: 'admin', passwordHash }))
       await endSessionsOf(store, 'admin')

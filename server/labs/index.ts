@@ -6,6 +6,7 @@ import type { Lab, LabCreate, LabUpdate } from '../../schemas/labs'
 import { ConflictError, type FieldIssue, msg, ValidationError } from '../errors'
 import { guardRecord, keepName, mustGet, refuseIfUsed } from '../records'
 import { type Actor, recordEvent } from '../events'
+import { releaseAll, type UniqueValue, writeUnique } from '../unique'
 
 const KIND = N_('lab')
 type LabInput = v.InferOutput<typeof LabCreate>
@@ -57,8 +58,6 @@ async function checkLab(store: Repositories, id: string, input: LabInput | v.Inf
 
   const others = (await store.labs.list()).filter((l) => l.id !== id)
   const macBase = input.macBase ?? (await store.labs.get(id))?.macBase ?? defaultMacBase(id, new Set(others.map((l) => l.macBase)))
-  const clash = others.find((l) => l.macBase === macBase)
-  if (clash) throw new ConflictError(N_('The MAC base {mac} is already used by lab "{lab}"'), { mac: macBase, lab: clash.id })
   if (input.ipBase) {
     const base = ipNumber(input.ipBase)
     const overlap = others.find((l) => l.ipBase && base <= ipNumber(l.ipBase) + l.max && ipNumber(l.ipBase) <= base + max)
@@ -81,21 +80,36 @@ function ipNumber(ip: string) {
   return ip.split('.').reduce((n, o) => n * 256 + Number(o), 0)
 }
 
+// Seat MACs derive from the base, so two labs cannot share one (claimed atomically).
+function macClaim(store: Repositories, macBase: string, previous?: string): UniqueValue[] {
+  return [{
+    space: 'lab-mac',
+    value: macBase,
+    previous,
+    holds: async (owner) => (await store.labs.get(owner))?.macBase === macBase,
+    conflict: (owner) => new ConflictError(N_('The MAC base {mac} is already used by lab "{lab}"'), { mac: macBase, lab: owner }),
+  }]
+}
+
 export const listLabs = (store: Repositories) => store.labs.list()
 export const getLab = (store: Repositories, id: string) => mustGet(store.labs, KIND, id)
 
 export async function createLab(store: Repositories, actor: Actor, input: LabInput): Promise<Stored<Lab>> {
   const lab = await checkLab(store, input.name, input)
-  const created = await guardRecord(KIND, input.name, () => store.labs.create(input.name, lab))
+  const created = await writeUnique(store, input.name, macClaim(store, lab.macBase), () =>
+    guardRecord(KIND, input.name, () => store.labs.create(input.name, lab)),
+  )
   await recordEvent(store, actor, 'create', KIND, created.id, created.revision)
   return created
 }
 
 export async function updateLab(store: Repositories, actor: Actor, id: string, input: v.InferOutput<typeof LabUpdate>) {
   keepName(KIND, id, input.name)
-  await mustGet(store.labs, KIND, id)
+  const before = await mustGet(store.labs, KIND, id)
   const lab = await checkLab(store, id, input)
-  const updated = await guardRecord(KIND, id, () => store.labs.update(id, input.revision, () => lab))
+  const updated = await writeUnique(store, id, macClaim(store, lab.macBase, before.macBase), () =>
+    guardRecord(KIND, id, () => store.labs.update(id, input.revision, () => lab)),
+  )
   await recordEvent(store, actor, 'update', KIND, id, updated.revision)
   return updated
 }
@@ -104,6 +118,7 @@ export async function deleteLab(store: Repositories, actor: Actor, id: string, r
   await mustGet(store.labs, KIND, id)
   const terminals = (await store.terminals.list()).filter((t) => t.lab === id).map((t) => t.id)
   refuseIfUsed(KIND, id, [{ kind: N_('terminals'), ids: terminals }])
-  await guardRecord(KIND, id, () => store.labs.remove(id, revision))
+  const removed = await guardRecord(KIND, id, () => store.labs.remove(id, revision))
+  await releaseAll(store, id, [{ space: 'lab-mac', value: removed.macBase }])
   await recordEvent(store, actor, 'delete', KIND, id)
 }

@@ -5,6 +5,7 @@ import type { Terminal, TerminalCreate, TerminalUpdate } from '../../schemas/ter
 import { ConflictError, type FieldIssue, ValidationError } from '../errors'
 import { guardRecord, keepName, missingRef, mustGet, noSuch } from '../records'
 import { type Actor, recordEvent } from '../events'
+import { releaseAll, type UniqueValue, writeUnique } from '../unique'
 
 const KIND = N_('terminal')
 type TerminalInput = v.InferOutput<typeof TerminalCreate> | v.InferOutput<typeof TerminalUpdate>
@@ -22,13 +23,6 @@ async function checkTerminal(store: Repositories, id: string, input: TerminalInp
   }
   if (issues.length) throw new ValidationError(issues)
 
-  // A terminal is identified by its address, so two terminals cannot share one.
-  const others = (await store.terminals.list()).filter((t) => t.id !== id)
-  const sameIp = input.ip && others.find((t) => t.ip === input.ip)
-  if (sameIp) throw new ConflictError(N_('The IP address {ip} is already used by terminal "{terminal}"'), { ip: input.ip!, terminal: sameIp.id })
-  const sameMac = input.mac && others.find((t) => t.mac === input.mac)
-  if (sameMac) throw new ConflictError(N_('The MAC address {mac} is already used by terminal "{terminal}"'), { mac: input.mac!, terminal: sameMac.id })
-
   // Built field by field so the metadata a PUT echoes back (id, dates) is not stored as data.
   return {
     name: id,
@@ -42,21 +36,45 @@ async function checkTerminal(store: Repositories, id: string, input: TerminalInp
   }
 }
 
+// A terminal is identified by its address, so two terminals cannot share one (claimed atomically).
+function addresses(store: Repositories, t: Pick<Terminal, 'ip' | 'mac'>, previous?: Pick<Terminal, 'ip' | 'mac'>): UniqueValue[] {
+  return [
+    {
+      space: 'terminal-ip',
+      value: t.ip,
+      previous: previous?.ip,
+      holds: async (owner) => (await store.terminals.get(owner))?.ip === t.ip,
+      conflict: (owner) => new ConflictError(N_('The IP address {ip} is already used by terminal "{terminal}"'), { ip: t.ip!, terminal: owner }),
+    },
+    {
+      space: 'terminal-mac',
+      value: t.mac,
+      previous: previous?.mac,
+      holds: async (owner) => (await store.terminals.get(owner))?.mac === t.mac,
+      conflict: (owner) => new ConflictError(N_('The MAC address {mac} is already used by terminal "{terminal}"'), { mac: t.mac!, terminal: owner }),
+    },
+  ]
+}
+
 export const listTerminals = (store: Repositories) => store.terminals.list()
 export const getTerminal = (store: Repositories, id: string) => mustGet(store.terminals, KIND, id)
 
 export async function createTerminal(store: Repositories, actor: Actor, input: v.InferOutput<typeof TerminalCreate>): Promise<Stored<Terminal>> {
   const terminal = await checkTerminal(store, input.name, input)
-  const created = await guardRecord(KIND, input.name, () => store.terminals.create(input.name, terminal))
+  const created = await writeUnique(store, input.name, addresses(store, terminal), () =>
+    guardRecord(KIND, input.name, () => store.terminals.create(input.name, terminal)),
+  )
   await recordEvent(store, actor, 'create', KIND, created.id, created.revision)
   return created
 }
 
 export async function updateTerminal(store: Repositories, actor: Actor, id: string, input: v.InferOutput<typeof TerminalUpdate>) {
   keepName(KIND, id, input.name)
-  await mustGet(store.terminals, KIND, id)
+  const before = await mustGet(store.terminals, KIND, id)
   const terminal = await checkTerminal(store, id, input)
-  const updated = await guardRecord(KIND, id, () => store.terminals.update(id, input.revision, () => terminal))
+  const updated = await writeUnique(store, id, addresses(store, terminal, before), () =>
+    guardRecord(KIND, id, () => store.terminals.update(id, input.revision, () => terminal)),
+  )
   await recordEvent(store, actor, 'update', KIND, id, updated.revision)
   return updated
 }
@@ -64,6 +82,7 @@ export async function updateTerminal(store: Repositories, actor: Actor, id: stri
 // Nothing refers to a terminal, so it can always go.
 export async function deleteTerminal(store: Repositories, actor: Actor, id: string, revision?: number) {
   await mustGet(store.terminals, KIND, id)
-  await guardRecord(KIND, id, () => store.terminals.remove(id, revision))
+  const removed = await guardRecord(KIND, id, () => store.terminals.remove(id, revision))
+  await releaseAll(store, id, addresses(store, removed))
   await recordEvent(store, actor, 'delete', KIND, id)
 }

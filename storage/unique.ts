@@ -1,0 +1,43 @@
+import type { Kv } from './kv'
+
+interface Claim {
+  owner: string
+  at: number
+}
+
+/** A claim younger than this is honoured even if its owner's record is not written yet. */
+const GRACE_MS = 60_000
+
+const keyOf = (space: string, value: string) => `unique:${space}:${value.toLowerCase().replace(/[^a-z0-9]/g, '-')}`
+
+/**
+ * A unique value (a lab's MAC base, a terminal's IP) claimed atomically before the record that
+ * holds it is written, so two concurrent writers cannot both get it, on one host or many. A claim
+ * whose owner no longer holds the value (a crash between claim and write, or a later change) is
+ * stale and taken over. Returns the owner in the way, or null once `owner` holds the claim.
+ */
+export async function claimUnique(
+  kv: Kv,
+  space: string,
+  value: string,
+  owner: string,
+  ownerHolds: (owner: string) => Promise<boolean>,
+  now = Date.now(),
+): Promise<string | null> {
+  let conflict: string | null = null
+  await kv.update<Claim>(keyOf(space, value), async (cur) => {
+    conflict = null
+    if (!cur || cur.owner === owner) return { owner, at: now }
+    if (now - cur.at < GRACE_MS || (await ownerHolds(cur.owner))) {
+      conflict = cur.owner
+      return cur
+    }
+    return { owner, at: now }
+  })
+  return conflict
+}
+
+/** Gives a value back, if `owner` still holds its claim. */
+export async function releaseUnique(kv: Kv, space: string, value: string, owner: string) {
+  await kv.update<Claim>(keyOf(space, value), (cur) => (cur?.owner === owner ? null : cur))
+}
