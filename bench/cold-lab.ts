@@ -11,18 +11,18 @@
 // Interleaved (ABBA), same run; each server repetition uses a fresh lab (same-length name), deleted
 // afterwards; every QEMU is gone before the next repetition starts.
 //
-//   node bench/run.mjs cold-lab [--reps 10] [--seats 20] [--poll 20]
+//   node bench/run.mjs cold-lab [--reps 10] [--seats 20] [--poll 100]
 import { statSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { spawn } from 'node:child_process'
 import {
   Api, MachineLoad, QEMU, cleanup, cmdlineOf, fmt, killQemusUnder, mkdir, option, processesNaming, qmpStatus, retarget, row,
-  runBench, saveResult, sleep, startServer, stats, tempDir, waitGone, writeFile, rm, alive,
+  runBench, saveResult, schedOf, sleep, startServer, stats, tempDir, waitGone, writeFile, rm, alive,
 } from './lib'
 
 const REPS = option('reps', 10)
 const SEATS = option('seats', 20)
-const POLL_MS = option('poll', 20)
+const POLL_MS = option('poll', 100)
 
 const shq = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`
 
@@ -49,12 +49,15 @@ runBench(async () => {
   const handWait: number[] = []
   const handLastPid: number[] = []
   const teardown: number[] = []
+  const serverCpu: number[] = []
+  const serverWait: number[] = []
 
   /** ms from `t0Wall` (Date.now()) to the newest pidfile mtime among `files`. */
   const lastPidfileMs = (files: string[], t0Wall: number) => Math.max(...files.map((f) => statSync(f).mtimeMs)) - t0Wall
 
   async function viaServer(record: boolean) {
     const name = `cold${String(++labNo).padStart(3, '0')}`
+    const s0 = schedOf(server.proc.pid!)
     const t0Wall = Date.now()
     const t0 = performance.now()
     const lab = await api.must('POST', '/api/labs', { name, size: SEATS, profiles: [profile.id] })
@@ -71,6 +74,7 @@ runBench(async () => {
       if (t1 - t0 > 120_000) throw new Error(`lab not running after 120 s: ${seats.map((s) => `${s.id}:${s.state}`).join(' ')}`)
       await sleep(POLL_MS)
     }
+    const s1 = schedOf(server.proc.pid!)
     const st = await Promise.all(seats.map((s) => qmpStatus(join(server.runDir, `${s.id}.tool.qmp`))))
     const t2 = performance.now()
     if (st.some((s) => s !== 'running')) throw new Error(`QMP: ${st}`)
@@ -81,6 +85,8 @@ runBench(async () => {
       server20.push(t1 - t0)
       server20Qmp.push(t2 - t0)
       serverLastPid.push(lastPid)
+      serverCpu.push(s1.cpuMs - s0.cpuMs)
+      serverWait.push(s1.waitMs - s0.waitMs)
     }
     // Teardown: delete the lab; the loop powers the seats down (1 s timeout) and quits them.
     const td = performance.now()
@@ -153,16 +159,18 @@ runBench(async () => {
   console.log(row('server: POST -> last pidfile written', serverLastPid))
   console.log(row(`server: POST -> all ${SEATS} running in GET /api/vms`, server20))
   console.log(row(`server: POST -> ... + all ${SEATS} tool QMP running`, server20Qmp))
+  console.log(row('server process: CPU time, POST -> all running', serverCpu))
+  console.log(row('server process: runnable, waiting for a CPU', serverWait))
   console.log(row('server: DELETE lab -> all seats gone (teardown)', teardown))
   console.log(`ratio of medians (server GET / by hand): ${fmt(ratio, 3)}  target <= 1.2: ${ratio <= 1.2 ? 'MET' : 'MISSED'}`)
   console.log(`ratio of medians (server GET + QMP / by hand): ${fmt(ratioQmp, 3)}`)
   console.log(`machine: ${JSON.stringify(machine)}`)
   const file = await saveResult('cold-lab', {
     reps: REPS, seats: SEATS, pollMs: POLL_MS, machine, argv: handArgvs[0],
-    ms: { handWait, handLastPid, hand20, serverPost, serverLastPid, server20, server20Qmp, teardown },
+    ms: { handWait, handLastPid, hand20, serverPost, serverLastPid, server20, server20Qmp, teardown, serverCpu, serverWait },
     stats: {
       handWait: stats(handWait), handLastPid: stats(handLastPid), hand20: stats(hand20), serverPost: stats(serverPost),
-      serverLastPid: stats(serverLastPid), server20: stats(server20), server20Qmp: stats(server20Qmp), teardown: stats(teardown),
+      serverLastPid: stats(serverLastPid), serverCpu: stats(serverCpu), serverWait: stats(serverWait), server20: stats(server20), server20Qmp: stats(server20Qmp), teardown: stats(teardown),
     },
     ratio, ratioQmp,
   })

@@ -162,7 +162,9 @@ export async function startServer(dataDir: string, env: Record<string, string> =
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
   let log = ''
-  const proc = spawn(process.execPath, [entry], {
+  // BENCH_SERVER_NODE_OPTIONS: extra node flags for the server (e.g. --cpu-prof, for diagnostics).
+  const nodeArgs = (process.env.BENCH_SERVER_NODE_OPTIONS || '').split(/\s+/).filter(Boolean)
+  const proc = spawn(process.execPath, [...nodeArgs, entry], {
     env: {
       ...process.env,
       HOST: '127.0.0.1',
@@ -422,6 +424,23 @@ export class MachineLoad {
       cpuBusyPercent: +(busy * 100).toFixed(1),
     }
   }
+}
+
+/**
+ * A process's scheduler figures summed over its threads (from /proc/<pid>/task/<tid>/schedstat):
+ * ms on a CPU and ms runnable but waiting for one (CPU starvation).
+ */
+export function schedOf(pid: number): { cpuMs: number; waitMs: number } {
+  let cpu = 0
+  let wait = 0
+  for (const t of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const [c, w] = readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').trim().split(' ').map(Number)
+      cpu += c!
+      wait += w!
+    } catch {}
+  }
+  return { cpuMs: cpu / 1e6, waitMs: wait / 1e6 }
 }
 
 /** Saves a run's figures as JSON under bench/results/. */

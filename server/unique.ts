@@ -24,9 +24,9 @@ export async function writeUnique<R>(store: Repositories, owner: string, values:
   try {
     for (const u of values) {
       if (!u.value || u.value === u.previous) continue
-      const other = await claimUnique(store.kv, u.space, u.value, owner, u.holds)
-      if (other) throw u.conflict(other)
-      taken.push(u)
+      const { conflict, fresh } = await claimUnique(store.kv, u.space, u.value, owner, u.holds)
+      if (conflict) throw u.conflict(conflict)
+      if (fresh) taken.push(u)
     }
     const result = await write()
     for (const u of values) {

@@ -14,7 +14,9 @@ const keyOf = (space: string, value: string) => `unique:${space}:${value.toLower
  * A unique value (a lab's MAC base, a terminal's IP) claimed atomically before the record that
  * holds it is written, so two concurrent writers cannot both get it, on one host or many. A claim
  * whose owner no longer holds the value (a crash between claim and write, or a later change) is
- * stale and taken over. Returns the owner in the way, or null once `owner` holds the claim.
+ * stale and taken over. Returns the owner in the way (`conflict`), and whether this call took the
+ * claim (`fresh`): only a fresh claim may be given back when the write fails, since a claim
+ * `owner` already held belongs to its existing record.
  */
 export async function claimUnique(
   kv: Kv,
@@ -23,18 +25,21 @@ export async function claimUnique(
   owner: string,
   ownerHolds: (owner: string) => Promise<boolean>,
   now = Date.now(),
-): Promise<string | null> {
-  let conflict: string | null = null
+): Promise<{ conflict: string | null; fresh: boolean }> {
+  let result = { conflict: null as string | null, fresh: false }
   await kv.update<Claim>(keyOf(space, value), async (cur) => {
-    conflict = null
-    if (!cur || cur.owner === owner) return { owner, at: now }
-    if (now - cur.at < GRACE_MS || (await ownerHolds(cur.owner))) {
-      conflict = cur.owner
+    if (cur?.owner === owner) {
+      result = { conflict: null, fresh: false }
       return cur
     }
+    if (cur && (now - cur.at < GRACE_MS || (await ownerHolds(cur.owner)))) {
+      result = { conflict: cur.owner, fresh: false }
+      return cur
+    }
+    result = { conflict: null, fresh: true }
     return { owner, at: now }
   })
-  return conflict
+  return result
 }
 
 /** Gives a value back, if `owner` still holds its claim. */

@@ -33,7 +33,8 @@ export class Reconciler {
   readonly rt: HostRuntime
   private inflight = new Map<string, { state: 'starting' | 'stopping'; done: Promise<void> }>()
   private running: Promise<TickSummary> | undefined
-  private again = false
+  /** The pass queued to run after `running`: every tick() asked for meanwhile shares it. */
+  private queued: Promise<TickSummary> | undefined
   private timer: NodeJS.Timeout | undefined
   private written = new Map<string, string>()
   private qemuStates = new Map<string, string>()
@@ -67,32 +68,37 @@ export class Reconciler {
     changes.off('change', this.onChange)
     clearInterval(this.timer)
     await this.running?.catch(() => {})
+    await this.queued?.catch(() => {})
     this.rt.monitors.closeAll()
   }
 
   /** Runs a tick now, or right after the one in progress. */
   trigger(): void {
-    if (this.running) {
-      this.again = true
-      return
-    }
     void this.tick().catch((err) => console.error('[labvirt] reconcile failed:', (err as Error).message))
   }
 
-  /** One pass; concurrent calls share the pass in progress. */
+  /**
+   * A pass that starts after this call: now, or once the pass in progress ends (calls meanwhile
+   * share that next pass). Never the pass in progress itself: it may have observed the host and
+   * the store before the caller's change, and an action answering from it would report stale state
+   * (a just-stopped VM still `stopping`).
+   */
   tick(): Promise<TickSummary> {
-    if (this.running) {
-      this.again = true
-      return this.running
-    }
-    this.running = this.pass().finally(() => {
-      this.running = undefined
-      if (this.again) {
-        this.again = false
-        this.trigger()
-      }
+    if (this.queued) return this.queued
+    if (!this.running) return this.startPass()
+    this.queued = this.running.catch(() => undefined).then(() => {
+      this.queued = undefined
+      return this.startPass()
     })
-    return this.running
+    return this.queued
+  }
+
+  private startPass(): Promise<TickSummary> {
+    const pass: Promise<TickSummary> = this.pass().finally(() => {
+      if (this.running === pass) this.running = undefined
+    })
+    this.running = pass
+    return pass
   }
 
   async observe(): Promise<ActualVm[]> {
@@ -163,7 +169,10 @@ export class Reconciler {
       }
       memory.set(s.id, mem)
     }
-    this.stoppedByUs.clear()
+    // A stop of ours is forgiven once a pass sees the VM gone. Not sooner: a stop that ends while
+    // this pass awaits (observe, QMP) leaves the VM in `actual` here, and clearing the mark now
+    // would make the next pass count our own stop as a death (a failure, an error on a held VM).
+    for (const id of this.stoppedByUs) if (!actualById.has(id)) this.stoppedByUs.delete(id)
 
     const held = new Set(holds.map((h) => h.id))
     const actions = plan({

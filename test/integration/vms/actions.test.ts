@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import type { QmpClient, QmpEvent } from '../../../server/qemu/qmp'
 import {
   action, alive, brief, getVm, listVms, makeLab, measure, processOf, startVmServer, toolQmp, type Vm, type VmWorld, waitFor,
@@ -15,6 +15,10 @@ beforeAll(async () => {
   seat = `${lab.id}-1`
 })
 afterAll(() => w?.dispose())
+// Each test starts from a running seat: a failed one must not leave it held down for the next.
+afterEach(async () => {
+  await w.api.post(`/api/vms/${seat}/actions`, { action: 'start' })
+})
 
 async function running(ms = 15_000, not?: number): Promise<Vm> {
   return waitFor(`${seat} running${not ? ` with a pid other than ${not}` : ''}`, ms, async (see) => {

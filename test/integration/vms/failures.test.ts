@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { execa } from 'execa'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { QEMU } from '../../helpers/qemu'
+import { backoffMs, MAX_FAILURES } from '../../../server/reconcile/plan'
 import {
   action, brief, listVms, makeLab, measure, processOf, seatsOf, startVmServer, type Vm, type VmWorld, waitFor,
 } from './vm-helpers'
@@ -137,4 +138,59 @@ describe('a profile whose VMs cannot start', () => {
     expect(await invocations(id), 'QEMU invocations in all').toBeLessThanOrEqual(MAX_ATTEMPTS + 1)
     expect(processOf(w.runDir, id)).toEqual([])
   })
+
+  // Timing here is load-independent: each death's backoff is read from the status (failures,
+  // retryAt) and checked against the kill time, and each restart against that retryAt.
+  it('a seat that keeps dying young is restarted later and later, then marked failed and left alone', { timeout: 150_000 }, async () => {
+    const { lab } = await makeLab(w.api, 1, 'die')
+    const id = `${lab.id}-1`
+    const vmNow = async () => (await listVms(w.api)).find((x) => x.id === id)
+    const gaps: number[] = []
+    let pid: number | undefined
+    let killedAt = 0
+    let retryAt = 0
+    for (let n = 1; n <= MAX_FAILURES; n++) {
+      const vm = await waitFor(`${id} running (start ${n})`, 30_000, async (see) => {
+        const v = await vmNow()
+        see(v && brief([v]))
+        return v?.state === 'running' && v.pid && v.pid !== pid && processOf(w.runDir, id).some((p) => p.pid === v.pid) ? v : undefined
+      }, 20)
+      if (killedAt) gaps.push(Date.now() - killedAt)
+      // Never before the backoff said (retryAt is set when the death is seen, after the kill).
+      expect(Date.parse(vm.startedAt!), `start ${n} vs the retryAt of death ${n - 1}`).toBeGreaterThanOrEqual(retryAt - 1000)
+      expect(Date.now()).toBeGreaterThanOrEqual(retryAt)
+      // Deaths of a young VM are counted, whether or not they were backed off.
+      expect(vm.failures, `failures counted at start ${n}`).toBe(n - 1)
+      pid = vm.pid!
+      process.kill(pid, 'SIGKILL')
+      killedAt = Date.now()
+      if (n === 1) continue
+      const failed = await waitFor(`${id} backing off after death ${n}`, 10_000, async (see) => {
+        const v = await vmNow()
+        see(v && { ...v, retryAt: v.retryAt })
+        return v?.state === 'failed' && v.failures === n && v.retryAt ? v : undefined
+      }, 20)
+      retryAt = Date.parse(failed.retryAt!)
+      expect(retryAt - killedAt, `backoff after death ${n}`).toBeGreaterThanOrEqual(backoffMs(n))
+      expect(failed.error).toBeTruthy()
+    }
+    measure('kill -> running again, deaths 1..4 of a young seat', gaps.join(', ') + ' ms')
+
+    // The fifth death in a row: failed for good, not started again even once its retryAt has passed.
+    expect(await invocations(id)).toBe(MAX_FAILURES)
+    const wait = Math.max(0, retryAt - Date.now()) + 2500
+    await attemptsOver([id], wait)
+    expect(await invocations(id), `QEMU invocations ${wait} ms after the fifth death`).toBe(MAX_FAILURES)
+    expect(processOf(w.runDir, id)).toEqual([])
+    expect((await vmNow())?.state).toBe('failed')
+
+    // An admin's start forgives it.
+    await action(w.api, id, 'start')
+    await waitFor(`${id} running after start`, 10_000, async (see) => {
+      const v = await vmNow()
+      see(v && brief([v]))
+      return v?.state === 'running' && !v.error && v.failures === 0
+    })
+  })
 })
+

@@ -4,7 +4,7 @@ import { adminClient } from '../../helpers/client'
 import { vmPaths } from '../../../server/qemu/paths'
 import {
   alive, brief, cmdline, drives, listVms, makeLab, measure, processOf, qemuProcesses, seatsOf, setLabSize, startVmServer,
-  type Vm, type VmWorld, waitFor,
+  toolQmp, type Vm, type VmWorld, waitFor,
 } from './vm-helpers'
 
 // A lab's seats as real QEMU processes: convergence, crash of a seat, crash of LabVirt itself.
@@ -46,6 +46,10 @@ describe('a lab of seats', () => {
     expect(qemuProcesses(w.runDir).filter((p) => p.argv.some((a) => a.includes(`/${lab.id}-`)))).toHaveLength(3)
 
     const keep = seats[0]!
+    // Watch seat 3 from its tool socket: how it is stopped.
+    const q = await toolQmp(w.runDir, seats[2]!.id)
+    const events: string[] = []
+    q.on('event', (e) => events.push(e.event === 'SHUTDOWN' ? `SHUTDOWN:${(e.data as { reason: string }).reason}` : e.event))
     const t1 = performance.now()
     await setLabSize(w.api, lab.id, 1)
     // Powerdown first: the blank guest ignores ACPI, so QEMU quits after LABVIRT_POWERDOWN_TIMEOUT (1 s).
@@ -55,6 +59,9 @@ describe('a lab of seats', () => {
       return seats.slice(1).every((s) => !alive(s.pid!)) && vms.every((v) => v.seat === 1 || v.state !== 'running')
     })
     measure('size 3 -> 1: PUT -> two seats gone (powerdown timeout 1 s)', performance.now() - t1)
+    q.close()
+    // ACPI first; the blank guest ignores it, so QEMU is quit through QMP after the timeout.
+    expect(events.filter((e) => e === 'POWERDOWN' || e.startsWith('SHUTDOWN'))).toEqual(['POWERDOWN', 'SHUTDOWN:host-qmp-quit'])
     // They are not started again, and seat 1 was never touched.
     await sleep(2500)
     const after = seatsOf(await listVms(w.api), lab.id)
@@ -109,5 +116,9 @@ describe('a lab of seats', () => {
     }
     const final = seatsOf(await listVms(w.api), lab.id)
     expect(final.map((s) => [s.id, s.state, s.pid])).toEqual(seats.map((s) => [s.id, 'running', s.pid]))
+    // The new server holds their monitors again: a QMP command through it reaches the same process.
+    const reset = await w.api.post(`/api/vms/${seats[0]!.id}/actions`, { action: 'reset' })
+    expect(reset.status, JSON.stringify(reset.body)).toBe(200)
+    expect(reset.body.pid).toBe(seats[0]!.pid)
   })
 })

@@ -1,0 +1,184 @@
+// Reconcile tick with 50 VMs running: wall and CPU time of one steady-state pass.
+//
+// The built server creates a 16 MiB blank image, a 64 MiB profile and a lab of --vms seats and
+// starts them; once all run, the server is stopped (its VMs are daemonized and keep running) and
+// this process opens the same data dir and drives the server's own Reconciler (server/reconcile)
+// directly: one tick to adopt the 50 VMs (it connects their QMP monitors), then --ticks measured
+// ticks, --gap ms apart. Each tick: wall (performance.now), the tick's own summary.ms, and CPU time
+// of this whole process (process.cpuUsage delta, user + system, every thread). Then the tick's parts
+// are timed on their own, to show where the time goes.
+//
+//   node bench/run.mjs reconcile-tick [--vms 50] [--ticks 30] [--gap 500] [--profile]
+import { join } from 'node:path'
+import { Api, MachineLoad, flag, alive, fmt, option, row, runBench, saveResult, sleep, startServer, stats, tempDir, onCleanup, killQemusUnder, processesNaming } from './lib'
+
+const VMS = option('vms', 50)
+const TICKS = option('ticks', 30)
+const GAP_MS = option('gap', 500)
+
+/** Top functions of a V8 CPU profile, by self and inclusive time (ms), idle and program excluded. */
+function summarize(p: { nodes: any[]; samples: number[]; timeDeltas: number[] }, top = 14) {
+  const nodes = new Map<number, any>(p.nodes.map((n) => [n.id, n]))
+  const parent = new Map<number, number>()
+  for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id)
+  const name = (n: any) => {
+    const f = n.callFrame
+    const file = (f.url || '').split('/').pop()
+    return `${f.functionName || '(anonymous)'}${file ? ` ${file}:${f.lineNumber + 1}` : ''}`
+  }
+  const self = new Map<string, number>()
+  const incl = new Map<string, number>()
+  let sampled = 0
+  p.samples.forEach((id, i) => {
+    const ms = (p.timeDeltas[i] ?? 0) / 1000
+    const n = nodes.get(id)
+    if (!n || n.callFrame.functionName === '(idle)' || n.callFrame.functionName === '(program)') return
+    sampled += ms
+    self.set(name(n), (self.get(name(n)) ?? 0) + ms)
+    const seen = new Set<string>()
+    for (let x: number | undefined = id; x !== undefined; x = parent.get(x)) {
+      const k = name(nodes.get(x))
+      if (seen.has(k) || k === '(root)') continue
+      seen.add(k)
+      incl.set(k, (incl.get(k) ?? 0) + ms)
+    }
+  })
+  const sorted = (m: Map<string, number>) => [...m].sort((a, b) => b[1] - a[1]).slice(0, top)
+  return { self: sorted(self), inclusive: sorted(incl), sampledMs: sampled }
+}
+
+/** Wall and CPU ms of `fn`. */
+async function measure<T>(fn: () => Promise<T>): Promise<{ wall: number; cpu: number; value: T }> {
+  const c0 = process.cpuUsage()
+  const w0 = performance.now()
+  const value = await fn()
+  const wall = performance.now() - w0
+  const c = process.cpuUsage(c0)
+  return { wall, cpu: (c.user + c.system) / 1000, value }
+}
+
+runBench(async () => {
+  const dataDir = await tempDir('lvb-')
+  const runDir = join(dataDir, 'run')
+
+  // 1. The server starts the VMs.
+  const server = await startServer(dataDir)
+  const api = await new Api(server.url).login()
+  const image = await api.must('POST', '/api/images', { name: 'tickimg', sizeMiB: 16 })
+  const profile = await api.must('POST', '/api/profiles', { name: 'tickprof', memoryMiB: 64, disks: [{ image: image.id }] })
+  const lab = await api.must('POST', '/api/labs', { name: 'tick', size: VMS, profiles: [profile.id] })
+  const t0 = performance.now()
+  let seats: any[] = []
+  for (;;) {
+    seats = (await api.must('GET', '/api/vms')).filter((v: any) => v.lab === lab.id)
+    if (seats.length === VMS && seats.every((s) => s.state === 'running' && s.pid)) break
+    if (performance.now() - t0 > 300_000) throw new Error(`not all running: ${seats.map((s) => s.state).join(' ')}`)
+    await sleep(500)
+  }
+  console.log(`${VMS} VMs running after ${fmt((performance.now() - t0) / 1000)} s; stopping the server (the VMs stay up)`)
+  await server.stop()
+  if (!seats.every((s) => alive(s.pid))) throw new Error('VMs died with the server')
+  // Let the 50 guests' firmware settle (TCG boot of the blank disk) before measuring.
+  await sleep(10_000)
+
+  // 2. The server's own Reconciler, in this process, on the same data dir.
+  process.env.LABVIRT_DATA_DIR = dataDir
+  process.env.LABVIRT_ACCEL = 'tcg'
+  const { readConfig } = await import('../server/config')
+  const { openKv, repositories } = await import('../storage')
+  const { Reconciler } = await import('../server/reconcile')
+  const config = readConfig()
+  const kv = await openKv({ url: undefined, dir: config.dataDir })
+  const store = repositories(kv)
+  const r = new Reconciler({ config, store })
+  onCleanup(async () => {
+    await r.stop()
+    await kv.close()
+  })
+
+  const load = new MachineLoad()
+  const adopt = await measure(() => r.tick())
+  const s0 = adopt.value
+  console.log(`adopting tick: wall ${fmt(adopt.wall)} ms, cpu ${fmt(adopt.cpu)} ms, summary ${JSON.stringify({ ...s0, ms: +s0.ms.toFixed(1) })}`)
+  if (s0.running !== VMS || s0.started.length || s0.stopping.length || s0.failed.length) throw new Error(`not a steady state: ${JSON.stringify(s0)}`)
+  await sleep(GAP_MS)
+
+  const revisions = async () => (await store.vms.list()).reduce((n, v) => n + v.revision, 0)
+  const rev0 = await revisions()
+  const wall: number[] = []
+  const cpu: number[] = []
+  const own: number[] = []
+  for (let i = 0; i < TICKS; i++) {
+    const m = await measure(() => r.tick())
+    if (m.value.running !== VMS || m.value.started.length || m.value.stopping.length) throw new Error(`tick ${i} changed something: ${JSON.stringify(m.value)}`)
+    wall.push(m.wall)
+    cpu.push(m.cpu)
+    own.push(m.value.ms)
+    await sleep(GAP_MS)
+  }
+
+  const statusWrites = (await revisions()) - rev0
+
+  // 3. The tick's parts, each on its own (same gap), to see where the time goes.
+  const parts: Record<string, { wall: number[]; cpu: number[] }> = {}
+  const part = async (name: string, fn: () => Promise<unknown>) => {
+    parts[name] ??= { wall: [], cpu: [] }
+    const m = await measure(fn)
+    parts[name]!.wall.push(m.wall)
+    parts[name]!.cpu.push(m.cpu)
+  }
+  const ids = seats.map((s) => s.id as string)
+  for (let i = 0; i < TICKS; i++) {
+    await part('desired(): store model + argv for every VM', () => r.desired())
+    await part('observe(): pidfiles + /proc for every VM', () => r.observe())
+    await part('store: vms.list() + holds.list()', () => Promise.all([store.vms.list(), store.holds.list()]))
+    await part('QMP query-status on every VM (monitors)', () => Promise.all(ids.map((id) => r.rt.monitors.get(id)?.execute('query-status', undefined, { timeoutMs: 1000 }))))
+    await sleep(GAP_MS)
+  }
+  const machine = load.report()
+
+  // 4. Optional: the ticks under V8's CPU profiler, summarized by function (self and inclusive).
+  let cpuProfile: { self: [string, number][]; inclusive: [string, number][]; sampledMs: number } | undefined
+  if (flag('profile')) {
+    const { Session } = await import('node:inspector/promises')
+    const session = new Session()
+    session.connect()
+    await session.post('Profiler.enable')
+    await session.post('Profiler.setSamplingInterval', { interval: 200 })
+    await session.post('Profiler.start')
+    for (let i = 0; i < TICKS; i++) await r.tick()
+    const { profile: p } = (await session.post('Profiler.stop')) as any
+    session.disconnect()
+    cpuProfile = summarize(p)
+  }
+
+  const qemuLeft = processesNaming(runDir).filter((p) => p.argv[0]?.includes('qemu')).length
+  console.log()
+  console.log(`${VMS} idle VMs (64 MiB, blank 16 MiB disk, TCG), ${TICKS} ticks ${GAP_MS} ms apart, file store`)
+  console.log(row('tick wall (performance.now around tick())', wall))
+  console.log(row("tick wall (the tick's own summary.ms)", own))
+  console.log(row('tick CPU (process.cpuUsage delta, user+system)', cpu))
+  for (const [name, p] of Object.entries(parts)) {
+    console.log(row(`  part wall: ${name}`, p.wall))
+    console.log(row(`  part CPU:  ${name}`, p.cpu))
+  }
+  if (cpuProfile) {
+    console.log(`CPU profile of ${TICKS} more ticks (${fmt(cpuProfile.sampledMs)} ms sampled, idle excluded), ms per tick:`)
+    console.log('  self:      ' + cpuProfile.self.map(([k, v]) => `${k} ${fmt(v / TICKS)}`).join('; '))
+    console.log('  inclusive: ' + cpuProfile.inclusive.map(([k, v]) => `${k} ${fmt(v / TICKS)}`).join('; '))
+  }
+  console.log(`status records written during the measured ticks: ${statusWrites} (0 = steady state, nothing rewritten)`)
+  const cpuMed = stats(cpu).median
+  console.log(`target: tick CPU < 50 ms: median ${fmt(cpuMed)} ms, p90 ${fmt(stats(cpu).p90)} ms -> ${stats(cpu).p90 < 50 ? 'MET (p90 too)' : cpuMed < 50 ? 'MET (median; p90 over)' : 'MISSED'}`)
+  console.log(`VMs still running: ${qemuLeft}`)
+  console.log(`machine: ${JSON.stringify(machine)}`)
+  const file = await saveResult('reconcile-tick', {
+    vms: VMS, ticks: TICKS, gapMs: GAP_MS, machine, statusWrites, profile: cpuProfile, adopt: { wall: adopt.wall, cpu: adopt.cpu },
+    ms: { wall, own, cpu, parts },
+    stats: { wall: stats(wall), own: stats(own), cpu: stats(cpu), parts: Object.fromEntries(Object.entries(parts).map(([k, p]) => [k, { wall: stats(p.wall), cpu: stats(p.cpu) }])) },
+  })
+  console.log(`saved ${file}`)
+  await r.stop()
+  await kv.close()
+  await killQemusUnder(runDir)
+})
