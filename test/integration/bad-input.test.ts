@@ -408,7 +408,15 @@ interface Failure extends Sent { status: number; answer: string }
 async function send(c: Sent): Promise<{ status: number; text: string; json: any }> {
   const headers: Record<string, string> = { cookie: admin.cookie }
   if (c.contentType) headers['content-type'] = c.contentType
-  const res = await fetch(`${server.url}${c.path}`, { method: c.method, headers, body: c.body })
+  let res: Response
+  try {
+    res = await fetch(`${server.url}${c.path}`, { method: c.method, headers, body: c.body })
+  } catch (err) {
+    // A kept-alive connection the server closed just as it was reused (likelier on a loaded
+    // machine) fails before any answer; the request never reached a handler, so send it again.
+    if ((err as { cause?: { code?: string } }).cause?.code !== 'ECONNRESET' && !/other side closed/.test(String((err as Error).cause))) throw err
+    res = await fetch(`${server.url}${c.path}`, { method: c.method, headers, body: c.body })
+  }
   const text = await res.text()
   let json: any
   try {
@@ -447,7 +455,7 @@ async function runAll(cases: Sent[]): Promise<Failure[]> {
         answer = res.text
         problem = problemWith(res.status, res.json)
       } catch (err) {
-        problem = `request failed: ${err}`
+        problem = `request failed: ${err} (${(err as Error).cause ?? 'no cause'})`
       }
       if (problem) failures.push({ ...c, status, answer: `${problem}: ${answer.slice(0, 300)}` })
     }
