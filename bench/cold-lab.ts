@@ -16,7 +16,7 @@ import { statSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { spawn } from 'node:child_process'
 import {
-  Api, MachineLoad, QEMU, cleanup, cmdlineOf, fmt, killQemusUnder, mkdir, option, processesNaming, qmpStatus, retarget, row,
+  Api, MachineLoad, paired, QEMU, cleanup, cmdlineOf, fmt, killQemusUnder, mkdir, option, processesNaming, qmpStatus, retarget, row,
   runBench, saveResult, schedOf, sleep, startServer, stats, tempDir, waitGone, writeFile, rm, alive,
 } from './lib'
 
@@ -164,6 +164,8 @@ runBench(async () => {
   console.log(row('server: DELETE lab -> all seats gone (teardown)', teardown))
   console.log(`ratio of medians (server GET / by hand): ${fmt(ratio, 3)}  target <= 1.2: ${ratio <= 1.2 ? 'MET' : 'MISSED'}`)
   console.log(`ratio of medians (server GET + QMP / by hand): ${fmt(ratioQmp, 3)}`)
+  const pair = paired(server20, hand20)
+  console.log(`paired per repetition (server GET minus by hand): median ${fmt(pair.diff.median)} ms, p90 ${fmt(pair.diff.p90)} ms; paired ratio median ${fmt(pair.ratio.median, 3)}, p90 ${fmt(pair.ratio.p90, 3)}`)
   console.log(`machine: ${JSON.stringify(machine)}`)
   const file = await saveResult('cold-lab', {
     reps: REPS, seats: SEATS, pollMs: POLL_MS, machine, argv: handArgvs[0],
@@ -172,7 +174,7 @@ runBench(async () => {
       handWait: stats(handWait), handLastPid: stats(handLastPid), hand20: stats(hand20), serverPost: stats(serverPost),
       serverLastPid: stats(serverLastPid), serverCpu: stats(serverCpu), serverWait: stats(serverWait), server20: stats(server20), server20Qmp: stats(server20Qmp), teardown: stats(teardown),
     },
-    ratio, ratioQmp,
+    ratio, ratioQmp, paired: pair,
   })
   console.log(`saved ${file}`)
   await cleanup()

@@ -388,6 +388,14 @@ export function stats(xs: number[]): Stats {
   return { n, median, p90, mean: s.reduce((a, b) => a + b, 0) / n, min: s[0]!, max: s[n - 1]! }
 }
 
+/** Per-repetition differences a[i] - b[i] and ratios a[i] / b[i] (pairs from the same repetition). */
+export function paired(a: number[], b: number[]) {
+  const n = Math.min(a.length, b.length)
+  const diff = Array.from({ length: n }, (_, i) => a[i]! - b[i]!)
+  const ratio = Array.from({ length: n }, (_, i) => a[i]! / b[i]!)
+  return { diff: stats(diff), ratio: stats(ratio) }
+}
+
 export const fmt = (x: number, digits = 1) => (Number.isFinite(x) ? x.toFixed(digits) : '-')
 
 export function row(label: string, xs: number[]) {

@@ -11,7 +11,7 @@
 //   node bench/run.mjs start-overhead [--reps 25] [--warmup 3]
 import { join } from 'node:path'
 import {
-  Api, MachineLoad, Qmp, cleanup, cmdlineOf, fmt, killQemusUnder, mkdir, option, qmpStatus, readPid, retarget, row, runBench,
+  Api, MachineLoad, paired, Qmp, cleanup, cmdlineOf, fmt, killQemusUnder, mkdir, option, qmpStatus, readPid, retarget, row, runBench,
   saveResult, sleep, spawnDaemon, startServer, stats, tempDir, waitGone, rm, QEMU,
 } from './lib'
 
@@ -139,13 +139,15 @@ runBench(async () => {
   console.log(row('server: POST start -> tool QMP query-status running', postQmp))
   console.log(`ratio of medians (POST + GET / by hand): ${fmt(ratio, 3)}  target <= 1.15: ${ratio <= 1.15 ? 'MET' : 'MISSED'}`)
   console.log(`ratio of medians (POST + QMP / by hand): ${fmt(ratioQmp, 3)}`)
+  const pair = paired(postGet, hand)
+  console.log(`paired per repetition (POST + GET minus by hand): median ${fmt(pair.diff.median)} ms, p90 ${fmt(pair.diff.p90)} ms; paired ratio median ${fmt(pair.ratio.median, 3)}, p90 ${fmt(pair.ratio.p90, 3)}`)
   console.log(`POST answers that were not yet running: ${raced.length}${raced.length ? '\n  ' + raced.join('\n  ') : ''}`)
   console.log(`machine: ${JSON.stringify(machine)}`)
   const file = await saveResult('start-overhead', {
     reps: REPS, warmup: WARMUP, machine, argv: seatArgv,
     ms: { handSpawn, hand, post, postGet, postQmp },
     stats: { handSpawn: stats(handSpawn), hand: stats(hand), post: stats(post), postGet: stats(postGet), postQmp: stats(postQmp) },
-    ratio, ratioQmp, raced,
+    ratio, ratioQmp, paired: pair, raced,
   })
   console.log(`saved ${file}`)
   await killQemusUnder(handDir)

@@ -1,7 +1,6 @@
+import { discoverRoutes, type Route } from '../helpers/routes'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { readdirSync, statSync } from 'node:fs'
 import { request as httpRequest } from 'node:http'
-import { join, relative, resolve, sep } from 'node:path'
 import { ApiClient, adminClient } from '../helpers/client'
 import { bodies, uniqueName } from '../helpers/fixtures'
 import { ADMIN_PASSWORD, startServer, type TestServer } from '../helpers/server'
@@ -10,46 +9,8 @@ import { ADMIN_PASSWORD, startServer, type TestServer } from '../helpers/server'
 // a new route is covered the moment its file exists. Then the session cookie, the login throttle,
 // logout, and how the first administrator comes to be.
 
-const ROOT = resolve(__dirname, '../..')
 const METHODS = ['get', 'post', 'put', 'patch', 'delete', 'head', 'options'] as const
 const WRITES = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
-
-interface Route {
-  file: string
-  method: string
-  /** The route's pattern, e.g. /api/labs/[id] */
-  pattern: string
-  /** A concrete path to call, `[id]` -> `x1`. */
-  path: string
-}
-
-/** Every route file, as the method and path Nitro serves it under (file-system routing). */
-function discoverRoutes(): Route[] {
-  const dir = join(ROOT, 'routes')
-  const out: Route[] = []
-  const walk = (d: string) => {
-    for (const name of readdirSync(d).sort()) {
-      const p = join(d, name)
-      if (statSync(p).isDirectory()) {
-        walk(p)
-        continue
-      }
-      const m = /^(.*?)(?:\.(get|post|put|patch|delete|head|options))?\.(?:[cm]?[jt]s)$/.exec(name)
-      if (!m || name.endsWith('.d.ts')) continue
-      const segments = relative(dir, join(d, m[1]!)).split(sep)
-      if (segments.at(-1) === 'index') segments.pop()
-      const pattern = `/${segments.join('/')}`
-      const path = `/${segments
-        .map((s) => s.replace(/^\[\.\.\.\w*\]$/, 'x1/y1').replace(/\[(\w+)\]/g, 'x1'))
-        .join('/')}`
-      // A file without a method suffix answers every method: check a read and a write.
-      const methods = m[2] ? [m[2].toUpperCase()] : ['GET', 'POST']
-      for (const method of methods) out.push({ file: relative(ROOT, p), method, pattern, path })
-    }
-  }
-  walk(dir)
-  return out
-}
 
 /** Public by the issue's rules (not by reading server/auth/policy.ts, which this checks). */
 function isPublic(path: string) {
@@ -57,7 +18,8 @@ function isPublic(path: string) {
   return path === '/api/health' || path === '/api/auth/login' || path === '/api/terminal' || path.startsWith('/api/terminal/')
 }
 
-const ROUTES = discoverRoutes()
+// A file without a method suffix answers every method: check a read and a write.
+const ROUTES = discoverRoutes(['GET', 'POST'])
 const label = (r: Route) => `${r.method} ${r.pattern} (${r.file})`
 
 /** A body the route would accept if it were an admin's (a viewer or a stranger must be refused before it matters). */

@@ -1,9 +1,10 @@
+import { discoverRoutes } from '../helpers/routes'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createHash } from 'node:crypto'
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { request as httpRequest } from 'node:http'
 import { readdir, readFile, stat } from 'node:fs/promises'
-import { join, relative, resolve, sep } from 'node:path'
+import { join, relative, resolve } from 'node:path'
 import * as v from 'valibot'
 import { adminClient, type ApiClient } from '../helpers/client'
 import { bodies, createLabSet, create, type LabSet, uniqueName } from '../helpers/fixtures'
@@ -31,31 +32,7 @@ const SEED = Number(process.env.LABVIRT_FUZZ_SEED) || Math.floor(Math.random() *
 // ---------------------------------------------------------------------------------------------
 // Routes
 
-interface Route { file: string; method: string; pattern: string }
-
-function discoverRoutes(): Route[] {
-  const dir = join(ROOT, 'routes')
-  const out: Route[] = []
-  const walk = (d: string) => {
-    for (const name of readdirSync(d).sort()) {
-      const p = join(d, name)
-      if (statSync(p).isDirectory()) {
-        walk(p)
-        continue
-      }
-      const m = /^(.*?)(?:\.(get|post|put|patch|delete|head|options))?\.(?:[cm]?[jt]s)$/.exec(name)
-      if (!m || name.endsWith('.d.ts')) continue
-      const segments = relative(dir, join(d, m[1]!)).split(sep)
-      if (segments.at(-1) === 'index') segments.pop()
-      const methods = m[2] ? [m[2].toUpperCase()] : ['POST', 'PUT', 'PATCH', 'DELETE']
-      for (const method of methods) out.push({ file: relative(ROOT, p), method, pattern: `/${segments.join('/')}` })
-    }
-  }
-  walk(dir)
-  return out
-}
-
-const ROUTES = discoverRoutes()
+const ROUTES = discoverRoutes(['POST', 'PUT', 'PATCH', 'DELETE'])
 const WRITES = ROUTES.filter((r) => ['POST', 'PUT', 'PATCH', 'DELETE'].includes(r.method))
 /** Writes that take no body at all. */
 const NO_BODY = new Set(['POST /api/auth/logout'])
