@@ -1,17 +1,18 @@
 // Diagnostic (not a benchmark): where the server's time goes while a lab of N seats starts.
-// Repeats: a cold lab through the API (strace attached to every thread of the server, not to its
-// children: fsync/fdatasync, openat, rename, clone/vfork, with durations), then the same N QEMU
+// Repeats: a cold lab through the API (with --strace, strace attached to every thread of the server,
+// not to its children: fsync, openat, rename, clone/vfork, HTTP writes, with durations; GET
+// /api/health probed every 50 ms throughout), then the same N QEMU
 // spawned by hand and killed (as the benchmark interleaves them). For each lab it prints a
 // timeline: POST answered, when the server wrote the lab's event record, QEMU parents exiting,
 // pidfiles written, GET /api/vms running counts; and the server's CPU and run-queue wait.
 //
-//   node bench/run.mjs diag-cold-lab [--seats 20] [--iterations 3]
+//   node bench/run.mjs diag-cold-lab [--seats 20] [--iterations 3] [--strace]
 import { spawn } from 'node:child_process'
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import {
   Api, alive, cmdlineOf, fmt, killQemusUnder, mkdir, option, processesNaming, retarget, rm, runBench, schedOf, sleep, spawnDaemon,
-  startServer, tempDir,
+  startServer, stats, tempDir, flag,
 } from './lib'
 
 const SEATS = option('seats', 20)
@@ -32,7 +33,7 @@ runBench(async () => {
   for (let it = 1; it <= ITERATIONS; it++) {
     const traceFile = join(traceDir, `strace-${it}.txt`)
     const tids = readdirSync(`/proc/${server.proc.pid}/task`)
-    const strace = spawn('strace', ['-ttt', '-T', '-e', 'trace=fsync,fdatasync,openat,rename,clone,clone3,vfork,accept4,writev,write', '-o', traceFile, ...tids.flatMap((t) => ['-p', t])], { stdio: 'ignore' })
+    const strace = !flag('strace') ? undefined : spawn('strace', ['-ttt', '-T', '-e', 'trace=fsync,fdatasync,openat,rename,clone,clone3,vfork,accept4,writev,write', '-o', traceFile, ...tids.flatMap((t) => ['-p', t])], { stdio: 'ignore' })
     await sleep(1000)
 
     const seen = new Map<number, number>()
@@ -49,6 +50,18 @@ runBench(async () => {
         const live = new Set(now.map((p) => p.pid))
         for (const pid of seen.keys()) if (!live.has(pid) && !gone.has(pid)) gone.set(pid, t)
         await sleep(5)
+      }
+    })()
+    // GET /api/health (no store work beyond a ping) in a loop: how long the server takes to answer
+    // anything while the lab starts.
+    const health: [number, number][] = []
+    let probing = true
+    const prober = (async () => {
+      while (probing) {
+        const h0 = performance.now()
+        await fetch(`${server.url}/api/health`).then((r) => r.text())
+        health.push([h0 - t0, performance.now() - h0])
+        await sleep(50)
       }
     })()
     const lab = await api.must('POST', '/api/labs', { name: `diag${it}`, size: SEATS, profiles: [profile.id] })
@@ -68,8 +81,12 @@ runBench(async () => {
     watching = false
     await watcher
     const s1 = schedOf(server.proc.pid!)
-    strace.kill('SIGINT')
-    await new Promise((r) => strace.once('exit', r))
+    probing = false
+    await prober
+    if (strace) {
+      strace.kill('SIGINT')
+      await new Promise((r) => strace.once('exit', r))
+    }
     if (!handArgvs.length) handArgvs = seats.map((s) => retarget(cmdlineOf(s.pid), server.runDir, handRun))
 
     const pidfiles = seats.map((s) => statSync(join(server.runDir, `${s.id}.pid`)).mtimeMs - t0Wall).sort((a, b) => a - b)
@@ -81,6 +98,14 @@ runBench(async () => {
     console.log(`GET /api/vms (start+duration, running count when it changed): ${gets.join(' | ')}`)
     console.log(`server: CPU ${fmt(s1.cpuMs - s0.cpuMs)} ms, runnable but waiting for a CPU ${fmt(s1.waitMs - s0.waitMs)} ms (all threads)`)
 
+    const slow = health.filter(([, d]) => d > 200).map(([a, d]) => `${fmt(a, 0)}+${fmt(d, 0)}`)
+    console.log(`GET /api/health: ${health.length} probes, latency median ${fmt(stats(health.map(([, d]) => d)).median)} ms, max ${fmt(stats(health.map(([, d]) => d)).max)} ms; slower than 200 ms (start+latency): ${slow.join(' ')}`)
+    if (!strace) {
+      await api.must('DELETE', `/api/labs/${lab.id}`, undefined, [200, 204])
+      while (seats.some((s) => alive(s.pid))) await sleep(50)
+      await sleep(1000)
+      continue
+    }
     // The trace: the event record's write (POST waits for it), fsyncs, spawns.
     const start = t0Wall / 1000
     const rel = (l: string) => (Number(/^\d+\s+(\d+\.\d+)/.exec(l)?.[1]) - start) * 1000

@@ -78,4 +78,6 @@ export interface VmStatus {
   held?: boolean
   connected: boolean
   terminal?: string
+  /** When and why the VM last exited on its own (not stopped by LabVirt), kept across restarts. */
+  lastExit?: { at: string; reason: string }
 }

@@ -285,6 +285,8 @@ export function buildQemuArgs(spec: VmSpec): string[] {
     '-vnc', `unix:${escapeOptionValue(paths.vnc)}`,
     // -pidfile takes the path as is (no option parsing), and process.ts looks for it verbatim.
     '-pidfile', paths.pidfile,
+    // Keeps QEMU's error messages after it daemonizes (-D is a path as is, like -pidfile).
+    '-D', paths.log,
     '-daemonize',
     ...spec.extraArgs,
   )

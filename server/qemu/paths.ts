@@ -11,6 +11,11 @@ export function vmPaths(runDir: string, name: string) {
      */
     toolQmp: join(runDir, `${name}.tool.qmp`),
     vnc: join(runDir, `${name}.vnc`),
+    /**
+     * QEMU's own messages once daemonized (its stderr is /dev/null then, unless -D names a log):
+     * why a VM died. QEMU truncates it at each start.
+     */
+    log: join(runDir, `${name}.log`),
   }
 }
 

@@ -1,4 +1,4 @@
-import { readdir } from 'node:fs/promises'
+import { readdir, readFile } from 'node:fs/promises'
 import { type Context, useContext } from '../context'
 import { imagesDir, runDir } from '../config'
 import { detectAccel } from '../qemu/args'
@@ -158,14 +158,15 @@ export class Reconciler {
     }))
 
     // A VM that was running and is gone died (or was killed): count it if it died young.
-    const next = new Map<string, VmStatus>()
     const memory = new Map<string, VmMemory>()
+    const deaths = new Map<string, string>()
     for (const s of statuses) {
       const mem: VmMemory = { hash: s.hash, startedAt: s.startedAt, failures: s.failures, retryAt: s.retryAt, state: s.state }
       if (s.state === 'running' && !actualById.has(s.id) && !this.inflight.has(s.id) && !this.stoppedByUs.has(s.id)) {
         const lived = s.startedAt ? now - Date.parse(s.startedAt) : 0
         mem.failures = lived >= HEALTHY_AFTER_MS ? 1 : s.failures + 1
         mem.retryAt = new Date(now + backoffMs(mem.failures)).toISOString()
+        deaths.set(s.id, await exitReason(vmPaths(this.rt.runDir, s.id).log))
       }
       memory.set(s.id, mem)
     }
@@ -230,6 +231,7 @@ export class Reconciler {
         host,
         connected: prev?.connected ?? false,
         terminal: prev?.terminal,
+        lastExit: deaths.has(id) ? { at: new Date(now).toISOString(), reason: deaths.get(id)! } : prev?.lastExit,
       }
       let status: VmStatus
       const pid = started?.pid ?? a?.pid
@@ -251,7 +253,7 @@ export class Reconciler {
         // The hash of the last attempt: backoff and "failed" hold only while the config is unchanged.
         const failed = started?.error !== undefined
         const failures = failed ? (mem?.hash === d?.hash ? mem?.failures ?? 0 : 0) + 1 : mem?.failures ?? 0
-        const error = problem ? problem.msgid : failed ? started!.error : mem?.failures ? prev?.error ?? 'QEMU exited' : undefined
+        const error = problem ? problem.msgid : failed ? started!.error : deaths.get(id) ?? (mem?.failures ? prev?.error : undefined)
         status = {
           ...base,
           state: inflight ?? (error && !held.has(id) ? 'failed' : 'stopped'),
@@ -306,6 +308,16 @@ export class Reconciler {
   }
 }
 
+
+/**
+ * Why a VM exited on its own: the last lines of its QEMU log (-D). A SIGKILL leaves no trace
+ * there; another signal, an abort or an I/O error does.
+ */
+async function exitReason(log: string): Promise<string> {
+  const text = await readFile(log, 'utf8').catch(() => '')
+  const lines = text.trim().split('\n').filter(Boolean).slice(-3).join('\n')
+  return lines ? `QEMU exited: ${lines.slice(-1000)}` : 'QEMU exited without a message (killed?)'
+}
 
 let instance: Promise<Reconciler> | undefined
 

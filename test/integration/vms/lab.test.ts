@@ -91,6 +91,19 @@ describe('a lab of seats', () => {
     expect((await listVms(w.api)).find((v) => v.id === other.id)?.pid).toBe(other.pid)
   })
 
+  it("a seat that exits on its own is restarted and shows why it exited, from QEMU's own log", async () => {
+    const { lab } = await makeLab(w.api, 1)
+    const [seat] = await seatsRunning(lab.id, 1, 20_000)
+    // SIGTERM from outside LabVirt: QEMU logs "terminating on signal 15" to its -D log.
+    process.kill(seat!.pid!, 'SIGTERM')
+    const back = await waitFor(`${seat!.id} running again with lastExit`, 10_000, async (see) => {
+      const vm = (await listVms(w.api)).find((v) => v.id === seat!.id)
+      see(vm && `${brief([vm])} lastExit=${JSON.stringify((vm as { lastExit?: unknown }).lastExit)}`)
+      return vm && vm.state === 'running' && vm.pid !== seat!.pid && (vm as { lastExit?: unknown }).lastExit ? vm : undefined
+    })
+    expect((back as { lastExit?: { reason: string } }).lastExit!.reason).toMatch(/terminating on signal 15/)
+  })
+
   it('kill -9 of LabVirt with seats running: a new server adopts the same pids, no duplicate QEMU', async () => {
     const { lab } = await makeLab(w.api, 3)
     const seats = await seatsRunning(lab.id, 3, 20_000)

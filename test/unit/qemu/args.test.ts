@@ -27,6 +27,7 @@ const tail = (boot = 'c') => [
   '-qmp', 'unix:/run/labvirt/lab1-1.tool.qmp,server=on,wait=off',
   '-vnc', 'unix:/run/labvirt/lab1-1.vnc',
   '-pidfile', '/run/labvirt/lab1-1.pid',
+  '-D', '/run/labvirt/lab1-1.log',
   '-daemonize',
 ]
 
@@ -199,6 +200,7 @@ const cases: Case[] = [
       '-qmp', 'unix:/run/lab,,virt/lab1-1.tool.qmp,server=on,wait=off',
       '-vnc', 'unix:/run/lab,,virt/lab1-1.vnc',
       '-pidfile', '/run/lab,virt/lab1-1.pid',
+      '-D', '/run/lab,virt/lab1-1.log',
       '-daemonize',
     ],
   },
@@ -222,6 +224,7 @@ const cases: Case[] = [
       '-qmp', 'unix:/run/labvirt/win10-maint.tool.qmp,server=on,wait=off',
       '-vnc', 'unix:/run/labvirt/win10-maint.vnc',
       '-pidfile', '/run/labvirt/win10-maint.pid',
+      '-D', '/run/labvirt/win10-maint.log',
       '-daemonize',
     ],
   },
