@@ -8,7 +8,7 @@
 //   connect to the QMP socket, greeting, qmp_capabilities, query-status 'running'  -> "by hand"
 // Interleaved (ABBA order), same run, same image, same argv (only the run dir differs, same length).
 //
-//   node bench/run.mjs start-overhead [--reps 25] [--warmup 3]
+//   node bench/run.mjs start-overhead [--reps 25] [--warmup 3] [--interval SECONDS]
 import { join } from 'node:path'
 import {
   Api, MachineLoad, paired, Qmp, cleanup, cmdlineOf, fmt, killQemusUnder, mkdir, option, qmpStatus, readPid, retarget, row, runBench,
@@ -18,6 +18,8 @@ import {
 const REPS = option('reps', 25)
 const WARMUP = option('warmup', 3)
 const SEAT = 'bench-1'
+// The server's periodic reconcile interval, seconds (its default, 5, unless given).
+const INTERVAL = process.argv.includes('--interval') ? String(option('interval', 5)) : undefined
 
 runBench(async () => {
   const load = new MachineLoad()
@@ -27,7 +29,7 @@ runBench(async () => {
   const handRun = join(handDir, 'run')
   await mkdir(handRun, { recursive: true })
 
-  const server = await startServer(dataDir)
+  const server = await startServer(dataDir, INTERVAL ? { LABVIRT_RECONCILE_INTERVAL: INTERVAL } : {})
   const api = await new Api(server.url).login()
   const image = await api.must('POST', '/api/images', { name: 'benchimg', sizeMiB: 16 })
   const profile = await api.must('POST', '/api/profiles', { name: 'benchprof', memoryMiB: 64, disks: [{ image: image.id }] })
@@ -144,7 +146,7 @@ runBench(async () => {
   console.log(`POST answers that were not yet running: ${raced.length}${raced.length ? '\n  ' + raced.join('\n  ') : ''}`)
   console.log(`machine: ${JSON.stringify(machine)}`)
   const file = await saveResult('start-overhead', {
-    reps: REPS, warmup: WARMUP, machine, argv: seatArgv,
+    reps: REPS, warmup: WARMUP, reconcileInterval: INTERVAL ?? 'default (5 s)', machine, argv: seatArgv,
     ms: { handSpawn, hand, post, postGet, postQmp },
     stats: { handSpawn: stats(handSpawn), hand: stats(hand), post: stats(post), postGet: stats(postGet), postQmp: stats(postQmp) },
     ratio, ratioQmp, paired: pair, raced,

@@ -49,6 +49,12 @@ export const ManualCreate = v.strictObject({
 })
 export type Manual = v.InferOutput<typeof ManualCreate>
 
+/** A message to translate for each reader: a msgid and its params (which may be messages too). */
+export interface VmMessage {
+  msgid: string
+  params?: Record<string, unknown>
+}
+
 /**
  * What LabVirt knows of a VM, as `GET /api/vms` shows it and as stored under `vms:<id>` by the host
  * that runs it.
@@ -69,7 +75,8 @@ export interface VmStatus {
   startedAt?: string
   /** Hash of the argv it was started with: a different desired argv means restart. */
   hash?: string
-  error?: string
+  /** Why it is not running: a msgid and its params, translated for each reader. */
+  error?: VmMessage
   /** Starts that died young in a row; reset by a VM that stays up or by an admin's start. */
   failures: number
   /** No new start before this time (backing off a VM that keeps dying). */
@@ -79,5 +86,5 @@ export interface VmStatus {
   connected: boolean
   terminal?: string
   /** When and why the VM last exited on its own (not stopped by LabVirt), kept across restarts. */
-  lastExit?: { at: string; reason: string }
+  lastExit?: { at: string; reason: VmMessage }
 }

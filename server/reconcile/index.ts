@@ -6,7 +6,8 @@ import { probeVm, readCmdline } from '../qemu/process'
 import { drivesOf } from '../qemu/cmdline'
 import { vmPaths } from '../qemu/paths'
 import { changes } from '../events'
-import type { VmStatus } from '../../schemas/vms'
+import type { VmMessage, VmStatus } from '../../schemas/vms'
+import { N_ } from '../../schemas/msgid'
 import { desiredVms, type Model } from './desired'
 import { type Action, type ActualVm, backoffMs, plan, type VmMemory } from './plan'
 import { Monitors } from './monitors'
@@ -159,7 +160,7 @@ export class Reconciler {
 
     // A VM that was running and is gone died (or was killed): count it if it died young.
     const memory = new Map<string, VmMemory>()
-    const deaths = new Map<string, string>()
+    const deaths = new Map<string, VmMessage>()
     for (const s of statuses) {
       const mem: VmMemory = { hash: s.hash, startedAt: s.startedAt, failures: s.failures, retryAt: s.retryAt, state: s.state }
       if (s.state === 'running' && !actualById.has(s.id) && !this.inflight.has(s.id) && !this.stoppedByUs.has(s.id)) {
@@ -187,7 +188,7 @@ export class Reconciler {
     })
 
     const summary: TickSummary = { desired: desired.length, running: actual.length, started: [], stopping: [], failed: [], ms: 0 }
-    const startResults = new Map<string, { error?: string; pid?: number; startedAt?: string }>()
+    const startResults = new Map<string, { error?: VmMessage; pid?: number; startedAt?: string }>()
     await Promise.all(actions.map(async (a) => {
       if (a.type === 'start') {
         const r = await startVm(this.rt, a.vm)
@@ -253,7 +254,7 @@ export class Reconciler {
         // The hash of the last attempt: backoff and "failed" hold only while the config is unchanged.
         const failed = started?.error !== undefined
         const failures = failed ? (mem?.hash === d?.hash ? mem?.failures ?? 0 : 0) + 1 : mem?.failures ?? 0
-        const error = problem ? problem.msgid : failed ? started!.error : deaths.get(id) ?? (mem?.failures ? prev?.error : undefined)
+        const error: VmMessage | undefined = problem ? { msgid: problem.msgid, params: problem.params } : failed ? started!.error : deaths.get(id) ?? (mem?.failures ? prev?.error : undefined)
         status = {
           ...base,
           state: inflight ?? (error && !held.has(id) ? 'failed' : 'stopped'),
@@ -313,11 +314,14 @@ export class Reconciler {
  * Why a VM exited on its own: the last lines of its QEMU log (-D). A SIGKILL leaves no trace
  * there; another signal, an abort or an I/O error does.
  */
-async function exitReason(log: string): Promise<string> {
+async function exitReason(log: string): Promise<VmMessage> {
   const text = await readFile(log, 'utf8').catch(() => '')
   const lines = text.trim().split('\n').filter(Boolean).slice(-3).join('\n')
-  return lines ? `QEMU exited: ${lines.slice(-1000)}` : 'QEMU exited without a message (killed?)'
+  return lines
+    ? { msgid: N_('QEMU exited: {output}'), params: { output: lines.slice(-1000) } }
+    : { msgid: N_('QEMU exited without a message (killed?)') }
 }
+
 
 let instance: Promise<Reconciler> | undefined
 

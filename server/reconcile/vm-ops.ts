@@ -1,5 +1,7 @@
 import { access, constants, mkdir } from 'node:fs/promises'
 import { execa } from 'execa'
+import { N_ } from '../../schemas/msgid'
+import type { VmMessage } from '../../schemas/vms'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { cleanupStale, probeVm, type VmProcess } from '../qemu/process'
 import { vmPaths } from '../qemu/paths'
@@ -13,7 +15,7 @@ export interface HostRuntime {
   powerdownTimeoutMs: number
 }
 
-export type StartResult = { ok: true; proc: VmProcess } | { ok: false; error: string }
+export type StartResult = { ok: true; proc: VmProcess } | { ok: false; error: VmMessage }
 
 /**
  * Starts a VM daemonized. QEMU's parent exits once the VM is set up (or failed to be), so its exit
@@ -24,7 +26,7 @@ export async function startVm(rt: HostRuntime, vm: DesiredVm): Promise<StartResu
     try {
       await access(path, constants.R_OK)
     } catch {
-      return { ok: false, error: `image file missing or unreadable: ${path}` }
+      return { ok: false, error: { msgid: N_('Image file missing or unreadable: {path}'), params: { path } } }
     }
   }
   await mkdir(rt.runDir, { recursive: true, mode: 0o750 })
@@ -33,10 +35,10 @@ export async function startVm(rt: HostRuntime, vm: DesiredVm): Promise<StartResu
   if (r.exitCode !== 0) {
     await cleanupStale(rt.runDir, vm.id)
     const why = (r.stderr || r.stdout || r.shortMessage || '').trim()
-    return { ok: false, error: why || `QEMU exited with ${r.exitCode ?? r.signal}` }
+    return { ok: false, error: why ? { msgid: N_('QEMU: {output}'), params: { output: why } } : { msgid: N_('QEMU exited with {code}'), params: { code: String(r.exitCode ?? r.signal) } } }
   }
   const proc = await probeVm(vmPaths(rt.runDir, vm.id).pidfile)
-  if (!proc) return { ok: false, error: 'QEMU started but exited at once' }
+  if (!proc) return { ok: false, error: { msgid: N_('QEMU started but exited at once') } }
   void rt.monitors.ensure(vm.id)
   return { ok: true, proc }
 }

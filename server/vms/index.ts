@@ -1,15 +1,21 @@
 import { N_ } from '../../schemas/msgid'
-import type { Maintenance, VmActionName, VmStatus } from '../../schemas/vms'
+import type { Maintenance, VmActionName, VmMessage, VmStatus } from '../../schemas/vms'
+import { DEFAULT_LANGUAGE, type Language, translate } from '../i18n'
 import type { Context } from '../context'
-import { ConflictError, DomainError, msg, NotFoundError } from '../errors'
+import { ConflictError, DomainError, msg, NotFoundError, type Params } from '../errors'
 import { guardRecord, mustGet } from '../records'
 import { type Actor, recordEvent } from '../events'
 import type { Reconciler } from '../reconcile'
 
 const KIND = N_('VM')
 
+/** A VM as the API shows it: its messages in the reader's language. */
+export type VmView = Omit<VmStatus, 'error' | 'lastExit'> & { held: boolean; error?: string; lastExit?: { at: string; reason: string } }
+
+const say = (lang: Language, m: VmMessage) => translate(lang, m.msgid, m.params as Params)
+
 /** Every VM this LabVirt knows: desired ones (even if not started yet) and running ones. */
-export async function listVms(ctx: Context, reconciler: Reconciler): Promise<(VmStatus & { held: boolean })[]> {
+export async function listVms(ctx: Context, reconciler: Reconciler, lang: Language = DEFAULT_LANGUAGE): Promise<VmView[]> {
   const [statuses, holds, { vms: desired }] = await Promise.all([ctx.store.vms.list(), ctx.store.holds.list(), reconciler.desired()])
   const held = new Set(holds.map((h) => h.id))
   const byId = new Map<string, VmStatus>(statuses.map(({ revision, createdAt, updatedAt, ...s }) => [s.id, s]))
@@ -20,11 +26,16 @@ export async function listVms(ctx: Context, reconciler: Reconciler): Promise<(Vm
       state: 'stopped', host: ctx.config.hostId, failures: 0, connected: false,
     })
   }
-  return [...byId.values()].map((v) => ({ ...v, held: held.has(v.id) })).sort((a, b) => a.id.localeCompare(b.id, 'en', { numeric: true }))
+  return [...byId.values()].map((v) => ({
+    ...v,
+    held: held.has(v.id),
+    error: v.error && say(lang, v.error),
+    lastExit: v.lastExit && { at: v.lastExit.at, reason: say(lang, v.lastExit.reason) },
+  })).sort((a, b) => a.id.localeCompare(b.id, 'en', { numeric: true }))
 }
 
-export async function getVm(ctx: Context, reconciler: Reconciler, id: string) {
-  const vm = (await listVms(ctx, reconciler)).find((v) => v.id === id)
+export async function getVm(ctx: Context, reconciler: Reconciler, id: string, lang: Language = DEFAULT_LANGUAGE) {
+  const vm = (await listVms(ctx, reconciler, lang)).find((v) => v.id === id)
   if (!vm) throw new NotFoundError(KIND, id)
   return vm
 }
@@ -34,7 +45,7 @@ export async function getVm(ctx: Context, reconciler: Reconciler, id: string) {
  * the reconciler would otherwise start a desired VM again at once; `restart` and `reset` keep it
  * desired.
  */
-export async function vmAction(ctx: Context, reconciler: Reconciler, actor: Actor, id: string, action: VmActionName) {
+export async function vmAction(ctx: Context, reconciler: Reconciler, actor: Actor, id: string, action: VmActionName, lang: Language = DEFAULT_LANGUAGE) {
   const vm = await getVm(ctx, reconciler, id)
   const { store } = ctx
   const hold = async () => {
@@ -72,7 +83,7 @@ export async function vmAction(ctx: Context, reconciler: Reconciler, actor: Acto
   }
   await recordEvent(store, actor, action, KIND, id)
   await reconciler.tick()
-  return getVm(ctx, reconciler, id)
+  return getVm(ctx, reconciler, id, lang)
 }
 
 /**

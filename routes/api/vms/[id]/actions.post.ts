@@ -5,9 +5,10 @@ import { useReconciler } from '../../../../server/reconcile'
 import { vmAction } from '../../../../server/vms'
 import { readBody, readId } from '../../../../server/http/input'
 import { actorOf } from '../../../../server/http/session'
+import { languageOf } from '../../../../server/http/error-handler'
 
 export default defineEventHandler(async (event) => {
   const id = readId(event, 'id', VmId)
   const { action } = await readBody(event, VmAction)
-  return vmAction(await useContext(), await useReconciler(), actorOf(event), id, action)
+  return vmAction(await useContext(), await useReconciler(), actorOf(event), id, action, languageOf(event))
 })
