@@ -37,6 +37,7 @@ export class Reconciler {
   /** The pass queued to run after `running`: every tick() asked for meanwhile shares it. */
   private queued: Promise<TickSummary> | undefined
   private timer: NodeJS.Timeout | undefined
+  private retryTimer: NodeJS.Timeout | undefined
   private written = new Map<string, string>()
   private qemuStates = new Map<string, string>()
   /** VMs this process stopped since the last pass: gone on purpose, not died. */
@@ -68,6 +69,7 @@ export class Reconciler {
   async stop() {
     changes.off('change', this.onChange)
     clearInterval(this.timer)
+    clearTimeout(this.retryTimer)
     await this.running?.catch(() => {})
     await this.queued?.catch(() => {})
     this.rt.monitors.closeAll()
@@ -210,6 +212,7 @@ export class Reconciler {
 
     // Statuses: one record per VM that is desired, running, or was known; written when changed.
     const desiredById = new Map(desired.map((d) => [d.id, d]))
+    let nextRetry = Infinity
     const ids = new Set([...desiredById.keys(), ...actualById.keys(), ...byId.keys()])
     for (const id of ids) {
       const d = desiredById.get(id)
@@ -266,7 +269,12 @@ export class Reconciler {
         }
       }
       await this.write(status)
+      const retryAt = status.retryAt && !held.has(id) ? Date.parse(status.retryAt) : 0
+      if (retryAt > now) nextRetry = Math.min(nextRetry, retryAt)
     }
+    // A backed-off VM is retried when its backoff ends, not at the next regular tick.
+    clearTimeout(this.retryTimer)
+    if (nextRetry < Infinity) this.retryTimer = setTimeout(() => this.trigger(), Math.max(0, nextRetry - Date.now())).unref()
     summary.ms = performance.now() - t0
     return summary
   }

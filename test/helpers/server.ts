@@ -26,7 +26,8 @@ export interface TestServer {
 }
 
 async function waitForHealth(url: string, proc: ChildProcess, out: () => string, healthy: boolean) {
-  const deadline = Date.now() + 20_000
+  // Generous: on a loaded two-core machine a cold Node start plus the admin bootstrap can take long.
+  const deadline = Date.now() + 60_000
   while (Date.now() < deadline) {
     if (proc.exitCode !== null) throw new Error(`server exited (${proc.exitCode}):\n${out()}`)
     try {

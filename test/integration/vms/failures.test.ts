@@ -138,7 +138,12 @@ describe('a profile whose VMs cannot start', () => {
     expect(attempts.get(id)!.size, 'distinct retryAt values').toBeLessThanOrEqual(MAX_ATTEMPTS)
     expect(during, `QEMU invocations for ${id} in ${Date.now() - t0} ms`).toBeLessThanOrEqual(MAX_ATTEMPTS)
     expect(await invocations(id), 'QEMU invocations in all').toBeLessThanOrEqual(MAX_ATTEMPTS + 1)
-    expect(processOf(w.runDir, id)).toEqual([])
+    // A retry may be under way at this instant (the QEMU that will fail): none may stay.
+    await waitFor(`no QEMU left for ${id}`, 5_000, async (see) => {
+      const left = processOf(w.runDir, id)
+      see(left.map((p) => p.pid).join(','))
+      return left.length === 0
+    })
   })
 
   // Timing here is load-independent: each death's backoff is read from the status (failures,

@@ -91,6 +91,20 @@ describe('a lab of seats', () => {
     expect((await listVms(w.api)).find((v) => v.id === other.id)?.pid).toBe(other.pid)
   })
 
+  it("a change of the profile's hardware restarts its seats on the new command line", async () => {
+    const { lab, profile } = await makeLab(w.api, 2)
+    const before = await seatsRunning(lab.id, 2, 20_000)
+    const p = (await w.api.get(`/api/profiles/${profile.id}`)).body
+    expect((await w.api.put(`/api/profiles/${profile.id}`, { ...p, memoryMiB: 96 })).status).toBe(200)
+    const after = await waitFor('both seats restarted with -m 96', 20_000, async (see) => {
+      const seats = seatsOf(await listVms(w.api), lab.id)
+      see(brief(seats))
+      const ok = seats.length === 2 && seats.every((s) => s.state === 'running' && s.pid && !before.some((b) => b.pid === s.pid) && cmdline(s.pid)?.join(' ').includes('-m 96'))
+      return ok && seats
+    })
+    expect(after.map((s) => s.version)).toEqual([p.revision + 1, p.revision + 1])
+  })
+
   it("a seat that exits on its own is restarted and shows why it exited, from QEMU's own log", async () => {
     const { lab } = await makeLab(w.api, 1)
     const [seat] = await seatsRunning(lab.id, 1, 20_000)

@@ -22,6 +22,7 @@ export interface Vm {
   profile: string
   state: 'stopped' | 'starting' | 'running' | 'stopping' | 'failed'
   pid?: number
+  version?: number
   startedAt?: string
   error?: string
   failures: number
