@@ -2,7 +2,7 @@
 // bookkeeping (every QEMU a benchmark starts is found again by the temp dir its cmdline names, and
 // killed), statistics and the machine's load.
 import { type ChildProcess, spawn } from 'node:child_process'
-import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { createServer, createConnection, type Socket } from 'node:net'
 import { cpus, loadavg } from 'node:os'
@@ -115,6 +115,27 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     void cleanup().finally(() => process.exit(130))
   })
 }
+for (const ev of ['uncaughtException', 'unhandledRejection'] as const) {
+  process.on(ev, (err) => {
+    console.error(`${ev}:`, err)
+    void cleanup().finally(() => process.exit(1))
+  })
+}
+
+const servers: ChildProcess[] = []
+// Last resort if the process exits before cleanup() ran: synchronously kill the servers we started
+// and every QEMU naming one of our dirs, and remove the dirs.
+process.on('exit', () => {
+  for (const p of servers) if (p.exitCode === null && !p.signalCode) p.kill('SIGKILL')
+  for (const d of dirs) {
+    for (const p of processesNaming(d)) {
+      try {
+        process.kill(p.pid, 'SIGKILL')
+      } catch {}
+    }
+    rmSync(d, { recursive: true, force: true })
+  }
+})
 
 /** Runs `main`, always cleans up, exits non-zero on failure. */
 export function runBench(main: () => Promise<void>) {
@@ -155,10 +176,16 @@ export interface Server {
   stop(): Promise<void>
 }
 
+let announced = false
+
 /** Starts the built server with the reconcile loop on, TCG, in `dataDir`. */
 export async function startServer(dataDir: string, env: Record<string, string> = {}): Promise<Server> {
   const entry = join(outputDir(), 'server/index.mjs')
   if (!existsSync(entry)) throw new Error(`${entry} is missing: build first (LABVIRT_OUTPUT_DIR=/tmp/out-bench npm run build)`)
+  if (!announced) {
+    announced = true
+    console.log(`server build: ${entry} (built ${statSync(entry).mtime.toISOString()})`)
+  }
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
   let log = ''
@@ -177,6 +204,7 @@ export async function startServer(dataDir: string, env: Record<string, string> =
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
+  servers.push(proc)
   proc.stdout!.on('data', (d) => (log += d))
   proc.stderr!.on('data', (d) => (log += d))
   const server: Server = {
@@ -456,6 +484,13 @@ export async function saveResult(name: string, data: unknown): Promise<string> {
   const dir = join(REPO, 'bench/results')
   await mkdir(dir, { recursive: true })
   const file = join(dir, `${name}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`)
-  await writeFile(file, JSON.stringify(data, null, 2) + '\n')
+  const entry = join(outputDir(), 'server/index.mjs')
+  let gitHead = ''
+  try {
+    gitHead = readFileSync(join(REPO, '.git/HEAD'), 'utf8').trim()
+    if (gitHead.startsWith('ref: ')) gitHead = readFileSync(join(REPO, '.git', gitHead.slice(5)), 'utf8').trim()
+  } catch {}
+  const build = existsSync(entry) ? { entry, builtAt: statSync(entry).mtime.toISOString() } : undefined
+  await writeFile(file, JSON.stringify({ gitHead, build, ...(data as object) }, null, 2) + '\n')
   return file
 }

@@ -35,7 +35,7 @@ function defaultMacBase(name: string, taken: Set<string>): string {
   throw new ConflictError(N_('No free MAC base is left'))
 }
 
-async function checkLab(store: Repositories, id: string, input: LabInput | v.InferOutput<typeof LabUpdate>): Promise<Lab> {
+async function checkLab(store: Repositories, id: string, input: LabInput | v.InferOutput<typeof LabUpdate>, avoid = new Set<string>()): Promise<Lab> {
   const issues: FieldIssue[] = []
   const max = input.max ?? Math.max(input.size, 1)
   const seen = new Set<string>()
@@ -57,7 +57,7 @@ async function checkLab(store: Repositories, id: string, input: LabInput | v.Inf
   if (issues.length) throw new ValidationError(issues)
 
   const others = (await store.labs.list()).filter((l) => l.id !== id)
-  const macBase = input.macBase ?? (await store.labs.get(id))?.macBase ?? defaultMacBase(id, new Set(others.map((l) => l.macBase)))
+  const macBase = input.macBase ?? (await store.labs.get(id))?.macBase ?? defaultMacBase(id, new Set([...others.map((l) => l.macBase), ...avoid]))
   if (input.ipBase) {
     const base = ipNumber(input.ipBase)
     const overlap = others.find((l) => l.ipBase && base <= ipNumber(l.ipBase) + l.max && ipNumber(l.ipBase) <= base + max)
@@ -95,10 +95,23 @@ export const listLabs = (store: Repositories) => store.labs.list()
 export const getLab = (store: Repositories, id: string) => mustGet(store.labs, KIND, id)
 
 export async function createLab(store: Repositories, actor: Actor, input: LabInput): Promise<Stored<Lab>> {
-  const lab = await checkLab(store, input.name, input)
-  const created = await writeUnique(store, input.name, macClaim(store, lab.macBase), () =>
-    guardRecord(KIND, input.name, () => store.labs.create(input.name, lab)),
-  )
+  const avoid = new Set<string>()
+  let created: Stored<Lab>
+  for (;;) {
+    const lab = await checkLab(store, input.name, input, avoid)
+    try {
+      created = await writeUnique(store, input.name, macClaim(store, lab.macBase), () =>
+        guardRecord(KIND, input.name, () => store.labs.create(input.name, lab)),
+      )
+      break
+    } catch (err) {
+      // A default MAC base that another lab took meanwhile: take the next free one. One the
+      // caller asked for is theirs to change.
+      const macTaken = err instanceof ConflictError && err.params.mac === lab.macBase
+      if (input.macBase || !macTaken || avoid.size >= 16) throw err
+      avoid.add(lab.macBase)
+    }
+  }
   await recordEvent(store, actor, 'create', KIND, created.id, created.revision)
   return created
 }

@@ -146,10 +146,12 @@ export class Reconciler {
     const t0 = performance.now()
     const store = this.ctx.store
     const host = this.ctx.config.hostId
-    const now = Date.now()
     const [{ vms: desired, problems }, actual, statuses, holds] = await Promise.all([
       this.desired(), this.observe(), store.vms.list(), store.holds.list(),
     ])
+    // Taken once the host is observed: a death seen now counts its backoff from now, not from
+    // when this pass began (which may be before the VM died).
+    const now = Date.now()
     const byId = new Map(statuses.map((s) => [s.id, s]))
     const actualById = new Map(actual.map((a) => [a.id, a]))
 

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { execa } from 'execa'
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
@@ -246,6 +247,26 @@ describe('profiles', () => {
     // Once the lab is gone, so can the profile be.
     expect((await admin.delete('/api/labs/room-a')).status).toBe(204)
     expect((await admin.delete('/api/profiles/in-use')).status).toBe(204)
+  })
+})
+
+describe('labs', () => {
+  it('gives two labs created at once whose names hash alike two different MAC bases', async () => {
+    // Two names whose default MAC base (from a hash of the name) is the same.
+    const octets = (name: string) => createHash('sha256').update(name).digest().readUInt16BE(0)
+    const seen = new Map<number, string>()
+    let pair: [string, string] | undefined
+    for (let i = 0; !pair; i++) {
+      const name = `twin${i}`
+      const o = octets(name)
+      if (seen.has(o)) pair = [seen.get(o)!, name]
+      else seen.set(o, name)
+    }
+    await makeImage('twin-img', 8)
+    await makeProfile('twin-prof', ['twin-img'])
+    const [a, b] = await Promise.all(pair.map((name) => admin.post('/api/labs', { name, size: 0, profiles: ['twin-prof'] })))
+    expect([a!.status, b!.status]).toEqual([201, 201])
+    expect(a!.body.macBase).not.toBe(b!.body.macBase)
   })
 })
 
