@@ -96,6 +96,8 @@ export interface VmProcess {
   /** When QEMU wrote its pidfile: the VM's start time, as LabVirt reports it. */
   startedAt: Date
   stat: ProcStat
+  /** Its command line, as read to confirm its identity (callers need not read it again). */
+  argv: string[]
 }
 
 /**
@@ -118,7 +120,7 @@ export async function probeVm(pidfile: string, options: ProcOptions = {}): Promi
     if (isMissing(e)) return null
     throw e
   }
-  return { pid, startedAt, stat: proc }
+  return { pid, startedAt, stat: proc, argv }
 }
 
 /** Whether the VM whose pidfile this is runs (see `probeVm`). */

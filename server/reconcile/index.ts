@@ -2,7 +2,7 @@ import { readdir, readFile } from 'node:fs/promises'
 import { type Context, useContext } from '../context'
 import { imagesDir, runDir } from '../config'
 import { detectAccel } from '../qemu/args'
-import { probeVm, readCmdline } from '../qemu/process'
+import { probeVm } from '../qemu/process'
 import { drivesOf } from '../qemu/cmdline'
 import { vmPaths } from '../qemu/paths'
 import { changes } from '../events'
@@ -50,7 +50,10 @@ export class Reconciler {
       qemu: ctx.config.qemu,
       powerdownTimeoutMs: ctx.config.powerdownTimeoutMs,
       monitors: new Monitors(runDir(ctx.config), (n) => {
-        if (n.kind === 'closed') return this.trigger()
+        if (n.kind === 'closed') {
+          this.qemuStates.delete(n.id)
+          return this.trigger()
+        }
         if (n.event.event === 'SHUTDOWN') return this.trigger()
         if (n.event.event === 'STOP') this.qemuStates.set(n.id, 'paused')
         if (n.event.event === 'RESUME') this.qemuStates.set(n.id, 'running')
@@ -117,9 +120,7 @@ export class Reconciler {
         .map(async (f) => {
           const id = f.slice(0, -4)
           const proc = await probeVm(vmPaths(this.rt.runDir, id).pidfile)
-          if (!proc) return undefined
-          const argv = (await readCmdline(proc.pid)) ?? []
-          return { id, pid: proc.pid, startedAt: proc.startedAt.toISOString(), drives: drivesOf(argv) }
+          return proc ? { id, pid: proc.pid, startedAt: proc.startedAt.toISOString(), drives: drivesOf(proc.argv) } : undefined
         }),
     )
     return found.filter((f) => f !== undefined)
@@ -155,10 +156,13 @@ export class Reconciler {
     const byId = new Map(statuses.map((s) => [s.id, s]))
     const actualById = new Map(actual.map((a) => [a.id, a]))
 
-    // Adopt: every running VM gets its monitor (after a LabVirt restart, this re-attaches).
-    await Promise.all(actual.map((a) => this.rt.monitors.ensure(a.id)))
+    // Adopt: every running VM gets its monitor (after a LabVirt restart, this re-attaches), and
+    // its run state from query-status once; STOP and RESUME events keep it current after that.
     await Promise.all(actual.map(async (a) => {
-      const st = await this.rt.monitors.get(a.id)?.execute('query-status', undefined, { timeoutMs: 1000 }).catch(() => undefined)
+      const known = this.rt.monitors.get(a.id) && this.qemuStates.has(a.id)
+      if (known) return
+      const qmp = await this.rt.monitors.ensure(a.id)
+      const st = await qmp?.execute('query-status', undefined, { timeoutMs: 1000 }).catch(() => undefined)
       if (st) this.qemuStates.set(a.id, st.status)
     }))
 
@@ -215,6 +219,8 @@ export class Reconciler {
     // Statuses: one record per VM that is desired, running, or was known; written when changed.
     const desiredById = new Map(desired.map((d) => [d.id, d]))
     let nextRetry = Infinity
+    // Written together: each is its own record (and fsync), so there is no reason to queue them.
+    const writes: Promise<void>[] = []
     const ids = new Set([...desiredById.keys(), ...actualById.keys(), ...byId.keys()])
     for (const id of ids) {
       const d = desiredById.get(id)
@@ -224,7 +230,7 @@ export class Reconciler {
       const started = startResults.get(id)
       const problem = problems.find((p) => p.id === id)
       if (!d && !a && !this.inflight.has(id)) {
-        if (prev) await this.remove(id)
+        if (prev) writes.push(this.remove(id))
         continue
       }
       const inflight = this.inflight.get(id)?.state
@@ -270,10 +276,11 @@ export class Reconciler {
           error,
         }
       }
-      await this.write(status)
+      writes.push(this.write(status))
       const retryAt = status.retryAt && !held.has(id) ? Date.parse(status.retryAt) : 0
       if (retryAt > now) nextRetry = Math.min(nextRetry, retryAt)
     }
+    await Promise.all(writes)
     // A backed-off VM is retried when its backoff ends, not at the next regular tick.
     clearTimeout(this.retryTimer)
     if (nextRetry < Infinity) this.retryTimer = setTimeout(() => this.trigger(), Math.max(0, nextRetry - Date.now())).unref()
