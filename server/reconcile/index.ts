@@ -1,4 +1,4 @@
-import { readdir, readFile } from 'node:fs/promises'
+import { readdir } from 'node:fs/promises'
 import { type Context, useContext } from '../context'
 import { imagesDir, runDir } from '../config'
 import { detectAccel } from '../qemu/args'
@@ -11,7 +11,7 @@ import { N_ } from '../../schemas/msgid'
 import { desiredVms, type Model } from './desired'
 import { type Action, type ActualVm, backoffMs, plan, type VmMemory } from './plan'
 import { Monitors } from './monitors'
-import { type HostRuntime, startVm, stopVm, type StopHow } from './vm-ops'
+import { type HostRuntime, qemuLogTail, startVms, stopVm, type StopHow } from './vm-ops'
 
 /** A VM that ran at least this long was healthy: its death is not counted as a failed start. */
 const HEALTHY_AFTER_MS = 30_000
@@ -197,24 +197,25 @@ export class Reconciler {
 
     const summary: TickSummary = { desired: desired.length, running: actual.length, started: [], stopping: [], failed: [], ms: 0 }
     const startResults = new Map<string, { error?: VmMessage; pid?: number; startedAt?: string }>()
-    await Promise.all(actions.map(async (a) => {
-      if (a.type === 'start') {
-        const r = await startVm(this.rt, a.vm)
-        if (r.ok) {
-          summary.started.push(a.vm.id)
-          startResults.set(a.vm.id, { pid: r.proc.pid, startedAt: r.proc.startedAt.toISOString() })
-        } else {
-          summary.failed.push(a.vm.id)
-          startResults.set(a.vm.id, { error: r.error })
-        }
-      } else if (a.type === 'stop') {
+    for (const a of actions) {
+      if (a.type === 'stop') {
         summary.stopping.push(a.id)
         this.background(a.id, 'stopping', () => stopVm(this.rt, a.id, a.pid, a.reason === 'held' ? 'quit' : 'powerdown'))
       } else if (a.type === 'restart') {
         summary.stopping.push(a.vm.id)
         this.background(a.vm.id, 'stopping', () => stopVm(this.rt, a.vm.id, a.pid, 'quit'))
       }
-    }))
+    }
+    const starts = await startVms(this.rt, actions.flatMap((a) => (a.type === 'start' ? [a.vm] : [])))
+    for (const [id, r] of starts) {
+      if (r.ok) {
+        summary.started.push(id)
+        startResults.set(id, { pid: r.proc.pid, startedAt: r.proc.startedAt.toISOString() })
+      } else {
+        summary.failed.push(id)
+        startResults.set(id, { error: r.error })
+      }
+    }
 
     // Statuses: one record per VM that is desired, running, or was known; written when changed.
     const desiredById = new Map(desired.map((d) => [d.id, d]))
@@ -332,11 +333,8 @@ export class Reconciler {
  * there; another signal, an abort or an I/O error does.
  */
 async function exitReason(log: string): Promise<VmMessage> {
-  const text = await readFile(log, 'utf8').catch(() => '')
-  const lines = text.trim().split('\n').filter(Boolean).slice(-3).join('\n')
-  return lines
-    ? { msgid: N_('QEMU exited: {output}'), params: { output: lines.slice(-1000) } }
-    : { msgid: N_('QEMU exited without a message (killed?)') }
+  const lines = await qemuLogTail(log)
+  return lines ? { msgid: N_('QEMU exited: {output}'), params: { output: lines } } : { msgid: N_('QEMU exited without a message (killed?)') }
 }
 
 

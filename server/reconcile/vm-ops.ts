@@ -1,4 +1,5 @@
-import { access, constants, mkdir } from 'node:fs/promises'
+import { access, constants, mkdir, readFile, rm } from 'node:fs/promises'
+import { join } from 'node:path'
 import { execa } from 'execa'
 import { N_ } from '../../schemas/msgid'
 import type { VmMessage } from '../../schemas/vms'
@@ -17,30 +18,66 @@ export interface HostRuntime {
 
 export type StartResult = { ok: true; proc: VmProcess } | { ok: false; error: VmMessage }
 
+/** The last lines of a VM's QEMU log (-D): why it failed or exited. Empty when there are none. */
+export async function qemuLogTail(log: string, lines = 3): Promise<string> {
+  const text = await readFile(log, 'utf8').catch(() => '')
+  return text
+    .split('\n')
+    .filter((l) => l.trim() && !/^qemu: module .* not found/.test(l))
+    .slice(-lines)
+    .join('\n')
+    .slice(-1000)
+}
+
+// POSIX single quotes: nothing inside is special but the quote itself.
+const shq = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`
+
 /**
- * Starts a VM daemonized. QEMU's parent exits once the VM is set up (or failed to be), so its exit
- * code and stderr are the start's verdict; a missing image is reported without trying.
+ * Starts VMs daemonized, all at once. QEMU's parent exits once its VM is set up (or failed to
+ * be), so its exit code and stderr are each start's verdict; a missing image is reported without
+ * trying. One `sh` forks every QEMU of the batch: forking from node blocks its event loop for
+ * tens of milliseconds per child (measured in bench/diag-spawn.ts), which delays the whole batch
+ * and the API while a lab cold-starts.
  */
-export async function startVm(rt: HostRuntime, vm: DesiredVm): Promise<StartResult> {
-  for (const path of vm.images) {
-    try {
-      await access(path, constants.R_OK)
-    } catch {
-      return { ok: false, error: { msgid: N_('Image file missing or unreadable: {path}'), params: { path } } }
-    }
-  }
+export async function startVms(rt: HostRuntime, vms: DesiredVm[]): Promise<Map<string, StartResult>> {
+  const results = new Map<string, StartResult>()
+  const ready: DesiredVm[] = []
   await mkdir(rt.runDir, { recursive: true, mode: 0o750 })
-  await cleanupStale(rt.runDir, vm.id)
-  const r = await execa(rt.qemu, vm.argv, { reject: false, timeout: 60_000, stdin: 'ignore' })
-  if (r.exitCode !== 0) {
+  await Promise.all(vms.map(async (vm) => {
+    for (const path of vm.images) {
+      try {
+        await access(path, constants.R_OK)
+      } catch {
+        return void results.set(vm.id, { ok: false, error: { msgid: N_('Image file missing or unreadable: {path}'), params: { path } } })
+      }
+    }
     await cleanupStale(rt.runDir, vm.id)
-    const why = (r.stderr || r.stdout || r.shortMessage || '').trim()
-    return { ok: false, error: why ? { msgid: N_('QEMU: {output}'), params: { output: why } } : { msgid: N_('QEMU exited with {code}'), params: { code: String(r.exitCode ?? r.signal) } } }
-  }
-  const proc = await probeVm(vmPaths(rt.runDir, vm.id).pidfile)
-  if (!proc) return { ok: false, error: { msgid: N_('QEMU started but exited at once') } }
-  void rt.monitors.ensure(vm.id)
-  return { ok: true, proc }
+    ready.push(vm)
+  }))
+  if (ready.length === 0) return results
+  const files = (vm: DesiredVm) => ({ err: join(rt.runDir, `${vm.id}.start-err`), rc: join(rt.runDir, `${vm.id}.start-rc`) })
+  const script = ready
+    .map((vm) => `( ${[rt.qemu, ...vm.argv].map(shq).join(' ')} </dev/null >/dev/null 2>${shq(files(vm).err)}; echo $? >${shq(files(vm).rc)} ) &`)
+    .concat('wait')
+    .join('\n')
+  await execa('sh', ['-c', script], { reject: false, timeout: 120_000, stdin: 'ignore' })
+  await Promise.all(ready.map(async (vm) => {
+    const f = files(vm)
+    const rc = (await readFile(f.rc, 'utf8').catch(() => '')).trim()
+    // With -D, QEMU reports errors to its log rather than to stderr.
+    const why = (await readFile(f.err, 'utf8').catch(() => '')).trim() || (await qemuLogTail(vmPaths(rt.runDir, vm.id).log))
+    await Promise.all([rm(f.rc, { force: true }), rm(f.err, { force: true })])
+    if (rc !== '0') {
+      await cleanupStale(rt.runDir, vm.id)
+      const error: VmMessage = why ? { msgid: N_('QEMU: {output}'), params: { output: why } } : { msgid: N_('QEMU exited with {code}'), params: { code: rc || '?' } }
+      return void results.set(vm.id, { ok: false, error })
+    }
+    const proc = await probeVm(vmPaths(rt.runDir, vm.id).pidfile)
+    if (!proc) return void results.set(vm.id, { ok: false, error: { msgid: N_('QEMU started but exited at once') } })
+    void rt.monitors.ensure(vm.id)
+    results.set(vm.id, { ok: true, proc })
+  }))
+  return results
 }
 
 async function waitGone(pidfile: string, pid: number, timeoutMs: number): Promise<boolean> {
