@@ -81,8 +81,9 @@ export async function vmAction(ctx: Context, reconciler: Reconciler, actor: Acto
       break
     }
   }
-  await recordEvent(store, actor, action, KIND, id)
+  // The pass first: logging the event triggers a pass too, and this answer must not wait for two.
   await reconciler.tick()
+  await recordEvent(store, actor, action, KIND, id)
   return getVm(ctx, reconciler, id, lang)
 }
 
