@@ -6,6 +6,7 @@ import { probeVm } from '../qemu/process'
 import { drivesOf } from '../qemu/cmdline'
 import { vmPaths } from '../qemu/paths'
 import { changes } from '../events'
+import { holdLease } from '../../storage'
 import type { VmMessage, VmStatus } from '../../schemas/vms'
 import { N_ } from '../../schemas/msgid'
 import { desiredVms, type Model } from './desired'
@@ -16,7 +17,12 @@ import { type HostRuntime, qemuLogTail, startVms, stopVm, type StopHow } from '.
 /** A VM that ran at least this long was healthy: its death is not counted as a failed start. */
 const HEALTHY_AFTER_MS = 30_000
 
+/** How long the reconciler's lease lasts without renewal (each pass renews it). */
+const LEASE_MS = 20_000
+
 export interface TickSummary {
+  /** Another host holds the reconciler's lease: this one did nothing. */
+  standby?: boolean
   desired: number
   running: number
   started: string[]
@@ -75,6 +81,8 @@ export class Reconciler {
     clearTimeout(this.retryTimer)
     await this.running?.catch(() => {})
     await this.queued?.catch(() => {})
+    // The lease is kept on purpose: this host's VMs run on, and a restart re-adopts them. Another
+    // host takes over only once it expires (it does not stop these VMs: fencing comes with placement).
     this.rt.monitors.closeAll()
   }
 
@@ -147,6 +155,11 @@ export class Reconciler {
     const t0 = performance.now()
     const store = this.ctx.store
     const host = this.ctx.config.hostId
+    // Until VMs are placed on hosts, one host runs them all: several hosts sharing a Redis store
+    // would otherwise each start every seat. The others serve the API and wait for the lease.
+    if (!(await holdLease(store.kv, 'reconciler', host, Math.max(LEASE_MS, 4 * this.ctx.config.reconcileIntervalMs)))) {
+      return { desired: 0, running: 0, started: [], stopping: [], failed: [], ms: performance.now() - t0, standby: true }
+    }
     const [{ vms: desired, problems }, actual, statuses, holds] = await Promise.all([
       this.desired(), this.observe(), store.vms.list(), store.holds.list(),
     ])
