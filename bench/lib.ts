@@ -4,11 +4,13 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
-import { createServer, createConnection, type Socket } from 'node:net'
+import { createServer } from 'node:net'
 import { cpus, loadavg } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { ApiClient } from '../test/helpers/client'
+import { connectWithRetry } from '../server/qemu/qmp'
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
 export const QEMU = process.env.LABVIRT_QEMU || 'qemu-system-x86_64'
@@ -236,25 +238,8 @@ export async function startServer(dataDir: string, env: Record<string, string> =
   return server
 }
 
-export class Api {
-  cookie = ''
-  constructor(public url: string) {}
-
-  async request<T = any>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
-    const headers: Record<string, string> = {}
-    if (this.cookie) headers.cookie = this.cookie
-    if (body !== undefined) headers['content-type'] = 'application/json'
-    const res = await fetch(`${this.url}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) })
-    const setCookie = res.headers.get('set-cookie')
-    if (setCookie) this.cookie = setCookie.split(';')[0]!
-    const text = await res.text()
-    let parsed: any = text
-    try {
-      parsed = text ? JSON.parse(text) : undefined
-    } catch {}
-    return { status: res.status, body: parsed }
-  }
-
+/** The tests' API client, plus `must` for a bench that stops at the first unexpected answer. */
+export class Api extends ApiClient {
   /** The answer's body; throws unless the status is `expect`. */
   async must<T = any>(method: string, path: string, body?: unknown, expect = [200, 201]): Promise<T> {
     const r = await this.request<T>(method, path, body)
@@ -262,92 +247,18 @@ export class Api {
     return r.body
   }
 
-  async login() {
+  override async login() {
     await this.must('POST', '/api/auth/login', { username: 'admin', password: ADMIN_PASSWORD })
     return this
   }
 }
 
 // ---------------------------------------------------------------------------------------------
-// QMP, minimal and dependency-free: the same prober for the server's VMs and the hand-spawned ones.
+// QMP: the server's own client, for the server's VMs and the hand-spawned ones alike.
 
-export class Qmp {
-  private buf = ''
-  private waiters: ((msg: any) => void)[] = []
-  private queue: any[] = []
-  private constructor(private sock: Socket) {
-    sock.setEncoding('utf8')
-    sock.on('data', (d: string) => {
-      this.buf += d
-      let nl
-      while ((nl = this.buf.indexOf('\n')) >= 0) {
-        const line = this.buf.slice(0, nl).trim()
-        this.buf = this.buf.slice(nl + 1)
-        if (!line) continue
-        const msg = JSON.parse(line)
-        if (msg.event) continue
-        const w = this.waiters.shift()
-        if (w) w(msg)
-        else this.queue.push(msg)
-      }
-    })
-    sock.on('error', () => {})
-  }
-
-  private next(timeoutMs: number): Promise<any> {
-    const queued = this.queue.shift()
-    if (queued) return Promise.resolve(queued)
-    return new Promise((res, rej) => {
-      const t = setTimeout(() => rej(new Error('QMP timeout')), timeoutMs)
-      const onClose = () => rej(new Error('QMP socket closed'))
-      this.sock.once('close', onClose)
-      this.waiters.push((m) => {
-        clearTimeout(t)
-        this.sock.off('close', onClose)
-        res(m)
-      })
-    })
-  }
-
-  async execute(command: string, timeoutMs = 5000): Promise<any> {
-    this.sock.write(JSON.stringify({ execute: command }) + '\n')
-    const r = await this.next(timeoutMs)
-    if (r.error) throw new Error(`${command}: ${r.error.class}: ${r.error.desc}`)
-    return r.return
-  }
-
-  /**
-   * Connects (retrying while the socket does not exist or refuses, for at most `timeoutMs`), waits
-   * for the greeting and negotiates capabilities.
-   */
-  static async connect(path: string, timeoutMs = 10_000, retryMs = 5): Promise<Qmp> {
-    const deadline = performance.now() + timeoutMs
-    for (;;) {
-      try {
-        const sock = await new Promise<Socket>((res, rej) => {
-          const s = createConnection(path)
-          s.once('connect', () => {
-            s.off('error', rej)
-            res(s)
-          })
-          s.once('error', rej)
-        })
-        const q = new Qmp(sock)
-        const greeting = await q.next(Math.max(100, deadline - performance.now()))
-        if (!greeting.QMP) throw new Error(`not a QMP greeting: ${JSON.stringify(greeting)}`)
-        await q.execute('qmp_capabilities')
-        return q
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code
-        if ((code !== 'ENOENT' && code !== 'ECONNREFUSED') || performance.now() > deadline) throw err
-        await sleep(retryMs)
-      }
-    }
-  }
-
-  close() {
-    this.sock.destroy()
-  }
+export const Qmp = {
+  /** Connects (retrying every 5 ms while the socket is not there yet), greeting, capabilities. */
+  connect: (path: string, timeoutMs = 10_000) => connectWithRetry(path, { deadlineMs: timeoutMs, minDelayMs: 5, maxDelayMs: 5 }),
 }
 
 /** Connect, greeting, capabilities, `query-status`: the VM's run state ('running' when up). */

@@ -3,10 +3,12 @@ import { readFileSync } from 'node:fs'
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { freePort } from './ports'
 
 export const ADMIN_PASSWORD = 'admin-password-for-tests'
-const OUTPUT = resolve(__dirname, '../..', process.env.LABVIRT_OUTPUT_DIR || '.output')
+// import.meta.url, not __dirname: bench/ bundles these helpers as ES modules.
+const OUTPUT = resolve(fileURLToPath(new URL('../..', import.meta.url)), process.env.LABVIRT_OUTPUT_DIR || '.output')
 const ENTRY = join(OUTPUT, 'server/index.mjs')
 
 export interface TestServer {
