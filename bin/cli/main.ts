@@ -19,6 +19,15 @@ function guarded<A>(run: (ctx: A) => Promise<void>) {
   }
 }
 
+// VM states are API values; the table shows them in the admin's language.
+const STATES: Record<string, string> = {
+  stopped: N_('stopped'),
+  starting: N_('starting'),
+  running: N_('running'),
+  stopping: N_('stopping'),
+  failed: N_('failed'),
+}
+
 function table(rows: string[][]) {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
   return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n')
@@ -31,7 +40,7 @@ const vmList = defineCommand({
     const vms = await Api.fromEnv().call<Vm[]>('GET', '/api/vms')
     if (args.json) return console.log(JSON.stringify(vms, null, 2))
     const head = [N_('NAME'), N_('STATE'), N_('PID'), N_('LAB'), N_('PROFILE'), N_('ERROR')].map((h) => t(h))
-    console.log(table([head, ...vms.map((v) => [v.id, v.held ? `${v.state} (${t(N_('held'))})` : v.state, String(v.pid ?? ''), v.lab ?? '', v.profile, v.error?.split('\n')[0] ?? ''])]))
+    console.log(table([head, ...vms.map((v) => [v.id, v.held ? `${t(STATES[v.state] ?? v.state)} (${t(N_('held'))})` : t(STATES[v.state] ?? v.state), String(v.pid ?? ''), v.lab ?? '', v.profile, v.error?.split('\n')[0] ?? ''])]))
   }),
 })
 
