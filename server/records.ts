@@ -59,3 +59,11 @@ export function keepName(kind: string, id: string, name: string | undefined) {
     throw new ConflictError(N_('A {kind} cannot be renamed ("{id}" to "{name}")'), { kind: msg(kind), id, name })
   }
 }
+
+/**
+ * For writes whose goal may already be reached (a hold that exists, a record already gone): the
+ * store's "exists"/"missing" refusal is fine, anything else (the store down) is not.
+ */
+export function unlessConflict(err: unknown): void {
+  if (!(err instanceof RecordConflict)) throw err
+}

@@ -6,7 +6,8 @@ import { probeVm } from '../qemu/process'
 import { drivesOf } from '../qemu/cmdline'
 import { vmPaths } from '../qemu/paths'
 import { changes } from '../events'
-import { holdLease } from '../../storage'
+import { holdLease, RecordConflict } from '../../storage'
+import { unlessConflict } from '../records'
 import type { VmMessage, VmStatus } from '../../schemas/vms'
 import { N_ } from '../../schemas/msgid'
 import { desiredVms, type Model } from './desired'
@@ -319,14 +320,14 @@ export class Reconciler {
     const store = this.ctx.store
     const { id, ...data } = status
     await store.vms.update(id, undefined, () => ({ id, ...data })).catch(async (err) => {
-      if ((err as { reason?: string }).reason !== 'missing') throw err
+      if (!(err instanceof RecordConflict && err.reason === 'missing')) throw err
       await store.vms.create(id, { id, ...data })
     })
     this.written.set(status.id, json)
   }
 
   private async remove(id: string) {
-    await this.ctx.store.vms.remove(id).catch(() => {})
+    await this.ctx.store.vms.remove(id).catch(unlessConflict)
     this.written.delete(id)
     this.qemuStates.delete(id)
   }

@@ -3,7 +3,7 @@ import type { Maintenance, VmActionName, VmMessage, VmStatus } from '../../schem
 import { DEFAULT_LANGUAGE, type Language, translate } from '../i18n'
 import type { Context } from '../context'
 import { ConflictError, DomainError, msg, NotFoundError, type Params } from '../errors'
-import { guardRecord, mustGet } from '../records'
+import { guardRecord, mustGet, unlessConflict } from '../records'
 import { type Actor, recordEvent } from '../events'
 import type { Reconciler } from '../reconcile'
 
@@ -49,13 +49,13 @@ export async function vmAction(ctx: Context, reconciler: Reconciler, actor: Acto
   const vm = await getVm(ctx, reconciler, id)
   const { store } = ctx
   const hold = async () => {
-    if (!(await store.holds.get(id))) await store.holds.create(id, { by: actor.username }).catch(() => {})
+    if (!(await store.holds.get(id))) await store.holds.create(id, { by: actor.username }).catch(unlessConflict)
   }
   switch (action) {
     case 'start':
-      await store.holds.remove(id).catch(() => {})
+      await store.holds.remove(id).catch(unlessConflict)
       // An admin's start forgives earlier failures: try again now.
-      await store.vms.update(id, undefined, (cur) => ({ ...cur, failures: 0, retryAt: undefined, error: undefined })).catch(() => {})
+      await store.vms.update(id, undefined, (cur) => ({ ...cur, failures: 0, retryAt: undefined, error: undefined })).catch(unlessConflict)
       break
     case 'stop':
       await hold()
@@ -122,7 +122,7 @@ export async function stopMaintenance(ctx: Context, reconciler: Reconciler, acto
     throw new ConflictError(N_('The {kind} "{id}" is not in maintenance'), { kind: msg(N_('profile')), id: profileId })
   }
   // The reconciler powers the writable VM down (ACPI, then quit); seats wait for its image lock.
-  await store.maintenance.remove(profileId).catch(() => {})
+  await store.maintenance.remove(profileId).catch(unlessConflict)
   await recordEvent(store, actor, 'maintenance-stop', N_('profile'), profileId)
   await reconciler.tick()
   return { profile: profileId }

@@ -88,6 +88,8 @@ describe('VM actions', () => {
     const t0 = performance.now()
     const res = await action(w.api, seat, 'powerdown')
     const took = performance.now() - t0
+    // QEMU is gone, but its last events may still sit unread in our socket: read to the end.
+    await Promise.race([q.closed, sleep(5000)])
     q.close()
     measure('powerdown of a guest that ignores ACPI (timeout 1 s)', took)
     expect(res.state).toBe('stopped')
