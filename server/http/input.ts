@@ -1,6 +1,6 @@
 import { N_ } from '../../schemas/msgid'
 import * as v from 'valibot'
-import { type H3Event, getQuery, getRouterParam, setResponseHeader } from 'h3'
+import { type H3Event, getQuery, getRouterParam } from 'h3'
 import { DomainError, ValidationError } from '../errors'
 import { toFieldIssues } from './valibot-issues'
 import { Name } from '../../schemas/common'
@@ -24,8 +24,11 @@ const tooLarge = () => new DomainError(413, 'too_large', N_('The request body is
  */
 function readLimited(event: H3Event): Promise<string> {
   const req = event.node.req
+  // The rest of a refused body is read and dropped, never kept (Node discards what a handler left
+  // unread once the answer is sent; its request timeout bounds a sender that never stops). Closing
+  // the connection instead would cut the client off mid-upload, before it could read the 413.
   if (Number(req.headers['content-length'] ?? 0) > MAX_BODY_BYTES) {
-    setResponseHeader(event, 'connection', 'close')
+    req.resume()
     return Promise.reject(tooLarge())
   }
   return new Promise((resolve, reject) => {
@@ -38,9 +41,7 @@ function readLimited(event: H3Event): Promise<string> {
       size += chunk.length
       if (size <= MAX_BODY_BYTES) return void chunks.push(chunk)
       done()
-      // Keep draining without buffering, so the 413 reaches the client; then close the connection.
       req.resume()
-      setResponseHeader(event, 'connection', 'close')
       reject(tooLarge())
     }
     const onEnd = () => {
