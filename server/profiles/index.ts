@@ -60,7 +60,9 @@ export async function updateProfile(store: Repositories, actor: Actor, id: strin
 export async function deleteProfile(store: Repositories, actor: Actor, id: string, revision?: number) {
   await mustGet(store.profiles, KIND, id)
   const labs = (await store.labs.list()).filter((l) => l.profiles.includes(id)).map((l) => l.id)
-  refuseIfUsed(KIND, id, [{ kind: N_('labs'), ids: labs }])
+  const manual = (await store.manual.list()).filter((m) => m.profile === id).map((m) => m.id)
+  const maintenance = (await store.maintenance.get(id)) ? [`${id}-maint`] : []
+  refuseIfUsed(KIND, id, [{ kind: N_('labs'), ids: labs }, { kind: N_('VMs'), ids: [...manual, ...maintenance] }])
   await guardRecord(KIND, id, () => store.profiles.remove(id, revision))
   await recordEvent(store, actor, 'delete', KIND, id)
 }

@@ -65,6 +65,13 @@ describe('labvirt CLI', () => {
     }, 'scratch running')
   })
 
+  it('a profile a one-off VM runs cannot be deleted', async () => {
+    const admin = await adminClient(server.url)
+    const res = await admin.delete('/api/profiles/install')
+    expect(res.status).toBe(409)
+    expect(res.body.usedBy).toEqual({ VMs: ['scratch'] })
+  })
+
   it('says what is wrong, in the language of LANG, and exits non-zero', async () => {
     const bad = await run(['launch', '--profile', 'nope'])
     expect(bad.exitCode).toBe(1)
