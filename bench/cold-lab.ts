@@ -16,7 +16,7 @@ import { statSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { spawn } from 'node:child_process'
 import {
-  Api, MachineLoad, paired, QEMU, cleanup, cmdlineOf, fmt, killQemusUnder, mkdir, option, processesNaming, qmpStatus, retarget, row,
+  Api, interleaved, MachineLoad, paired, QEMU, cleanup, cmdlineOf, fmt, killQemusUnder, mkdir, option, processesNaming, qmpStatus, retarget, row,
   runBench, saveResult, schedOf, sleep, startServer, stats, tempDir, waitGone, writeFile, rm, alive,
 } from './lib'
 
@@ -135,15 +135,7 @@ runBench(async () => {
   // Warm-up: one of each (the first server run also captures the argv).
   await viaServer(false)
   await byHand(false)
-  for (let i = 0; i < REPS; i++) {
-    const order = i % 4 === 0 || i % 4 === 3 ? [viaServer, byHand] : [byHand, viaServer]
-    for (const run of order) {
-      await run(true)
-      await sleep(1000)
-    }
-    process.stderr.write(`\r${i + 1}/${REPS}`)
-  }
-  process.stderr.write('\n')
+  await interleaved(REPS, viaServer, byHand, 1000)
   const left = processesNaming(dataDir).filter((p) => p.argv[0]?.includes('qemu'))
   if (left.length) console.log(`WARNING: ${left.length} server QEMU still running after the last teardown`)
 

@@ -405,3 +405,18 @@ export async function saveResult(name: string, data: unknown): Promise<string> {
   await writeFile(file, JSON.stringify({ gitHead, build, ...(data as object) }, null, 2) + '\n')
   return file
 }
+
+/**
+ * Runs the two sides `reps` times, interleaved ABBA so neither always goes first, pausing
+ * `pauseMs` after each run, with a progress counter on stderr.
+ */
+export async function interleaved(reps: number, a: (record: boolean) => Promise<unknown>, b: (record: boolean) => Promise<unknown>, pauseMs: number) {
+  for (let i = 0; i < reps; i++) {
+    for (const run of i % 4 === 0 || i % 4 === 3 ? [a, b] : [b, a]) {
+      await run(true)
+      await sleep(pauseMs)
+    }
+    process.stderr.write(`\r${i + 1}/${reps}`)
+  }
+  process.stderr.write('\n')
+}

@@ -11,7 +11,7 @@
 //   node bench/run.mjs start-overhead [--reps 25] [--warmup 3] [--interval SECONDS]
 import { join } from 'node:path'
 import {
-  Api, MachineLoad, paired, Qmp, cleanup, cmdlineOf, fmt, killQemusUnder, mkdir, option, qmpStatus, readPid, retarget, row, runBench,
+  Api, interleaved, MachineLoad, paired, Qmp, cleanup, cmdlineOf, fmt, killQemusUnder, mkdir, option, qmpStatus, readPid, retarget, row, runBench,
   saveResult, sleep, spawnDaemon, startServer, stats, tempDir, waitGone, rm, QEMU,
 } from './lib'
 
@@ -119,16 +119,7 @@ runBench(async () => {
     await viaServer(false)
     await byHand(false)
   }
-  for (let i = 0; i < REPS; i++) {
-    // ABBA: neither side always goes first.
-    const order = i % 4 === 0 || i % 4 === 3 ? [viaServer, byHand] : [byHand, viaServer]
-    for (const run of order) {
-      await run(true)
-      await sleep(150)
-    }
-    process.stderr.write(`\r${i + 1}/${REPS}`)
-  }
-  process.stderr.write('\n')
+  await interleaved(REPS, viaServer, byHand, 150)
 
   const machine = load.report()
   const ratio = stats(postGet).median / stats(hand).median
