@@ -9,7 +9,7 @@
 import { spawn } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { Api, fmt, option, row, runBench, sleep, startServer, tempDir, waitGone } from './lib'
+import { Api, option, row, runBench, sleep, startServer, tempDir, waitGone } from './lib'
 
 const REPS = option('reps', 10)
 const SEAT = 'diag-1'
@@ -19,8 +19,7 @@ runBench(async () => {
   const traceDir = await tempDir('lvt-')
   const server = await startServer(dataDir)
   const api = await new Api(server.url).login()
-  const image = await api.must('POST', '/api/images', { name: 'diagimg', sizeMiB: 16 })
-  const profile = await api.must('POST', '/api/profiles', { name: 'diagprof', memoryMiB: 64, disks: [{ image: image.id }] })
+  const profile = await api.tinyProfile('diag')
   await api.must('POST', '/api/labs', { name: 'diag', size: 1, profiles: [profile.id] })
   for (;;) {
     const vm = await api.must('GET', `/api/vms/${SEAT}`)

@@ -11,7 +11,7 @@ import { unlessConflict } from '../records'
 import type { VmMessage, VmStatus } from '../../schemas/vms'
 import { N_ } from '../../schemas/msgid'
 import { desiredVms, type Model } from './desired'
-import { type Action, type ActualVm, backoffMs, plan, type VmMemory } from './plan'
+import { type ActualVm, backoffMs, plan, type VmMemory } from './plan'
 import { Monitors } from './monitors'
 import { type HostRuntime, qemuLogTail, startVms, stopVm, type StopHow } from './vm-ops'
 

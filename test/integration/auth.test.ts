@@ -9,7 +9,6 @@ import { ADMIN_PASSWORD, startServer, type TestServer } from '../helpers/server'
 // a new route is covered the moment its file exists. Then the session cookie, the login throttle,
 // logout, and how the first administrator comes to be.
 
-const METHODS = ['get', 'post', 'put', 'patch', 'delete', 'head', 'options'] as const
 const WRITES = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
 
 /** Public by the rules (not by reading server/auth/policy.ts, which this checks). */
