@@ -17,14 +17,14 @@ import { join } from 'node:path'
 import { spawn } from 'node:child_process'
 import {
   Api, interleaved, MachineLoad, paired, QEMU, cleanup, cmdlineOf, fmt, killQemusUnder, mkdir, option, processesNaming, qmpStatus, retarget, row,
-  runBench, saveResult, schedOf, sleep, startServer, stats, tempDir, waitGone, writeFile, rm, alive,
+  runBench, saveResult, schedOf, sleep, startServer, stats, tempDir, rm, alive,
 } from './lib'
+import { shq } from '../server/reconcile/vm-ops'
 
 const REPS = option('reps', 10)
 const SEATS = option('seats', 20)
 const POLL_MS = option('poll', 100)
 
-const shq = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`
 
 runBench(async () => {
   const load = new MachineLoad()
@@ -36,8 +36,7 @@ runBench(async () => {
   // Powerdown of a blank guest never completes: give up after 1 s so teardown is quick.
   const server = await startServer(dataDir, { LABVIRT_POWERDOWN_TIMEOUT: '1' })
   const api = await new Api(server.url).login()
-  const image = await api.must('POST', '/api/images', { name: 'coldimg', sizeMiB: 16 })
-  const profile = await api.must('POST', '/api/profiles', { name: 'coldprof', memoryMiB: 64, disks: [{ image: image.id }] })
+  const profile = await api.tinyProfile('cold')
 
   let labNo = 0
   let handArgvs: string[][] = []

@@ -26,8 +26,7 @@ runBench(async () => {
   const traceDir = await tempDir('lvt-')
   const server = await startServer(dataDir, { LABVIRT_POWERDOWN_TIMEOUT: '1' })
   const api = await new Api(server.url).login()
-  const image = await api.must('POST', '/api/images', { name: 'diagimg', sizeMiB: 16 })
-  const profile = await api.must('POST', '/api/profiles', { name: 'diagprof', memoryMiB: 64, disks: [{ image: image.id }] })
+  const profile = await api.tinyProfile('diag')
   let handArgvs: string[][] = []
 
   for (let it = 1; it <= ITERATIONS; it++) {

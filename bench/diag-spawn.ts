@@ -13,6 +13,7 @@ import { join } from 'node:path'
 import { execa } from 'execa'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { QEMU, fmt, killQemusUnder, mkdir, option, rm, row, runBench, sleep, stats, tempDir } from './lib'
+import { shq } from '../server/reconcile/vm-ops'
 
 const SEATS = option('seats', 20)
 const REPS = option('reps', 5)
@@ -34,7 +35,6 @@ runBench(async () => {
       '-vnc', `unix:${run}/${n}.vnc`, '-pidfile', `${run}/${n}.pid`, '-daemonize',
     ]
   })
-  const shq = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`
   const res = { shell: [] as number[], spawn: [] as number[], execa: [] as number[], spawnBlock: [] as number[], spawnLoop: [] as number[], execaLoopMax: [] as number[] }
 
   async function viaShell() {

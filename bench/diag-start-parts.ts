@@ -17,8 +17,7 @@ runBench(async () => {
   await mkdir(handRun, { recursive: true })
   const server = await startServer(dataDir, { LABVIRT_RECONCILE: 'off' })
   const api = await new Api(server.url).login()
-  const image = await api.must('POST', '/api/images', { name: 'partsimg', sizeMiB: 16 })
-  const profile = await api.must('POST', '/api/profiles', { name: 'partsprof', memoryMiB: 64, disks: [{ image: image.id }] })
+  const profile = await api.tinyProfile('parts')
   await api.must('POST', '/api/labs', { name: 'parts', size: 1, profiles: [profile.id] })
   await server.stop()
 

@@ -247,6 +247,12 @@ export class Api extends ApiClient {
     return r.body
   }
 
+  /** A 16 MiB blank image `<prefix>img` and a 64 MiB profile `<prefix>prof` on it: every bench's VM. */
+  async tinyProfile(prefix: string): Promise<{ id: string }> {
+    const image = await this.must('POST', '/api/images', { name: `${prefix}img`, sizeMiB: 16 })
+    return this.must('POST', '/api/profiles', { name: `${prefix}prof`, memoryMiB: 64, disks: [{ image: image.id }] })
+  }
+
   override async login() {
     await this.must('POST', '/api/auth/login', { username: 'admin', password: ADMIN_PASSWORD })
     return this

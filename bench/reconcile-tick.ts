@@ -10,7 +10,7 @@
 //
 //   node bench/run.mjs reconcile-tick [--vms 50] [--ticks 30] [--gap 500] [--profile]
 import { join } from 'node:path'
-import { Api, MachineLoad, flag, alive, fmt, option, row, runBench, saveResult, sleep, startServer, stats, tempDir, onCleanup, killQemusUnder, processesNaming } from './lib'
+import { Api, MachineLoad, flag, fmt, option, row, runBench, saveResult, sleep, startServer, stats, tempDir, onCleanup, killQemusUnder, processesNaming } from './lib'
 
 const VMS = option('vms', 50)
 const TICKS = option('ticks', 30)
@@ -64,8 +64,7 @@ runBench(async () => {
   // 1. The built server (reconcile off) creates the records through the API, then stops.
   const server = await startServer(dataDir, { LABVIRT_RECONCILE: 'off' })
   const api = await new Api(server.url).login()
-  const image = await api.must('POST', '/api/images', { name: 'tickimg', sizeMiB: 16 })
-  const profile = await api.must('POST', '/api/profiles', { name: 'tickprof', memoryMiB: 64, disks: [{ image: image.id }] })
+  const profile = await api.tinyProfile('tick')
   await api.must('POST', '/api/labs', { name: 'tick', size: VMS, profiles: [profile.id] })
   await server.stop()
 

@@ -31,8 +31,7 @@ runBench(async () => {
 
   const server = await startServer(dataDir, INTERVAL ? { LABVIRT_RECONCILE_INTERVAL: INTERVAL } : {})
   const api = await new Api(server.url).login()
-  const image = await api.must('POST', '/api/images', { name: 'benchimg', sizeMiB: 16 })
-  const profile = await api.must('POST', '/api/profiles', { name: 'benchprof', memoryMiB: 64, disks: [{ image: image.id }] })
+  const profile = await api.tinyProfile('bench')
   await api.must('POST', '/api/labs', { name: 'bench', size: 1, profiles: [profile.id] })
 
   // The seat's real argv, read back from /proc once the loop has started it.

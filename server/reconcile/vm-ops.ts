@@ -30,7 +30,7 @@ export async function qemuLogTail(log: string, lines = 3): Promise<string> {
 }
 
 // POSIX single quotes: nothing inside is special but the quote itself.
-const shq = (s: string) => "'" + s.replaceAll("'", "'\\''") + "'"
+export const shq = (s: string) => "'" + s.replaceAll("'", "'\\''") + "'"
 
 /**
  * Starts VMs daemonized, all at once. QEMU's parent exits once its VM is set up (or failed to
