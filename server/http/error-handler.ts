@@ -1,13 +1,10 @@
 import { N_ } from '../../schemas/msgid'
-import { type H3Event, getRequestHeader, send, setResponseHeader, setResponseStatus } from 'h3'
+import { type H3Event, send, setResponseHeader, setResponseStatus } from 'h3'
 import type { NitroErrorHandler } from 'nitropack'
 import { DomainError, ValidationError } from '../errors'
 import { StoreUnavailableError } from '../../storage'
-import { negotiateLanguage, translate } from '../i18n'
-
-export function languageOf(event: H3Event) {
-  return negotiateLanguage(getRequestHeader(event, 'accept-language'))
-}
+import { translate } from '../i18n'
+import { languageOf } from './language'
 
 const GENERIC: Record<number, string> = {
   404: N_('Not found'),

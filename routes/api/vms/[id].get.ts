@@ -4,6 +4,6 @@ import { useContext } from '../../../server/context'
 import { useReconciler } from '../../../server/reconcile'
 import { getVm } from '../../../server/vms'
 import { readId } from '../../../server/http/input'
-import { languageOf } from '../../../server/http/error-handler'
+import { languageOf } from '../../../server/http/language'
 
 export default defineEventHandler(async (event) => getVm(await useContext(), await useReconciler(), readId(event, 'id', VmId), languageOf(event)))

@@ -5,7 +5,7 @@ import { useReconciler } from '../../../../server/reconcile'
 import { vmAction } from '../../../../server/vms'
 import { readBody, readId } from '../../../../server/http/input'
 import { actorOf } from '../../../../server/http/session'
-import { languageOf } from '../../../../server/http/error-handler'
+import { languageOf } from '../../../../server/http/language'
 
 export default defineEventHandler(async (event) => {
   const id = readId(event, 'id', VmId)
