@@ -5,12 +5,18 @@ import { Description, Ipv4, Mac, Name, updateSchema } from './common'
 export const NETWORK_MODES = ['user', 'bridge', 'tap'] as const
 export const MAX_SEATS = 250
 
+const Port = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(65535))
+
 const IfName = v.pipe(v.string(), v.regex(/^[a-zA-Z][a-zA-Z0-9_.-]{0,14}$/, N_('Must be a network interface name (at most 15 characters)')))
 
 export const LabNetwork = v.strictObject({
   mode: v.picklist(NETWORK_MODES),
-  /** The host bridge (bridge mode) or the prefix of persistent taps (tap mode). */
+  /** The host bridge: QEMU joins it (bridge mode), or the seats' persistent taps are enslaved to it (tap mode). */
   bridge: v.optional(IfName),
+  /** The TCP port the seats serve their desktop on (RDP 3389, VNC 5900): what terminals connect to. */
+  port: v.optional(Port),
+  /** User mode: seat n is forwarded from host port hostPort + n - 1. Allocated when the lab is created if unset. */
+  hostPort: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1024), v.maxValue(65535))),
 })
 
 const labEntries = {
@@ -44,7 +50,11 @@ export const LabUpdate = v.pipe(
 )
 
 export type LabInput = v.InferOutput<typeof LabCreate>
-export interface Lab extends Omit<LabInput, 'max' | 'macBase'> {
+/** Records stored before `port` existed have none: read it with `?? DEFAULT_SEAT_PORT`. */
+export type LabNetworkConfig = v.InferInput<typeof LabNetwork>
+export const DEFAULT_SEAT_PORT = 3389
+export interface Lab extends Omit<LabInput, 'max' | 'macBase' | 'network'> {
+  network: LabNetworkConfig
   max: number
   macBase: string
 }

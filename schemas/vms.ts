@@ -83,8 +83,14 @@ export interface VmStatus {
   retryAt?: string
   /** Held down by an admin's stop, powerdown or kill: not started again until `start`. */
   held?: boolean
+  /** A terminal (or an admin's console) is connected to the VM. */
   connected: boolean
+  /** The connected terminal's name, or its address when no terminal has that address. */
   terminal?: string
+  /** Since when `connected` has been true. */
+  connectedSince?: string
+  /** Admin consoles (VNC through LabVirt) open on the VM. */
+  consoles?: number
   /** When and why the VM last exited on its own (not stopped by LabVirt), kept across restarts. */
   lastExit?: { at: string; reason: VmMessage }
 }

@@ -7,6 +7,7 @@ import type { Terminal } from '../schemas/terminals'
 import type { Client } from '../schemas/clients'
 import type { Role } from '../schemas/users'
 import type { Maintenance, Manual, VmStatus } from '../schemas/vms'
+import type { Connection, Heartbeat, PendingTerminal, SeatAssignment } from '../schemas/terminal-api'
 
 export interface StoredUser {
   username: string
@@ -44,6 +45,13 @@ export function repositories(kv: Kv) {
     vms: new Repository<VmStatus>(kv, 'vms'),
     /** VMs an admin holds down (stop, powerdown, kill) until they start them again. */
     holds: new Repository<{ by: string }>(kv, 'holds'),
+    /** Unknown terminals that asked for a seat, for an admin to adopt. */
+    pending: new Repository<PendingTerminal>(kv, 'pending'),
+    heartbeats: new Repository<Heartbeat>(kv, 'heartbeats'),
+    /** Sticky seats: which terminal each seat was last given to. */
+    assignments: new Repository<SeatAssignment>(kv, 'assignments'),
+    /** Who is connected to each VM; written by the host that runs it. */
+    connections: new Repository<Connection>(kv, 'connections'),
   }
 }
 

@@ -1,0 +1,47 @@
+import * as v from 'valibot'
+import { Mac } from './common'
+
+// What the terminals themselves send and what LabVirt keeps about them (not admin records).
+
+export const HEARTBEAT_STATES = ['connected', 'idle'] as const
+export type HeartbeatState = (typeof HEARTBEAT_STATES)[number]
+
+/** A terminal that asked for its seat but is not known yet, for an admin to adopt. Keyed by MAC or IP. */
+export interface PendingTerminal {
+  ip: string
+  mac?: string
+  firstSeen: string
+  lastSeen: string
+}
+
+/** The launcher's last word: its client is connected to `seat`, or idle. Keyed by terminal name. */
+export interface Heartbeat {
+  terminal: string
+  seat?: string
+  state: HeartbeatState
+  at: string
+}
+
+/** Which terminal a seat was given to (sticky seats). Keyed by VM id. */
+export interface SeatAssignment {
+  terminal: string
+  at: string
+}
+
+/** Who is connected to a VM, as the host running it observes. Keyed by VM id. */
+export interface Connection {
+  /** The terminal's name, or the source address when no terminal has it. */
+  terminal?: string
+  address?: string
+  since: string
+  /** How it was seen: connection tracking, the host's sockets (user mode), or the launcher's heartbeat. */
+  via: 'conntrack' | 'socket' | 'heartbeat'
+  /** Admin consoles open (QMP VNC_CONNECTED / VNC_DISCONNECTED). */
+  consoles: number
+  host: string
+}
+
+export const TerminalQuery = v.strictObject({
+  mac: v.optional(Mac),
+  format: v.optional(v.picklist(['text', 'json', 'rdp'] as const)),
+})
