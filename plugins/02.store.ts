@@ -2,6 +2,7 @@ import { defineNitroPlugin } from 'nitropack/runtime'
 import { closeContext, markStarted, useContext } from '../server/context'
 import { bootstrapAdmin } from '../server/auth/users'
 import { DataDirLockedError } from '../storage/dir-lock'
+import { ConfigError } from '../server/config'
 
 // The store may be unreachable at start (Redis not up yet): the API answers 503 meanwhile and the
 // admin bootstrap retries until it gets through.
@@ -14,7 +15,7 @@ async function bootstrap(attempt = 0): Promise<void> {
       console.log(`\n  LabVirt: created user "admin" with password ${generated}\n  (shown once; set LABVIRT_ADMIN_PASSWORD to reset it)\n`)
     }
   } catch (err) {
-    if (err instanceof DataDirLockedError) {
+    if (err instanceof DataDirLockedError || err instanceof ConfigError) {
       console.error(`[labvirt] ${err.message}`)
       process.exit(1)
     }

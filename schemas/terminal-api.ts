@@ -1,3 +1,4 @@
+import { N_ } from './msgid'
 import * as v from 'valibot'
 import { Mac } from './common'
 
@@ -34,8 +35,11 @@ export interface Connection {
   terminal?: string
   address?: string
   since: string
-  /** How it was seen: connection tracking, the host's sockets (user mode), or the launcher's heartbeat. */
-  via: 'conntrack' | 'socket' | 'heartbeat'
+  /**
+   * How it was seen: connection tracking, the host's sockets (user mode), the launcher's heartbeat,
+   * or only admin consoles are open (no terminal).
+   */
+  via: 'conntrack' | 'socket' | 'heartbeat' | 'console'
   /** Admin consoles open (QMP VNC_CONNECTED / VNC_DISCONNECTED). */
   consoles: number
   host: string
@@ -45,3 +49,12 @@ export const TerminalQuery = v.strictObject({
   mac: v.optional(Mac),
   format: v.optional(v.picklist(['text', 'json', 'rdp'] as const)),
 })
+
+/** The launcher's heartbeat: is its client connected to the seat, or not. */
+export const HeartbeatBody = v.strictObject({ state: v.picklist(HEARTBEAT_STATES) })
+
+/** A pending terminal's id: its MAC (or else IPv4 address) with `-` for `:` and `.`. */
+export const PendingId = v.pipe(
+  v.string(),
+  v.regex(/^(?:[0-9a-f]{2}(?:-[0-9a-f]{2}){5}|\d{1,3}(?:-\d{1,3}){3})$/, N_('Not a pending terminal id')),
+)

@@ -29,3 +29,6 @@ export const TerminalUpdate = v.pipe(
   v.forward(v.check((t) => Boolean(t.ip || t.mac), NEEDS_ADDRESS), ['ip']),
 )
 export type Terminal = v.InferOutput<typeof TerminalCreate>
+
+/** Adopting a pending terminal: its address comes from the pending record. */
+export const TerminalAdopt = v.omit(v.strictObject(terminalEntries), ['ip', 'mac'])

@@ -83,14 +83,21 @@ export interface VmStatus {
   retryAt?: string
   /** Held down by an admin's stop, powerdown or kill: not started again until `start`. */
   held?: boolean
+  /** When and why the VM last exited on its own (not stopped by LabVirt), kept across restarts. */
+  lastExit?: { at: string; reason: VmMessage }
+}
+
+/**
+ * Who is on a VM, as `GET /api/vms` shows it beside its status: from its `connections` record
+ * (written by the host that runs it), never stored in the status itself.
+ */
+export interface VmConnectionView {
   /** A terminal (or an admin's console) is connected to the VM. */
   connected: boolean
   /** The connected terminal's name, or its address when no terminal has that address. */
   terminal?: string
-  /** Since when `connected` has been true. */
+  /** Since when this terminal (or, with none, the consoles) has been connected. */
   connectedSince?: string
-  /** Admin consoles (VNC through LabVirt) open on the VM. */
+  /** Admin consoles (VNC) open on the VM. */
   consoles?: number
-  /** When and why the VM last exited on its own (not stopped by LabVirt), kept across restarts. */
-  lastExit?: { at: string; reason: VmMessage }
 }

@@ -5,6 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PACKAGES=(qemu-system-x86 qemu-utils redis-server)
+# The end-to-end tests: network namespaces, DHCP, connection tracking, and the tiny guest they boot
+# (test/helpers/tiny-guest.ts builds it from busybox-static and a Debian kernel onto a SYSLINUX disk).
+PACKAGES+=(iproute2 nftables conntrack dnsmasq-base busybox-static syslinux mtools xz-utils curl)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -1,5 +1,7 @@
 import { hostname } from 'node:os'
 import { join, resolve } from 'node:path'
+import { IPV4_PATTERN } from '../schemas/common'
+import { IFNAME_PATTERN } from './qemu/args'
 
 /** Settings from the environment (see DESIGN.md, Configuration). Read once, at start. */
 export interface Config {
@@ -23,15 +25,67 @@ export interface Config {
   forwardAddress?: string
   /** How often connection tracking is read (LABVIRT_CONNECTION_POLL, seconds). */
   connectionPollMs: number
-  /** Managed dnsmasq: the interface it serves (LABVIRT_DHCP_INTERFACE) and its range (LABVIRT_DHCP_RANGE). */
+  /** How LabVirt tells who is connected to a seat (LABVIRT_CONNECTION_TRACKING, see README). */
+  connectionTracking: ConnectionTracking
+  /**
+   * Managed dnsmasq: the interface it serves (LABVIRT_DHCP_INTERFACE) and its --dhcp-range
+   * (LABVIRT_DHCP_RANGE, required with it: `10.77.0.0,static` serves the reservations only).
+   */
   dhcp?: { interface: string; range: string }
+}
+
+/** A setting the server cannot start with: it says which and why, and the server exits. */
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
+
+// For the operator reading the start-up log, which is English like the rest of the server's log.
+function refuse(text: string): never {
+  throw new ConfigError(text)
+}
+
+export const CONNECTION_TRACKING = ['auto', 'conntrack', 'heartbeat', 'off'] as const
+export type ConnectionTracking = (typeof CONNECTION_TRACKING)[number]
+
+function connectionTracking(value: string | undefined): ConnectionTracking {
+  if (!value) return 'auto'
+  if (!(CONNECTION_TRACKING as readonly string[]).includes(value)) refuse(`LABVIRT_CONNECTION_TRACKING must be one of ${CONNECTION_TRACKING.join(', ')}, got ${value}`)
+  return value as ConnectionTracking
 }
 
 function portRange(value: string | undefined): { from: number; to: number } {
   const m = /^(\d+)-(\d+)$/.exec(value ?? '')
+  if (value && !m) refuse(`LABVIRT_FORWARD_PORTS must be a range like 20000-29999, got ${value}`)
   const [from, to] = m ? [Number(m[1]), Number(m[2])] : [20000, 29999]
-  if (from < 1024 || to > 65535 || from > to) throw new Error(`LABVIRT_FORWARD_PORTS must be a range like 20000-29999, got ${value}`)
+  if (from < 1024 || to > 65535 || from > to) refuse(`LABVIRT_FORWARD_PORTS must be a range like 20000-29999, got ${value}`)
   return { from, to }
+}
+
+// These reach dnsmasq's and QEMU's command lines: strict, and refused at start with the reason.
+const LEASE = /^(?:infinite|\d{1,7}[smhdw]?)$/
+
+function forwardAddress(value: string | undefined): string | undefined {
+  if (!value) return undefined
+  if (!IPV4_PATTERN.test(value)) refuse(`LABVIRT_FORWARD_ADDRESS must be an IPv4 address like 127.0.0.1, got ${value}`)
+  return value
+}
+
+/** dnsmasq's --dhcp-range, limited to what LabVirt means by it: `start,end[,lease]` or `network,static[,lease]`. */
+function dhcpRange(value: string): boolean {
+  const [a, b, lease, ...rest] = value.split(',')
+  if (rest.length || !a || !b || !IPV4_PATTERN.test(a) || (lease !== undefined && !LEASE.test(lease))) return false
+  return b === 'static' || IPV4_PATTERN.test(b)
+}
+
+function dhcpSettings(env: NodeJS.ProcessEnv): Config['dhcp'] {
+  const iface = env.LABVIRT_DHCP_INTERFACE
+  if (!iface) return undefined
+  if (!IFNAME_PATTERN.test(iface)) refuse(`LABVIRT_DHCP_INTERFACE must be a network interface name, got ${iface}`)
+  const range = env.LABVIRT_DHCP_RANGE ?? ''
+  if (!dhcpRange(range)) {
+    refuse(`LABVIRT_DHCP_RANGE must be "<first>,<last>[,<lease>]" or "<network>,static[,<lease>]" (e.g. 10.77.0.0,static), got "${range}"`)
+  }
+  return { interface: iface, range }
 }
 
 function seconds(value: string | undefined, fallback: number) {
@@ -55,8 +109,9 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     reconcile: env.LABVIRT_RECONCILE !== 'off',
     heartbeatTimeoutMs: seconds(env.LABVIRT_HEARTBEAT_TIMEOUT, 90) * 1000,
     forwardPorts: portRange(env.LABVIRT_FORWARD_PORTS),
-    forwardAddress: env.LABVIRT_FORWARD_ADDRESS || undefined,
+    forwardAddress: forwardAddress(env.LABVIRT_FORWARD_ADDRESS),
     connectionPollMs: seconds(env.LABVIRT_CONNECTION_POLL, 2) * 1000,
-    dhcp: env.LABVIRT_DHCP_INTERFACE ? { interface: env.LABVIRT_DHCP_INTERFACE, range: env.LABVIRT_DHCP_RANGE || 'static' } : undefined,
+    connectionTracking: connectionTracking(env.LABVIRT_CONNECTION_TRACKING),
+    dhcp: dhcpSettings(env),
   }
 }

@@ -57,3 +57,16 @@ export class AuthError extends DomainError {
     super(status, status === 401 ? 'unauthenticated' : 'forbidden', msgid)
   }
 }
+
+export class ForbiddenError extends DomainError {
+  constructor(msgid: string, params: Params = {}, details: Record<string, unknown> = {}) {
+    super(403, 'forbidden', msgid, params, details)
+  }
+}
+
+/** Not possible yet, but soon: 503 with `Retry-After: retryAfter` (seconds). */
+export class UnavailableError extends DomainError {
+  constructor(retryAfter: number, msgid: string, params: Params = {}) {
+    super(503, 'unavailable', msgid, params, { retryAfter })
+  }
+}

@@ -59,5 +59,5 @@ export type Repositories = ReturnType<typeof repositories>
 export { openKv, type Kv } from './kv'
 export { Repository, RecordConflict, type Stored } from './repository'
 export { StoreUnavailableError } from './errors'
-export { claimUnique, releaseUnique } from './unique'
+export { claimUnique, releaseUnique, uniqueOwner } from './unique'
 export { holdLease } from './lease'

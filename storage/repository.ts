@@ -64,6 +64,20 @@ export class Repository<T extends object> {
     return next!
   }
 
+  /**
+   * Atomically writes `change(current)`, creating the record if there is none; `null` from
+   * `change` removes it, `undefined` leaves it as it is. Returns the record as it is afterwards.
+   */
+  async upsert(id: string, change: (cur: Stored<T> | null) => T | null | undefined | Promise<T | null | undefined>): Promise<Stored<T> | null> {
+    return this.kv.update<Stored<T>>(this.key(id), async (cur) => {
+      const data = await change(cur)
+      if (data === undefined) return cur
+      if (data === null) return null
+      const now = new Date().toISOString()
+      return { ...data, id, revision: (cur?.revision ?? 0) + 1, createdAt: cur?.createdAt ?? now, updatedAt: now } as Stored<T>
+    })
+  }
+
   async remove(id: string, revision?: number): Promise<Stored<T>> {
     let removed: Stored<T> | undefined
     await this.kv.update<Stored<T>>(this.key(id), (cur) => {

@@ -46,3 +46,8 @@ export async function claimUnique(
 export async function releaseUnique(kv: Kv, space: string, value: string, owner: string) {
   await kv.update<Claim>(keyOf(space, value), (cur) => (cur?.owner === owner ? null : cur))
 }
+
+/** Who holds the claim on a value, if anyone: the caller checks that the owner's record still holds it. */
+export async function uniqueOwner(kv: Kv, space: string, value: string): Promise<string | null> {
+  return (await kv.get<Claim>(keyOf(space, value)))?.owner ?? null
+}

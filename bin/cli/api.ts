@@ -25,7 +25,8 @@ export class Api {
     const cookie = res.headers.get('set-cookie')
     if (cookie) this.cookie = cookie.split(';')[0]!
     const text = await res.text()
-    const data = text ? JSON.parse(text) : undefined
+    // Some routes answer text (DHCP host files): that comes back as the string.
+    const data = text && /json/.test(res.headers.get('content-type') ?? '') ? JSON.parse(text) : text || undefined
     return { status: res.status, data }
   }
 

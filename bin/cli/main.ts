@@ -4,20 +4,11 @@ import { VM_ACTIONS } from '../../schemas/vms'
 import { Api } from './api'
 import { t } from './i18n'
 import { demo } from './demo'
+import { guarded } from './guarded'
+import { dhcp, network } from './network'
 
 interface Vm { id: string; state: string; pid?: number; lab?: string; profile: string; held: boolean; connected: boolean; error?: string }
 
-// A failing call prints the server's message, not a stack: the message is for the admin.
-function guarded<A>(run: (ctx: A) => Promise<void>) {
-  return async (ctx: A) => {
-    try {
-      await run(ctx)
-    } catch (err) {
-      console.error((err as Error).message)
-      process.exitCode = 1
-    }
-  }
-}
 
 // VM states are API values; the table shows them in the admin's language.
 const STATES: Record<string, string> = {
@@ -82,6 +73,8 @@ const main = defineCommand({
   subCommands: {
     vm: defineCommand({ meta: { name: 'vm', description: t(N_('List and control VMs')) }, subCommands: { list: vmList, ...vmActions } }),
     launch,
+    network,
+    dhcp,
     demo: defineCommand({
       meta: { name: 'demo', description: t(N_('Create a small demo lab (blank image, profile, 2 seats in user networking)')) },
       run: guarded(() => demo(Api.fromEnv())),

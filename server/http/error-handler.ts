@@ -46,9 +46,15 @@ const handler: NitroErrorHandler = (error, event) => {
   const body = errorBody(error, event)
   if (body.error === 'store_unavailable') setResponseHeader(event, 'retry-after', 5)
   if (typeof body.retryAfter === 'number') setResponseHeader(event, 'retry-after', body.retryAfter)
-  setResponseHeader(event, 'content-type', 'application/json')
   setResponseHeader(event, 'cache-control', 'no-store')
   setResponseStatus(event, body.statusCode as number)
+  // A terminal's launcher shows the message as it is (see server/http/terminal.ts).
+  if (event.context.plainErrors) {
+    setResponseHeader(event, 'content-type', 'text/plain; charset=utf-8')
+    const fields = (body.fields as { field: string; message: string }[] | undefined) ?? []
+    return send(event, [body.message, ...fields.map((f) => `${f.field}: ${f.message}`)].join('\n') + '\n')
+  }
+  setResponseHeader(event, 'content-type', 'application/json')
   return send(event, JSON.stringify(body))
 }
 

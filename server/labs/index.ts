@@ -1,28 +1,19 @@
 import { N_ } from '../../schemas/msgid'
 import type * as v from 'valibot'
 import { createHash } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { Repositories, Stored } from '../../storage'
 import type { Lab, LabCreate, LabUpdate } from '../../schemas/labs'
 import { ConflictError, type FieldIssue, msg, ValidationError } from '../errors'
 import { guardRecord, keepName, mustGet, refuseIfUsed } from '../records'
 import { type Actor, recordEvent } from '../events'
 import { releaseAll, type UniqueValue, writeUnique } from '../unique'
+import { placeForwards, type PortRange } from '../network/ports'
 
 const KIND = N_('lab')
 type LabInput = v.InferOutput<typeof LabCreate>
 
-/** The MAC of seat n: the lab's base with n as last octet (the seed's rule). */
-export function seatMac(lab: Pick<Lab, 'macBase'>, seat: number): string {
-  return `${lab.macBase.slice(0, -2)}${seat.toString(16).padStart(2, '0')}`
-}
-
-/** The IP of seat n: the lab's base plus n. */
-export function seatIp(lab: Pick<Lab, 'ipBase'>, seat: number): string | undefined {
-  if (!lab.ipBase) return undefined
-  const parts = lab.ipBase.split('.').map(Number)
-  parts[3]! += seat
-  return parts.join('.')
-}
+export { seatIp, seatMac } from './seats'
 
 // QEMU's own OUI (52:54:00) with two octets from the lab's name; bumped until no lab has it.
 function defaultMacBase(name: string, taken: Set<string>): string {
@@ -35,7 +26,7 @@ function defaultMacBase(name: string, taken: Set<string>): string {
   throw new ConflictError(N_('No free MAC base is left'))
 }
 
-async function checkLab(store: Repositories, id: string, input: LabInput | v.InferOutput<typeof LabUpdate>, avoid = new Set<string>()): Promise<Lab> {
+async function checkLab(store: Repositories, id: string, input: LabInput | v.InferOutput<typeof LabUpdate>, forwardPorts: PortRange, avoid = new Set<string>()): Promise<Lab> {
   const issues: FieldIssue[] = []
   const max = input.max ?? Math.max(input.size, 1)
   const seen = new Set<string>()
@@ -57,7 +48,8 @@ async function checkLab(store: Repositories, id: string, input: LabInput | v.Inf
   if (issues.length) throw new ValidationError(issues)
 
   const others = (await store.labs.list()).filter((l) => l.id !== id)
-  const macBase = input.macBase ?? (await store.labs.get(id))?.macBase ?? defaultMacBase(id, new Set([...others.map((l) => l.macBase), ...avoid]))
+  const previous = await store.labs.get(id)
+  const macBase = input.macBase ?? previous?.macBase ?? defaultMacBase(id, new Set([...others.map((l) => l.macBase), ...avoid]))
   if (input.ipBase) {
     const base = ipNumber(input.ipBase)
     const overlap = others.find((l) => l.ipBase && base <= ipNumber(l.ipBase) + l.max && ipNumber(l.ipBase) <= base + max)
@@ -71,7 +63,7 @@ async function checkLab(store: Repositories, id: string, input: LabInput | v.Inf
     profiles: input.profiles,
     macBase,
     ipBase: input.ipBase,
-    network: input.network,
+    network: placeForwards(input.network, max, previous?.network, others, forwardPorts),
     client: input.client,
   }
 }
@@ -91,36 +83,62 @@ function macClaim(store: Repositories, macBase: string, previous?: string): Uniq
   }]
 }
 
+const userPort = (lab: Pick<Lab, 'network'> | undefined) => (lab?.network.mode === 'user' ? lab.network.hostPort?.toString() : undefined)
+
+// A user-mode lab's first host port, claimed atomically: two labs created at once both pick the
+// lowest free block, and only one may get it. Blocks that overlap with different starts are
+// caught by the check in placeForwards, not here (claiming every port would cost a store write each).
+function forwardClaim(store: Repositories, lab: Lab, previous?: Lab): UniqueValue {
+  const value = userPort(lab)
+  return {
+    space: 'forward-ports',
+    value,
+    previous: userPort(previous),
+    holds: async (owner) => userPort((await store.labs.get(owner)) ?? undefined) === value,
+    conflict: (owner) => new ConflictError(N_('The host ports {from}-{to} overlap those of lab "{lab}"'), { from: value!, to: Number(value) + lab.max - 1, lab: owner }),
+  }
+}
+
 export const listLabs = (store: Repositories) => store.labs.list()
 export const getLab = (store: Repositories, id: string) => mustGet(store.labs, KIND, id)
 
-export async function createLab(store: Repositories, actor: Actor, input: LabInput): Promise<Stored<Lab>> {
+/** `forwardPorts`: where user-mode labs get their host port blocks (LABVIRT_FORWARD_PORTS). */
+export async function createLab(store: Repositories, actor: Actor, input: LabInput, forwardPorts: PortRange): Promise<Stored<Lab>> {
   const avoid = new Set<string>()
   let created: Stored<Lab>
-  for (;;) {
-    const lab = await checkLab(store, input.name, input, avoid)
+  for (let attempt = 0; ; attempt++) {
+    const lab = await checkLab(store, input.name, input, forwardPorts, avoid)
     try {
-      created = await writeUnique(store, input.name, macClaim(store, lab.macBase), () =>
+      created = await writeUnique(store, input.name, [...macClaim(store, lab.macBase), forwardClaim(store, lab)], () =>
         guardRecord(KIND, input.name, () => store.labs.create(input.name, lab)),
       )
       break
     } catch (err) {
+      if (!(err instanceof ConflictError) || attempt >= 16) throw err
       // A default MAC base that another lab took meanwhile: take the next free one. One the
       // caller asked for is theirs to change.
-      const macTaken = err instanceof ConflictError && err.params.mac === lab.macBase
-      if (input.macBase || !macTaken || avoid.size >= 16) throw err
-      avoid.add(lab.macBase)
+      if (!input.macBase && err.params.mac === lab.macBase) {
+        avoid.add(lab.macBase)
+        continue
+      }
+      // A default port block another lab claimed meanwhile: once its record lands, the next
+      // free block is past it.
+      if (input.network.mode === 'user' && input.network.hostPort === undefined && err.params.from === userPort(lab)) {
+        await sleep(25)
+        continue
+      }
+      throw err
     }
   }
   await recordEvent(store, actor, 'create', KIND, created.id, created.revision)
   return created
 }
 
-export async function updateLab(store: Repositories, actor: Actor, id: string, input: v.InferOutput<typeof LabUpdate>) {
+export async function updateLab(store: Repositories, actor: Actor, id: string, input: v.InferOutput<typeof LabUpdate>, forwardPorts: PortRange) {
   keepName(KIND, id, input.name)
   const before = await mustGet(store.labs, KIND, id)
-  const lab = await checkLab(store, id, input)
-  const updated = await writeUnique(store, id, macClaim(store, lab.macBase, before.macBase), () =>
+  const lab = await checkLab(store, id, input, forwardPorts)
+  const updated = await writeUnique(store, id, [...macClaim(store, lab.macBase, before.macBase), forwardClaim(store, lab, before)], () =>
     guardRecord(KIND, id, () => store.labs.update(id, input.revision, () => lab)),
   )
   await recordEvent(store, actor, 'update', KIND, id, updated.revision)
@@ -132,6 +150,6 @@ export async function deleteLab(store: Repositories, actor: Actor, id: string, r
   const terminals = (await store.terminals.list()).filter((t) => t.lab === id).map((t) => t.id)
   refuseIfUsed(KIND, id, [{ kind: N_('terminals'), ids: terminals }])
   const removed = await guardRecord(KIND, id, () => store.labs.remove(id, revision))
-  await releaseAll(store, id, [{ space: 'lab-mac', value: removed.macBase }])
+  await releaseAll(store, id, [{ space: 'lab-mac', value: removed.macBase }, { space: 'forward-ports', value: userPort(removed) }])
   await recordEvent(store, actor, 'delete', KIND, id)
 }

@@ -1,7 +1,7 @@
 import { closeSync, constants, openSync } from 'node:fs'
 import { isAbsolute } from 'node:path'
 import * as v from 'valibot'
-import { Mac, NAME_PATTERN } from '../../schemas/common'
+import { IPV4_PATTERN, Mac, NAME_PATTERN } from '../../schemas/common'
 import { DISK_BUSES, DISK_MEDIA, NIC_MODELS, RESERVED_QEMU_OPTIONS } from '../../schemas/profiles'
 import { UNIX_PATH_MAX, vmPaths } from './paths'
 
@@ -24,6 +24,8 @@ export interface VmDisk {
 }
 
 export interface HostForward {
+  /** The host address to listen on (an IPv4 literal); every address when unset. */
+  hostAddress?: string
   hostPort: number
   guestPort: number
 }
@@ -73,7 +75,7 @@ export class QemuSpecError extends Error {
 
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 // Linux interface names: at most 15 bytes (IFNAMSIZ). Stricter than the kernel, on purpose.
-const IFNAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/
+export const IFNAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/
 const CONTROL_CHARS = /[\u0000-\u001f\u007f]/
 const IDE_SLOTS: IdeSlot[] = [0, 1, 2, 3]
 const SECONDARY_MASTER: IdeSlot = 2
@@ -194,6 +196,7 @@ function checkNetdev(netdev: VmNetdev | undefined, issues: SpecIssue[]) {
     case 'user':
       if (netdev.hostfwd !== undefined && !Array.isArray(netdev.hostfwd)) issues.push({ field: 'nic.netdev.hostfwd', message: 'must be a list' })
       netdev.hostfwd?.forEach((f, i) => {
+        if (f?.hostAddress !== undefined && !(typeof f.hostAddress === 'string' && IPV4_PATTERN.test(f.hostAddress))) issues.push({ field: `nic.netdev.hostfwd[${i}].hostAddress`, message: 'must be an IPv4 address' })
         if (!isInt(f?.hostPort, 1, 65535)) issues.push({ field: `nic.netdev.hostfwd[${i}].hostPort`, message: 'must be a port from 1 to 65535' })
         if (!isInt(f?.guestPort, 1, 65535)) issues.push({ field: `nic.netdev.hostfwd[${i}].guestPort`, message: 'must be a port from 1 to 65535' })
       })
@@ -220,7 +223,7 @@ function driveArgs(disk: VmDisk, id: string, snapshot: boolean): string[] {
 function netdevOption(netdev: VmNetdev): string {
   switch (netdev.mode) {
     case 'user':
-      return ['user,id=net0', ...(netdev.hostfwd ?? []).map((f) => `hostfwd=tcp::${f.hostPort}-:${f.guestPort}`)].join(',')
+      return ['user,id=net0', ...(netdev.hostfwd ?? []).map((f) => `hostfwd=tcp:${f.hostAddress ?? ''}:${f.hostPort}-:${f.guestPort}`)].join(',')
     case 'bridge':
       return `bridge,id=net0,br=${escapeOptionValue(netdev.bridge)}`
     case 'tap':

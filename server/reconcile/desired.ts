@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto'
 import { join } from 'node:path'
 import type { Stored } from '../../storage'
-import type { Lab } from '../../schemas/labs'
+import { DEFAULT_SEAT_PORT, type Lab } from '../../schemas/labs'
 import type { Profile } from '../../schemas/profiles'
 import type { Image } from '../../schemas/images'
 import type { Maintenance, Manual, VmKind } from '../../schemas/vms'
-import { type Accel, buildQemuArgs, type VmDisk, type VmNic, type VmSpec } from '../qemu/args'
+import { type Accel, buildQemuArgs, type VmDisk, type VmNetdev, type VmNic, type VmSpec } from '../qemu/args'
+import { networkNeed, type NetworkNeed } from '../network/checks'
 import { seatMac } from '../labs'
 import { msg, type Params } from '../errors'
 import { N_ } from '../../schemas/msgid'
@@ -23,6 +24,8 @@ export interface HostSettings {
   runDir: string
   imagesDir: string
   accel: Accel
+  /** The address user-mode seats' host ports listen on (LABVIRT_FORWARD_ADDRESS); all when unset. */
+  forwardAddress?: string
 }
 
 /** A VM that should be running, with everything needed to start it. */
@@ -39,6 +42,8 @@ export interface DesiredVm {
   hash: string
   /** Image files that must exist before QEMU is worth starting. */
   images: string[]
+  /** The tap or bridge that must be in place before QEMU is worth starting. */
+  network?: NetworkNeed
   restartPeriodHours: number | null
 }
 
@@ -55,13 +60,20 @@ function uuidFor(name: string) {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-a${h.slice(17, 20)}-${h.slice(20, 32)}`
 }
 
-function nicFor(profile: Profile, lab: Lab | undefined, mac: string | undefined): VmNic | null {
+/**
+ * A seat's NIC on its lab's network. In user mode seat n is reached at host port hostPort + n - 1;
+ * other VMs (maintenance, `seat` undefined) get no forward: seat 0 would take hostPort - 1, a port
+ * of another lab's block, and the admin reaches them through the console anyway.
+ */
+function nicFor(profile: Profile, lab: Lab | undefined, mac: string | undefined, seat: number | undefined, host: HostSettings): VmNic | null {
   if (!lab || !mac) return null
-  const mode = lab.network.mode
-  const netdev =
-    mode === 'bridge' ? { mode, bridge: lab.network.bridge ?? 'br0' } :
-    mode === 'tap' ? { mode, ifname: `${lab.network.bridge ?? 'lv'}${mac.slice(-2)}` } :
-    { mode: 'user' as const }
+  const { port, hostPort } = lab.network
+  const need = networkNeed(lab.network, mac)
+  let netdev: VmNetdev
+  if (need?.mode === 'bridge') netdev = { mode: 'bridge', bridge: need.bridge }
+  else if (need?.mode === 'tap') netdev = { mode: 'tap', ifname: need.tap }
+  else if (seat === undefined || hostPort === undefined) netdev = { mode: 'user' }
+  else netdev = { mode: 'user', hostfwd: [{ hostAddress: host.forwardAddress, hostPort: hostPort + seat - 1, guestPort: port ?? DEFAULT_SEAT_PORT }] }
   return { model: profile.nic, mac, netdev }
 }
 
@@ -96,7 +108,7 @@ export function desiredVms(model: Model, host: HostSettings): { vms: DesiredVm[]
       accel: host.accel,
       disks,
       snapshot: opts.snapshot,
-      nic: nicFor(profile, lab, mac),
+      nic: nicFor(profile, lab, mac, opts.seat, host),
       runDir: host.runDir,
       boot: opts.boot,
       extraArgs: profile.extraArgs,
@@ -119,6 +131,7 @@ export function desiredVms(model: Model, host: HostSettings): { vms: DesiredVm[]
       argv,
       hash: createHash('sha256').update(JSON.stringify(argv)).digest('hex').slice(0, 16),
       images: disks.map((d) => d.path),
+      network: lab && mac ? networkNeed(lab.network, mac) : undefined,
       restartPeriodHours: kind === 'seat' ? profile.restartPeriodHours : null,
     })
   }

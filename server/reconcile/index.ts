@@ -47,6 +47,11 @@ export class Reconciler {
   private retryTimer: NodeJS.Timeout | undefined
   private written = new Map<string, string>()
   private qemuStates = new Map<string, string>()
+  /**
+   * Admin consoles open per running VM: VNC_CONNECTED minus VNC_DISCONNECTED, from query-vnc when
+   * a VM is adopted. Read by the connection watcher.
+   */
+  readonly consoles = new Map<string, number>()
   /** VMs this process stopped since the last pass: gone on purpose, not died. */
   private stoppedByUs = new Set<string>()
   private onChange = () => this.trigger()
@@ -59,8 +64,12 @@ export class Reconciler {
       monitors: new Monitors(runDir(ctx.config), (n) => {
         if (n.kind === 'closed') {
           this.qemuStates.delete(n.id)
+          // Gone or going: its VNC clients went with it, and a restart is adopted afresh.
+          this.consoles.delete(n.id)
           return this.trigger()
         }
+        if (n.event.event === 'VNC_CONNECTED') this.consoles.set(n.id, (this.consoles.get(n.id) ?? 0) + 1)
+        if (n.event.event === 'VNC_DISCONNECTED') this.consoles.set(n.id, Math.max(0, (this.consoles.get(n.id) ?? 0) - 1))
         if (n.event.event === 'SHUTDOWN') return this.trigger()
         if (n.event.event === 'STOP') this.qemuStates.set(n.id, 'paused')
         if (n.event.event === 'RESUME') this.qemuStates.set(n.id, 'running')
@@ -149,6 +158,7 @@ export class Reconciler {
       runDir: this.rt.runDir,
       imagesDir: imagesDir(this.ctx.config),
       accel: detectAccel(),
+      forwardAddress: this.ctx.config.forwardAddress,
     })
   }
 
@@ -161,8 +171,8 @@ export class Reconciler {
     if (!(await holdLease(store.kv, 'reconciler', host, Math.max(LEASE_MS, 4 * this.ctx.config.reconcileIntervalMs)))) {
       return { desired: 0, running: 0, started: [], stopping: [], failed: [], ms: performance.now() - t0, standby: true }
     }
-    const [{ vms: desired, problems }, actual, statuses, holds] = await Promise.all([
-      this.desired(), this.observe(), store.vms.list(), store.holds.list(),
+    const [{ vms: desired, problems }, actual, statuses, holds, connections] = await Promise.all([
+      this.desired(), this.observe(), store.vms.list(), store.holds.list(), store.connections.list(),
     ])
     // Taken once the host is observed: a death seen now counts its backoff from now, not from
     // when this pass began (which may be before the VM died).
@@ -171,13 +181,19 @@ export class Reconciler {
     const actualById = new Map(actual.map((a) => [a.id, a]))
 
     // Adopt: every running VM gets its monitor (after a LabVirt restart, this re-attaches), and
-    // its run state from query-status once; STOP and RESUME events keep it current after that.
+    // its run state and VNC clients from query-status and query-vnc once; STOP, RESUME and VNC
+    // events keep them current after that (an event sent before a reply is counted in the reply,
+    // one sent after it is counted on top: QMP keeps them in order on the one connection).
     await Promise.all(actual.map(async (a) => {
-      const known = this.rt.monitors.get(a.id) && this.qemuStates.has(a.id)
+      const known = this.rt.monitors.get(a.id) && this.qemuStates.has(a.id) && this.consoles.has(a.id)
       if (known) return
       const qmp = await this.rt.monitors.ensure(a.id)
-      const st = await qmp?.execute('query-status', undefined, { timeoutMs: 1000 }).catch(() => undefined)
+      const [st, vnc] = await Promise.all([
+        qmp?.execute('query-status', undefined, { timeoutMs: 1000 }).catch(() => undefined),
+        qmp?.execute('query-vnc', undefined, { timeoutMs: 1000 }).catch(() => undefined),
+      ])
       if (st) this.qemuStates.set(a.id, st.status)
+      if (vnc) this.consoles.set(a.id, vnc.clients?.length ?? 0)
     }))
 
     // A VM that was running and is gone died (or was killed): count it if it died young.
@@ -204,7 +220,7 @@ export class Reconciler {
       actual,
       memory,
       held,
-      connected: new Set(statuses.filter((s) => s.connected).map((s) => s.id)),
+      connected: new Set(connections.map((c) => c.id)),
       busy: new Set(this.inflight.keys()),
       now,
     })
@@ -256,8 +272,6 @@ export class Reconciler {
         seat: d?.seat ?? prev?.seat,
         profile: d?.profile ?? prev?.profile ?? '',
         host,
-        connected: prev?.connected ?? false,
-        terminal: prev?.terminal,
         lastExit: deaths.has(id) ? { at: new Date(now).toISOString(), reason: deaths.get(id)! } : prev?.lastExit,
       }
       let status: VmStatus
@@ -330,6 +344,7 @@ export class Reconciler {
     await this.ctx.store.vms.remove(id).catch(unlessConflict)
     this.written.delete(id)
     this.qemuStates.delete(id)
+    this.consoles.delete(id)
   }
 
   /** Runs an admin's stop on a VM now, tracked like the loop's own stops. */

@@ -6,8 +6,10 @@ import type { VmMessage } from '../../schemas/vms'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { cleanupStale, probeVm, type VmProcess } from '../qemu/process'
 import { vmPaths } from '../qemu/paths'
+import { shq } from '../shell'
 import type { Monitors } from './monitors'
 import type { DesiredVm } from './desired'
+import { networkGaps, networkNotReady } from '../network/checks'
 
 export interface HostRuntime {
   runDir: string
@@ -29,9 +31,6 @@ export async function qemuLogTail(log: string, lines = 3): Promise<string> {
     .slice(-1000)
 }
 
-// POSIX single quotes: nothing inside is special but the quote itself.
-export const shq = (s: string) => "'" + s.replaceAll("'", "'\\''") + "'"
-
 /**
  * Starts VMs daemonized, all at once. QEMU's parent exits once its VM is set up (or failed to
  * be), so its exit code and stderr are each start's verdict; a missing image is reported without
@@ -51,6 +50,9 @@ export async function startVms(rt: HostRuntime, vms: DesiredVm[]): Promise<Map<s
         return void results.set(vm.id, { ok: false, error: { msgid: N_('Image file missing or unreadable: {path}'), params: { path } } })
       }
     }
+    // A missing tap or bridge is root's to fix: say which step, rather than QEMU's own words.
+    const gaps = vm.network ? await networkGaps(vm.network) : []
+    if (gaps.length) return void results.set(vm.id, { ok: false, error: networkNotReady(gaps) })
     await cleanupStale(rt.runDir, vm.id)
     ready.push(vm)
   }))

@@ -3,9 +3,11 @@ import type * as v from 'valibot'
 import type { Repositories, Stored } from '../../storage'
 import type { Terminal, TerminalCreate, TerminalUpdate } from '../../schemas/terminals'
 import { ConflictError, type FieldIssue, ValidationError } from '../errors'
-import { guardRecord, keepName, missingRef, mustGet, noSuch } from '../records'
+import { guardRecord, keepName, missingRef, mustGet, noSuch, unlessConflict } from '../records'
 import { type Actor, recordEvent } from '../events'
 import { releaseAll, type UniqueValue, writeUnique } from '../unique'
+import { dropPending } from './pending'
+import { pinOf, releaseSeats } from './broker'
 
 const KIND = N_('terminal')
 type TerminalInput = v.InferOutput<typeof TerminalCreate> | v.InferOutput<typeof TerminalUpdate>
@@ -36,8 +38,9 @@ async function checkTerminal(store: Repositories, id: string, input: TerminalInp
   }
 }
 
-// A terminal is identified by its address, so two terminals cannot share one (claimed atomically).
-function addresses(store: Repositories, t: Pick<Terminal, 'ip' | 'mac'>, previous?: Pick<Terminal, 'ip' | 'mac'>): UniqueValue[] {
+// A terminal is identified by its address, so two terminals cannot share one; nor can two be
+// pinned to one seat (the broker finds a seat's pin by its claim). All claimed atomically.
+function claims(store: Repositories, t: Pick<Terminal, 'ip' | 'mac' | 'lab' | 'seat'>, previous?: Pick<Terminal, 'ip' | 'mac' | 'lab' | 'seat'>): UniqueValue[] {
   return [
     {
       space: 'terminal-ip',
@@ -53,6 +56,16 @@ function addresses(store: Repositories, t: Pick<Terminal, 'ip' | 'mac'>, previou
       holds: async (owner) => (await store.terminals.get(owner))?.mac === t.mac,
       conflict: (owner) => new ConflictError(N_('The MAC address {mac} is already used by terminal "{terminal}"'), { mac: t.mac!, terminal: owner }),
     },
+    {
+      space: 'terminal-seat',
+      value: pinOf(t),
+      previous: previous && pinOf(previous),
+      holds: async (owner) => {
+        const other = await store.terminals.get(owner)
+        return other ? pinOf(other) === pinOf(t) : false
+      },
+      conflict: (owner) => new ConflictError(N_('Seat {seat} of lab "{lab}" is already pinned to terminal "{terminal}"'), { seat: t.seat!, lab: t.lab, terminal: owner }),
+    },
   ]
 }
 
@@ -61,9 +74,10 @@ export const getTerminal = (store: Repositories, id: string) => mustGet(store.te
 
 export async function createTerminal(store: Repositories, actor: Actor, input: v.InferOutput<typeof TerminalCreate>): Promise<Stored<Terminal>> {
   const terminal = await checkTerminal(store, input.name, input)
-  const created = await writeUnique(store, input.name, addresses(store, terminal), () =>
+  const created = await writeUnique(store, input.name, claims(store, terminal), () =>
     guardRecord(KIND, input.name, () => store.terminals.create(input.name, terminal)),
   )
+  await dropPending(store, [terminal.ip, terminal.mac])
   await recordEvent(store, actor, 'create', KIND, created.id, created.revision)
   return created
 }
@@ -72,9 +86,12 @@ export async function updateTerminal(store: Repositories, actor: Actor, id: stri
   keepName(KIND, id, input.name)
   const before = await mustGet(store.terminals, KIND, id)
   const terminal = await checkTerminal(store, id, input)
-  const updated = await writeUnique(store, id, addresses(store, terminal, before), () =>
+  const updated = await writeUnique(store, id, claims(store, terminal, before), () =>
     guardRecord(KIND, id, () => store.terminals.update(id, input.revision, () => terminal)),
   )
+  await dropPending(store, [terminal.ip, terminal.mac])
+  // Its heartbeat would keep a seat of the old lab held.
+  if (before.lab !== terminal.lab) await releaseSeats(store, before)
   await recordEvent(store, actor, 'update', KIND, id, updated.revision)
   return updated
 }
@@ -83,6 +100,8 @@ export async function updateTerminal(store: Repositories, actor: Actor, id: stri
 export async function deleteTerminal(store: Repositories, actor: Actor, id: string, revision?: number) {
   await mustGet(store.terminals, KIND, id)
   const removed = await guardRecord(KIND, id, () => store.terminals.remove(id, revision))
-  await releaseAll(store, id, addresses(store, removed))
+  await releaseAll(store, id, claims(store, removed))
+  await releaseSeats(store, removed)
+  await store.heartbeats.remove(id).catch(unlessConflict)
   await recordEvent(store, actor, 'delete', KIND, id)
 }

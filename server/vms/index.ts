@@ -1,5 +1,5 @@
 import { N_ } from '../../schemas/msgid'
-import type { Maintenance, VmActionName, VmMessage, VmStatus } from '../../schemas/vms'
+import type { Maintenance, VmActionName, VmConnectionView, VmMessage, VmStatus } from '../../schemas/vms'
 import { DEFAULT_LANGUAGE, type Language, translate } from '../i18n'
 import type { Context } from '../context'
 import { ConflictError, DomainError, msg, NotFoundError, type Params } from '../errors'
@@ -9,25 +9,33 @@ import type { Reconciler } from '../reconcile'
 
 const KIND = N_('VM')
 
-/** A VM as the API shows it: its messages in the reader's language. */
-export type VmView = Omit<VmStatus, 'error' | 'lastExit'> & { held: boolean; error?: string; lastExit?: { at: string; reason: string } }
+/** A VM as the API shows it: its messages in the reader's language, and who is on it. */
+export type VmView = Omit<VmStatus, 'error' | 'lastExit'> & VmConnectionView & { held: boolean; error?: string; lastExit?: { at: string; reason: string } }
 
 const say = (lang: Language, m: VmMessage) => translate(lang, m.msgid, m.params as Params)
 
 /** Every VM this LabVirt knows: desired ones (even if not started yet) and running ones. */
 export async function listVms(ctx: Context, reconciler: Reconciler, lang: Language = DEFAULT_LANGUAGE): Promise<VmView[]> {
-  const [statuses, holds, { vms: desired }] = await Promise.all([ctx.store.vms.list(), ctx.store.holds.list(), reconciler.desired()])
+  const [statuses, holds, connections, { vms: desired }] = await Promise.all([
+    ctx.store.vms.list(), ctx.store.holds.list(), ctx.store.connections.list(), reconciler.desired(),
+  ])
   const held = new Set(holds.map((h) => h.id))
+  const on = new Map(connections.map((c) => [c.id, c]))
   const byId = new Map<string, VmStatus>(statuses.map(({ revision, createdAt, updatedAt, ...s }) => [s.id, s]))
   for (const d of desired) {
     if (byId.has(d.id)) continue
     byId.set(d.id, {
       id: d.id, kind: d.kind, lab: d.lab, seat: d.seat, profile: d.profile, version: d.version,
-      state: 'stopped', host: ctx.config.hostId, failures: 0, connected: false,
+      state: 'stopped', host: ctx.config.hostId, failures: 0,
     })
   }
   return [...byId.values()].map((v) => ({
     ...v,
+    // After the status: records written before connections had their own collection carry stale copies.
+    connected: on.has(v.id),
+    terminal: on.get(v.id)?.terminal,
+    connectedSince: on.get(v.id)?.since,
+    consoles: on.get(v.id)?.consoles ?? 0,
     held: held.has(v.id),
     error: v.error && say(lang, v.error),
     lastExit: v.lastExit && { at: v.lastExit.at, reason: say(lang, v.lastExit.reason) },

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -27,6 +27,39 @@ export interface TestServer {
   dispose(): Promise<void>
 }
 
+// User-mode seats listen on their lab's forwarded host ports: every live test server gets its own
+// block (claimed with an exclusive file naming the claiming process), below the kernel's ephemeral
+// ports (32768 up) so freePort() and outgoing connections never take one either.
+const FORWARD_CLAIMS = join(tmpdir(), 'labvirt-test-forward-ports')
+const FORWARD_FIRST = 10_000
+const FORWARD_BLOCK = 500
+const FORWARD_BLOCKS = 45
+
+async function claimForwardBlock(): Promise<{ range: string; release: () => Promise<void> }> {
+  await mkdir(FORWARD_CLAIMS, { recursive: true })
+  const start = Math.floor(Math.random() * FORWARD_BLOCKS)
+  for (let i = 0; i < FORWARD_BLOCKS; i++) {
+    const n = (start + i) % FORWARD_BLOCKS
+    const file = join(FORWARD_CLAIMS, String(n))
+    try {
+      await writeFile(file, String(process.pid), { flag: 'wx' })
+    } catch {
+      // Taken, unless its process is gone (a test run killed before it disposed its servers).
+      const owner = Number(await readFile(file, 'utf8').catch(() => ''))
+      if (owner && alive(owner)) continue
+      await rm(file, { force: true })
+      try {
+        await writeFile(file, String(process.pid), { flag: 'wx' })
+      } catch {
+        continue
+      }
+    }
+    const from = FORWARD_FIRST + n * FORWARD_BLOCK
+    return { range: `${from}-${from + FORWARD_BLOCK - 1}`, release: () => rm(file, { force: true }) }
+  }
+  throw new Error(`all ${FORWARD_BLOCKS} forwarded port blocks are taken (see ${FORWARD_CLAIMS})`)
+}
+
 async function waitForHealth(url: string, proc: ChildProcess, out: () => string, healthy: boolean) {
   // Generous: on a loaded two-core machine a cold Node start plus the admin bootstrap can take long.
   const deadline = Date.now() + 60_000
@@ -47,24 +80,32 @@ export interface StartOptions {
   healthy?: boolean
   /** Run the reconcile loop (real QEMU VMs); off by default for API-only tests. */
   vms?: boolean
+  /**
+   * Run inside this network namespace (test/helpers/netns.ts), listening on all its addresses;
+   * the test reaches it at `address` (e.g. the namespace's end of NetWorld.uplink).
+   */
+  netns?: { name: string; address: string }
 }
 
 /** Starts the built server (`.output/server/index.mjs`) on a free loopback port with its own data dir. */
 export async function startServer(extraEnv: Record<string, string> = {}, opts: StartOptions = {}): Promise<TestServer> {
   const dataDir = extraEnv.LABVIRT_DATA_DIR ?? (await mkdtemp(join(tmpdir(), 'labvirt-test-')))
   const port = await freePort()
+  const forwards = extraEnv.LABVIRT_FORWARD_PORTS ? undefined : await claimForwardBlock()
   const env: Record<string, string> = {
     ...(process.env as Record<string, string>),
-    HOST: '127.0.0.1',
+    HOST: opts.netns ? '0.0.0.0' : '127.0.0.1',
     PORT: String(port),
     LABVIRT_DATA_DIR: dataDir,
     LABVIRT_ADMIN_PASSWORD: ADMIN_PASSWORD,
     LABVIRT_ACCEL: 'tcg',
     LABVIRT_RECONCILE: opts.vms ? 'on' : 'off',
+    LABVIRT_FORWARD_ADDRESS: '127.0.0.1',
+    ...(forwards ? { LABVIRT_FORWARD_PORTS: forwards.range } : {}),
     ...extraEnv,
   }
   let log = ''
-  const url = `http://127.0.0.1:${port}`
+  const url = `http://${opts.netns?.address ?? '127.0.0.1'}:${port}`
   const server: TestServer = {
     url,
     dataDir,
@@ -93,17 +134,25 @@ export async function startServer(extraEnv: Record<string, string> = {}, opts: S
       await server.stop()
       // VMs are daemonized and outlive the server on purpose; a test must not leave them behind.
       await killVms(join(dataDir, 'run'))
+      await forwards?.release()
       if (!extraEnv.LABVIRT_DATA_DIR) await rm(dataDir, { recursive: true, force: true })
     },
   }
   async function launch() {
-    const proc = spawn(process.execPath, [ENTRY], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+    // `ip netns exec` execs node: the child's pid and signals are the server's own.
+    const argv = opts.netns ? ['ip', 'netns', 'exec', opts.netns.name, process.execPath, ENTRY] : [process.execPath, ENTRY]
+    const proc = spawn(argv[0]!, argv.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] })
     proc.stdout!.on('data', (d) => (log += d))
     proc.stderr!.on('data', (d) => (log += d))
     server.proc = proc
     await waitForHealth(url, proc, () => log, opts.healthy ?? true)
   }
-  await launch()
+  try {
+    await launch()
+  } catch (err) {
+    await forwards?.release()
+    throw err
+  }
   return server
 }
 

@@ -14,7 +14,8 @@ import { ImageCreate, ImageUpdate } from '../../schemas/images'
 import { ProfileCreate, ProfileUpdate } from '../../schemas/profiles'
 import { ClientCreate, ClientUpdate } from '../../schemas/clients'
 import { LabCreate, LabUpdate } from '../../schemas/labs'
-import { TerminalCreate, TerminalUpdate } from '../../schemas/terminals'
+import { TerminalAdopt, TerminalCreate, TerminalUpdate } from '../../schemas/terminals'
+import { HeartbeatBody, PendingId } from '../../schemas/terminal-api'
 import { Login, UserCreate, UserUpdate } from '../../schemas/users'
 import { MaintenanceAction, ManualCreate, VmAction, VmId } from '../../schemas/vms'
 
@@ -86,6 +87,14 @@ const SPECS: Record<string, Spec> = {
     valid: () => ({ action: 'start', mode: 'exclusive', force: false, lab: set.lab.id }),
   },
   'POST /api/vms/[id]/actions': { schema: VmAction, id: () => `${set.lab.id}-1`, idSchema: VmId, valid: () => ({ action: 'restart' }) },
+  'POST /api/terminal/heartbeat': { schema: HeartbeatBody, valid: () => ({ state: 'connected' }) },
+  'POST /api/pending-terminals/[id]/adopt': {
+    schema: TerminalAdopt,
+    // A pending id no terminal asked from: a valid body would get a 404, never a write.
+    id: () => '10-254-254-254',
+    idSchema: PendingId,
+    valid: () => ({ name: uniqueName('adopt'), lab: set.lab.id, client: set.client.id, seat: 2, params: { USER: 'student' } }),
+  },
   'POST /api/vms': {
     schema: ManualCreate,
     valid: () => ({ name: uniqueName('man'), profile: set.profile.id, cdrom: 'install.iso', boot: 'd', snapshot: false }),
@@ -93,7 +102,12 @@ const SPECS: Record<string, Spec> = {
 }
 
 /** Routes whose `[id]` is not a plain Name. */
-const ID_SCHEMAS: Record<string, v.GenericSchema> = { '/api/vms/[id]': VmId, '/api/vms/[id]/actions': VmId }
+const ID_SCHEMAS: Record<string, v.GenericSchema> = {
+  '/api/vms/[id]': VmId,
+  '/api/vms/[id]/actions': VmId,
+  '/api/pending-terminals/[id]': PendingId,
+  '/api/pending-terminals/[id]/adopt': PendingId,
+}
 
 /** An existing record of each resource, for `DELETE ...?revision=` with a bad revision. */
 const existingId = (pattern: string): string => {
@@ -383,7 +397,8 @@ interface Sent { route: string; label: string; method: string; path: string; bod
 interface Failure extends Sent { status: number; answer: string }
 
 async function send(c: Sent): Promise<{ status: number; text: string; json: any }> {
-  const headers: Record<string, string> = { cookie: admin.cookie }
+  // The terminal routes answer a caller that does not ask for JSON in plain text (for a launcher to show).
+  const headers: Record<string, string> = { cookie: admin.cookie, accept: 'application/json' }
   if (c.contentType) headers['content-type'] = c.contentType
   let res: Response
   try {

@@ -8,5 +8,6 @@ import { actorOf } from '../../../server/http/session'
 export default defineEventHandler(async (event) => {
   const id = readId(event)
   const input = await readBody(event, LabUpdate)
-  return updateLab((await useContext()).store, actorOf(event), id, input)
+  const { store, config } = await useContext()
+  return updateLab(store, actorOf(event), id, input, config.forwardPorts)
 })

@@ -7,7 +7,8 @@ import { actorOf } from '../../../server/http/session'
 
 export default defineEventHandler(async (event) => {
   const input = await readBody(event, LabCreate)
-  const lab = await createLab((await useContext()).store, actorOf(event), input)
+  const { store, config } = await useContext()
+  const lab = await createLab(store, actorOf(event), input, config.forwardPorts)
   setResponseStatus(event, 201)
   return lab
 })

@@ -173,6 +173,11 @@ const cases: Case[] = [
     ],
   },
   {
+    name: 'user network forward listening on one host address',
+    spec: spec({ nic: { model: 'virtio', mac: '52:54:00:0a:00:05', netdev: { mode: 'user', hostfwd: [{ hostAddress: '127.0.0.1', hostPort: 20003, guestPort: 3389 }] } } }),
+    argv: [...HEAD, '-netdev', 'user,id=net0,hostfwd=tcp:127.0.0.1:20003-:3389', '-device', 'virtio-net-pci,netdev=net0,mac=52:54:00:0a:00:05,id=nic0', ...tail()],
+  },
+  {
     name: 'NIC rtl8139 on a bridge',
     spec: spec({ nic: { model: 'rtl8139', mac: '52:54:00:0a:00:03', netdev: { mode: 'bridge', bridge: 'br-lab1' } } }),
     argv: [...HEAD, '-netdev', 'bridge,id=net0,br=br-lab1', '-device', 'rtl8139,netdev=net0,mac=52:54:00:0a:00:03,id=nic0', ...tail()],
@@ -274,6 +279,7 @@ const bad: BadCase[] = [
   { name: 'tap name too long', spec: spec({ nic: nic({ netdev: { mode: 'tap', ifname: 'a'.repeat(16) } }) }), fields: ['nic.netdev.ifname'] },
   { name: 'bad network mode', spec: spec({ nic: nic({ netdev: { mode: 'vde' } }) }), fields: ['nic.netdev.mode'] },
   { name: 'bad port', spec: spec({ nic: nic({ netdev: { mode: 'user', hostfwd: [{ hostPort: 0, guestPort: 70000 }] } }) }), fields: ['nic.netdev.hostfwd[0].hostPort', 'nic.netdev.hostfwd[0].guestPort'] },
+  { name: 'forward address not an IPv4 literal', spec: spec({ nic: nic({ netdev: { mode: 'user', hostfwd: [{ hostAddress: '0.0.0.0:1-:22,hostfwd=tcp:', hostPort: 20000, guestPort: 3389 }] } }) }), fields: ['nic.netdev.hostfwd[0].hostAddress'] },
   { name: 'reserved extra arg', spec: spec({ extraArgs: ['-usb', '-drive', 'file=/etc/shadow'] }), fields: ['extraArgs[1]'] },
   { name: 'reserved extra arg with --', spec: spec({ extraArgs: ['--qmp', 'tcp::4444'] }), fields: ['extraArgs[0]'] },
   { name: 'control character in an extra arg', spec: spec({ extraArgs: ['-usb\n'] }), fields: ['extraArgs[0]'] },

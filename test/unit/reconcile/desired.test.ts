@@ -96,4 +96,30 @@ describe('desiredVms', () => {
     expect(problems.map((p) => p.id)).toEqual(['a-1', 'a-2', 'b-1'])
     expect(problems[0]!.msgid).toBe('Cannot build the QEMU command line: {error}')
   })
+
+  it('forwards host port hostPort + n - 1 to each user-mode seat on the forward address, none for maintenance', () => {
+    const m = model({ maintenance: [{ profile: 'linux', mode: 'exclusive', lab: 'a', by: 'admin' }] })
+    m.labs[0] = { ...m.labs[0]!, network: { mode: 'user', hostPort: 20010, port: 5900 } }
+    const { vms } = desiredVms(m, { ...host, forwardAddress: '127.0.0.1' })
+    expect(vms.find((v) => v.id === 'a-2')!.spec.nic!.netdev).toEqual({ mode: 'user', hostfwd: [{ hostAddress: '127.0.0.1', hostPort: 20011, guestPort: 5900 }] })
+    expect(vms.find((v) => v.id === 'a-1')!.argv).toContain('user,id=net0,hostfwd=tcp:127.0.0.1:20010-:5900')
+    expect(vms.find((v) => v.id === 'linux-maint')!.spec.nic!.netdev).toEqual({ mode: 'user' })
+    // Without a forward address every host address listens; the seat port defaults to RDP's.
+    m.labs[0] = { ...m.labs[0]!, network: { mode: 'user', hostPort: 20010 } }
+    expect(desiredVms(m, host).vms.find((v) => v.id === 'a-1')!.argv).toContain('user,id=net0,hostfwd=tcp::20010-:3389')
+  })
+
+  it('puts tap-mode seats on the tap named after their MAC, unique across labs', () => {
+    const m = model({ maintenance: [{ profile: 'linux', mode: 'exclusive', lab: 'a', by: 'admin' }] })
+    m.labs[0] = { ...m.labs[0]!, network: { mode: 'tap', bridge: 'br7' } }
+    m.labs[1] = { ...m.labs[1]!, size: 2, max: 2, profiles: ['win10'], macBase: '52:54:00:0a:0c:00', network: { mode: 'tap' } }
+    const nets = Object.fromEntries(desiredVms(m, host).vms.map((v) => [v.id, v.spec.nic!.netdev]))
+    expect(nets).toEqual({
+      'linux-maint': { mode: 'tap', ifname: 'lv5254000a0b00' },
+      'a-1': { mode: 'tap', ifname: 'lv5254000a0b01' },
+      'a-2': { mode: 'tap', ifname: 'lv5254000a0b02' },
+      'b-1': { mode: 'tap', ifname: 'lv5254000a0c01' },
+      'b-2': { mode: 'tap', ifname: 'lv5254000a0c02' },
+    })
+  })
 })

@@ -148,4 +148,17 @@ describe.each(['fs', 'redis'] as const)('Repository on %s', (kind) => {
     await new Repository<Thing>(kv!, 'others').create('z', { name: 'z', colour: 'red' })
     expect((await things.list()).map((t) => t.id)).toEqual(['a', 'b', 'c'])
   })
+
+  it('upsert creates, replaces, leaves alone (undefined) or removes (null), atomically', async () => {
+    await setup()
+    const created = await things.upsert('a', (cur) => (cur ? undefined : { name: 'a', colour: 'red' }))
+    expect(created).toMatchObject({ id: 'a', revision: 1, colour: 'red' })
+    expect(await things.upsert('a', (cur) => (cur ? undefined : { name: 'a', colour: 'blue' }))).toMatchObject({ revision: 1, colour: 'red' })
+    expect(await things.upsert('a', (cur) => ({ ...cur!, colour: 'green' }))).toMatchObject({ revision: 2, colour: 'green', createdAt: created!.createdAt })
+    // Ten at once, each taking it only if nobody has: exactly one does.
+    const takers = await Promise.all(Array.from({ length: 10 }, (_, i) => things.upsert('b', (cur) => cur ?? { name: 'b', colour: String(i) })))
+    expect(new Set(takers.map((t) => t!.colour)).size).toBe(1)
+    expect(await things.upsert('a', () => null)).toBeNull()
+    expect(await things.get('a')).toBeNull()
+  })
 })

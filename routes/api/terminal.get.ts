@@ -1,0 +1,14 @@
+import { defineEventHandler } from 'h3'
+import { TerminalQuery } from '../../schemas/terminal-api'
+import { useContext } from '../../server/context'
+import { answerTerminal } from '../../server/terminals/answer'
+import { readQuery } from '../../server/http/input'
+import { answerFormat, callerOf, plainErrors, requestHost, sendAnswer } from '../../server/http/terminal'
+
+export default defineEventHandler(async (event) => {
+  plainErrors(event)
+  const { mac } = readQuery(event, TerminalQuery)
+  const ctx = await useContext()
+  const answer = await answerTerminal(ctx, callerOf(event, ctx.config, mac), requestHost(event))
+  return sendAnswer(event, answer, answerFormat(event))
+})

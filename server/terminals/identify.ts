@@ -1,0 +1,33 @@
+import { N_ } from '../../schemas/msgid'
+import type { Terminal } from '../../schemas/terminals'
+import { type Repositories, type Stored, uniqueOwner } from '../../storage'
+import { ForbiddenError } from '../errors'
+import { recordPending } from './pending'
+
+/** How a terminal presents itself: the address it calls from, and the MAC it may name. */
+export interface Caller {
+  ip: string
+  mac?: string
+}
+
+// The address claims name a terminal in one read; a claim its owner no longer holds (an address
+// changed or a crash mid-write) must not identify anyone, so the record is checked too.
+async function byClaim(store: Repositories, space: 'terminal-ip' | 'terminal-mac', field: 'ip' | 'mac', value: string) {
+  const owner = await uniqueOwner(store.kv, space, value)
+  const terminal = owner ? await store.terminals.get(owner) : null
+  return terminal?.[field] === value ? terminal : null
+}
+
+/**
+ * The terminal calling: by the MAC it names, else by its address. An unknown one is noted as
+ * pending for an admin to adopt, and refused.
+ */
+export async function identifyTerminal(store: Repositories, caller: Caller): Promise<Stored<Terminal>> {
+  const terminal = (caller.mac && (await byClaim(store, 'terminal-mac', 'mac', caller.mac))) || (await byClaim(store, 'terminal-ip', 'ip', caller.ip))
+  if (terminal) return terminal
+  await recordPending(store, caller.ip, caller.mac)
+  throw new ForbiddenError(
+    N_('This terminal ({address}) is not known to LabVirt; an administrator can adopt it from the pending terminals'),
+    { address: caller.mac ?? caller.ip },
+  )
+}

@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest'
+import { lowestFreeBlock, placeForwards } from '../../../server/network/ports'
+import { ConflictError, ValidationError } from '../../../server/errors'
+
+const range = { from: 20000, to: 20099 }
+const userLab = (id: string, hostPort: number, max: number) => ({ id, max, network: { mode: 'user' as const, hostPort } })
+
+describe('lowestFreeBlock', () => {
+  it('takes the first gap big enough, in any order of taken blocks', () => {
+    expect(lowestFreeBlock(range, 10, [])).toBe(20000)
+    expect(lowestFreeBlock(range, 10, [{ from: 20005, to: 20009 }])).toBe(20010)
+    expect(lowestFreeBlock(range, 5, [{ from: 20020, to: 20029 }, { from: 20000, to: 20009 }])).toBe(20010)
+    expect(lowestFreeBlock(range, 11, [{ from: 20020, to: 20029 }, { from: 20000, to: 20009 }])).toBe(20030)
+    expect(lowestFreeBlock(range, 100, [])).toBe(20000)
+    expect(lowestFreeBlock(range, 101, [])).toBeUndefined()
+    expect(lowestFreeBlock(range, 50, [{ from: 20040, to: 20060 }])).toBeUndefined()
+  })
+})
+
+describe('placeForwards', () => {
+  const others = [userLab('a', 20000, 4), { id: 'b', max: 50, network: { mode: 'bridge' as const } }, userLab('c', 20010, 5)]
+
+  it('allocates the lowest block outside other user-mode labs\' blocks', () => {
+    expect(placeForwards({ mode: 'user' }, 5, undefined, others, range)).toEqual({ mode: 'user', hostPort: 20004 })
+    expect(placeForwards({ mode: 'user' }, 7, undefined, others, range)).toEqual({ mode: 'user', hostPort: 20015 })
+  })
+
+  it('keeps the block it had while it still fits, else moves', () => {
+    expect(placeForwards({ mode: 'user' }, 4, { mode: 'user', hostPort: 20050 }, others, range)).toEqual({ mode: 'user', hostPort: 20050 })
+    expect(placeForwards({ mode: 'user' }, 8, { mode: 'user', hostPort: 20004 }, others, range)).toEqual({ mode: 'user', hostPort: 20015 })
+    expect(placeForwards({ mode: 'user' }, 4, { mode: 'bridge' }, others, range), 'switched to user mode').toEqual({ mode: 'user', hostPort: 20004 })
+  })
+
+  it('takes an explicit block anywhere it overlaps nobody, and names the lab it overlaps', () => {
+    expect(placeForwards({ mode: 'user', hostPort: 40000 }, 4, undefined, others, range)).toEqual({ mode: 'user', hostPort: 40000 })
+    const err = (() => { try { placeForwards({ mode: 'user', hostPort: 20012 }, 2, undefined, others, range) } catch (e) { return e } })() as ConflictError
+    expect(err).toBeInstanceOf(ConflictError)
+    expect(err.params).toMatchObject({ lab: 'c', from: 20012, to: 20013 })
+    expect(() => placeForwards({ mode: 'user', hostPort: 65534 }, 4, undefined, [], range)).toThrow(ValidationError)
+  })
+
+  it('leaves other modes alone, and says when the range is full', () => {
+    expect(placeForwards({ mode: 'tap', bridge: 'br0' }, 4, undefined, others, range)).toEqual({ mode: 'tap', bridge: 'br0' })
+    expect(() => placeForwards({ mode: 'user' }, 90, undefined, others, range)).toThrow(ConflictError)
+  })
+})

@@ -1,0 +1,70 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { openKv, repositories, type Repositories } from '../../../storage'
+import { identifyTerminal } from '../../../server/terminals/identify'
+import { recordPending } from '../../../server/terminals/pending'
+import { createTerminal } from '../../../server/terminals'
+import { ForbiddenError } from '../../../server/errors'
+import { SYSTEM } from '../../../server/events'
+
+// Identification and the pending list on a real file store.
+
+let dir: string
+let store: Repositories
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'labvirt-identify-'))
+  store = repositories(await openKv({ dir }))
+  await store.labs.create('aula', { name: 'aula', description: '', size: 1, max: 2, profiles: ['p'], macBase: '52:54:00:01:02:00', network: { mode: 'user' } })
+})
+afterEach(async () => {
+  await store.kv.close()
+  await rm(dir, { recursive: true, force: true })
+})
+
+const refused = (caller: { ip: string; mac?: string }) => expect(identifyTerminal(store, caller)).rejects.toBeInstanceOf(ForbiddenError)
+
+describe('identifying a terminal', () => {
+  it('by MAC first, then by address', async () => {
+    await createTerminal(store, SYSTEM, { name: 'by-ip', description: '', ip: '10.0.0.1', lab: 'aula', params: {} })
+    await createTerminal(store, SYSTEM, { name: 'by-mac', description: '', mac: '52:54:00:aa:bb:01', lab: 'aula', params: {} })
+    expect((await identifyTerminal(store, { ip: '10.0.0.1' })).id).toBe('by-ip')
+    expect((await identifyTerminal(store, { ip: '10.0.0.1', mac: '52:54:00:aa:bb:01' })).id).toBe('by-mac')
+    // An unknown MAC from a known address: the address still says who it is.
+    expect((await identifyTerminal(store, { ip: '10.0.0.1', mac: '52:54:00:aa:bb:99' })).id).toBe('by-ip')
+    await refused({ ip: '10.0.0.2' })
+  })
+
+  it('a claim whose terminal no longer has the address identifies no one', async () => {
+    await createTerminal(store, SYSTEM, { name: 'moved', description: '', ip: '10.0.0.3', lab: 'aula', params: {} })
+    // The record changed behind the claim's back (as a crash between the two writes would leave it).
+    await store.terminals.update('moved', undefined, (t) => ({ ...t, ip: '10.0.0.4' }))
+    await refused({ ip: '10.0.0.3' })
+  })
+})
+
+describe('pending terminals', () => {
+  it('an unknown terminal is noted once a minute at most, keyed by its MAC or else its address', async () => {
+    const t0 = Date.parse('2026-11-30T08:00:00Z')
+    await recordPending(store, '10.0.0.5', undefined, t0)
+    await recordPending(store, '10.0.0.5', undefined, t0 + 30_000)
+    expect(await store.pending.get('10-0-0-5')).toMatchObject({ ip: '10.0.0.5', firstSeen: new Date(t0).toISOString(), lastSeen: new Date(t0).toISOString(), revision: 1 })
+    await recordPending(store, '10.0.0.5', undefined, t0 + 61_000)
+    expect(await store.pending.get('10-0-0-5')).toMatchObject({ firstSeen: new Date(t0).toISOString(), lastSeen: new Date(t0 + 61_000).toISOString() })
+    await recordPending(store, '10.0.0.6', '52:54:00:aa:bb:02', t0)
+    expect(await store.pending.get('52-54-00-aa-bb-02')).toMatchObject({ ip: '10.0.0.6', mac: '52:54:00:aa:bb:02' })
+    // An address no terminal could be given (IPv6, no MAC) is not listed.
+    await recordPending(store, '::1', undefined, t0)
+    expect((await store.pending.list()).map((p) => p.id)).toEqual(['10-0-0-5', '52-54-00-aa-bb-02'])
+  })
+
+  it('a flood of unknown addresses stops being recorded at the cap; known ones are still refreshed', async () => {
+    const t0 = Date.now()
+    for (let i = 0; i < 25; i++) await recordPending(store, `10.1.0.${i}`, undefined, t0, 20)
+    expect(await store.pending.list()).toHaveLength(20)
+    await recordPending(store, '10.1.0.0', undefined, t0 + 61_000, 20)
+    expect((await store.pending.get('10-1-0-0'))?.lastSeen).toBe(new Date(t0 + 61_000).toISOString())
+  })
+})
