@@ -1,5 +1,6 @@
 import { defineCommand } from 'citty'
 import { execa } from 'execa'
+import { userInfo } from 'node:os'
 import { N_ } from '../../schemas/msgid'
 import type { Lab } from '../../schemas/labs'
 import type { Stored } from '../../storage'
@@ -11,7 +12,7 @@ import { guarded } from './guarded'
 import { t } from './i18n'
 
 // The CLI runs as root (sudo) for setup: the service user is who sudo was run by, unless told.
-const defaultUser = () => process.env.SUDO_USER || process.env.USER || 'root'
+const defaultUser = () => process.env.SUDO_USER || userInfo().username
 
 const user = { type: 'string', description: t(N_('The user LabVirt runs as (default: $SUDO_USER or the current user)')) } as const
 

@@ -3,7 +3,7 @@ import type { ConnectionTracking } from '../config'
 import type { Lab } from '../../schemas/labs'
 import type { VmStatus } from '../../schemas/vms'
 import type { Connection, Heartbeat } from '../../schemas/terminal-api'
-import { RecordConflict, type Repositories, uniqueOwner } from '../../storage'
+import { type Repositories, uniqueOwner } from '../../storage'
 import { seatEndpoint } from './endpoint'
 import { type Flow, type FlowSource, readFlows } from './conntrack'
 import { readSockets, type Socket } from './sockets'
@@ -170,8 +170,9 @@ export class ConnectionWatcher {
     const mode = config.connectionTracking
     const [statuses, labs, current] = await Promise.all([store.vms.list(), store.labs.list(), store.connections.list()])
     const labById = new Map(labs.map((l) => [l.id, l]))
+    // Manual VMs too: no terminal connects to them, but an admin's console on one is worth showing.
     const watched = statuses
-      .filter((s) => s.host === config.hostId && (s.kind === 'seat' || s.kind === 'maintenance') && (s.state === 'running' || s.state === 'stopping'))
+      .filter((s) => s.host === config.hostId && (s.state === 'running' || s.state === 'stopping'))
       .map((s) => watchedOf(s, s.lab ? labById.get(s.lab) : undefined))
     const wants = (via: Target['via']) => mode !== 'heartbeat' && mode !== 'off' && watched.some((w) => w.target?.via === via)
     const [flows, sockets] = await Promise.all([wants('conntrack') ? this.flows() : undefined, wants('socket') ? readSockets() : undefined])
@@ -180,6 +181,7 @@ export class ConnectionWatcher {
     const now = Date.now()
     const seen = sightings(watched, { flows, sockets, heartbeats, mode, now, heartbeatTimeoutMs: config.heartbeatTimeoutMs })
 
+    // This host's records, and any other host left for a VM that now runs here.
     const mine = current.filter((c) => c.host === config.hostId || watched.some((w) => w.vm === c.id))
     const previous = new Map(mine.map(({ id, revision, createdAt, updatedAt, ...c }) => [id, c as Connection]))
     const next = connectionsFrom({ watched, seen, names: await terminalNames(store, addressesOf(seen)), consoles: this.deps.consoles(), previous, host: config.hostId, now })
@@ -190,13 +192,11 @@ export class ConnectionWatcher {
         const prev = previous.get(id)
         if (prev && same(prev, c)) return
         changed ||= !prev
-        await upsert(store, id, c)
+        await store.connections.upsert(id, () => c)
       }),
       ...[...previous.keys()].filter((id) => !next.has(id)).map(async (id) => {
         changed = true
-        await store.connections.remove(id).catch((err) => {
-          if (!(err instanceof RecordConflict)) throw err
-        })
+        await store.connections.upsert(id, () => null)
       }),
     ])
     if (changed) this.deps.changed()
@@ -225,11 +225,4 @@ async function terminalNames(store: Repositories, addresses: string[]): Promise<
     if (owner && (await store.terminals.get(owner))?.ip === ip) names.set(ip, owner)
   }))
   return names
-}
-
-async function upsert(store: Repositories, id: string, c: Connection) {
-  await store.connections.update(id, undefined, () => c).catch(async (err) => {
-    if (!(err instanceof RecordConflict && err.reason === 'missing')) throw err
-    await store.connections.create(id, c)
-  })
 }

@@ -17,6 +17,7 @@ import { execa } from 'execa'
 //   net.bridge.bridge-nf-call-iptables=1 (the default in a fresh namespace here; on a kernel with
 //   br_netfilter as a module, `modprobe br_netfilter` first). With it set to 0 new flows go
 //   untracked; deleting the rule stops tracking new flows too;
+// - a closed flow stays listed for 2 minutes as TIME_WAIT: only ESTABLISHED means connected;
 // - a `bridge` family table cannot use `ct` here ("Protocol error"): that needs nf_conntrack_bridge
 //   (CONFIG_NF_CONNTRACK_BRIDGE), which this kernel lacks.
 

@@ -183,6 +183,31 @@ describe('who is connected', () => {
     await shows(userSeat, 'idle', (v) => !v.connected)
   })
 
+  it('a seat in use is not restarted for a profile change until its terminal leaves, then at once', async () => {
+    const before = (await api.get<{ id: string; pid: number }[]>('/api/vms')).body.find((v) => v.id === seat)!
+    const conn = await holdConnection(T, SEAT_IP, 3389)
+    let closed = false
+    try {
+      await shows(seat, `connected to ${terminal}`, (v) => v.connected && v.terminal === terminal)
+      const p = (await api.get(`/api/profiles/${profile.id}`)).body
+      expect((await api.put(`/api/profiles/${profile.id}`, { ...p, memoryMiB: 80 })).status).toBe(200)
+      // Several reconcile passes (1 s apart here) go by: the seat keeps its process.
+      await new Promise((r) => setTimeout(r, 4_000))
+      expect((await api.get<{ id: string; pid: number }[]>('/api/vms')).body.find((v) => v.id === seat)?.pid).toBe(before.pid)
+      await conn.close()
+      closed = true
+      const t0 = performance.now()
+      await waitFor(`${seat} restarted once idle`, 15_000, async (see) => {
+        const v = (await api.get<{ id: string; pid?: number; state: string }[]>('/api/vms')).body.find((x) => x.id === seat)
+        see(v)
+        return v?.state === 'running' && v.pid !== undefined && v.pid !== before.pid
+      })
+      measure('connection closed -> seat restarted on its changed profile', performance.now() - t0)
+    } finally {
+      if (!closed) await conn.close()
+    }
+  })
+
   it('LABVIRT_CONNECTION_TRACKING=heartbeat: the launcher\'s heartbeats decide; a restarted LabVirt counts open consoles again', async () => {
     const sock = await openConsole(seat)
     await shows(seat, 'with a console', (v) => v.consoles === 1)

@@ -1,4 +1,6 @@
-import { resolve } from 'node:path'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
 import { execa } from 'execa'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ApiClient, adminClient } from '../../helpers/client'
@@ -55,5 +57,16 @@ describe('DHCP reservations', () => {
     const r = await execa(CLI, ['dhcp', 'dnsmasq'], { reject: false, env: { LABVIRT_URL: server.url, LABVIRT_PASSWORD: ADMIN_PASSWORD, LANG: 'C' } })
     expect(r.exitCode, r.stderr).toBe(0)
     expect(`${r.stdout}\n`).toBe(DNSMASQ())
+  })
+
+  it('a server given a DHCP range it cannot use refuses to start, saying why', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'labvirt-test-'))
+    try {
+      await expect(startServer({ LABVIRT_DATA_DIR: dataDir, LABVIRT_DHCP_INTERFACE: 'br0', LABVIRT_DHCP_RANGE: '10.0.0.0/24' })).rejects.toThrow(
+        /server exited \(1\)[^]*LABVIRT_DHCP_RANGE must be/,
+      )
+    } finally {
+      await rm(dataDir, { recursive: true, force: true })
+    }
   })
 })
