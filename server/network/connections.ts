@@ -207,7 +207,8 @@ export class ConnectionWatcher {
     const r = await readFlows(this.flowSource)
     if (!r) {
       if (this.flowsRetryAt === 0) {
-        console.warn('[labvirt] connection tracking cannot be read here (neither /proc/net/nf_conntrack nor `conntrack -L`, which needs CAP_NET_ADMIN): bridge and tap seats count as connected by the launchers\' heartbeats')
+        const fallback = this.ctx.config.connectionTracking === 'auto' ? ': bridge and tap seats count as connected by the launchers\' heartbeats' : ''
+        console.warn(`[labvirt] connection tracking cannot be read here (neither /proc/net/nf_conntrack nor \`conntrack -L\`, which needs CAP_NET_ADMIN)${fallback}`)
       }
       this.flowsRetryAt = Date.now() + RETRY_TABLE_MS
       return undefined

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { parseConntrack } from '../../../server/network/conntrack'
+import { parseConntrack, readFlows } from '../../../server/network/conntrack'
 
 // Captured on this machine in a test namespace: a terminal (10.199.0.50, fd99::50) connected to a
 // seat's port 3389 through a bridge, an ICMP ping, a connection that was closed (TIME_WAIT) and one
@@ -36,5 +36,24 @@ describe('parseConntrack', () => {
   it('finds nothing in an empty table or in garbage', () => {
     expect(parseConntrack('')).toEqual([])
     expect(parseConntrack('conntrack v1.4.7 (conntrack-tools): 0 flow entries have been shown.\nnot a flow\n')).toEqual([])
+  })
+})
+
+describe('readFlows', () => {
+  it("reads this namespace's table from the proc file, or with the conntrack tool when asked first", async () => {
+    // Root here: both sources work (what they list is whatever this namespace tracks).
+    expect((await readFlows())?.source).toBe('proc')
+    expect((await readFlows('tool'))?.source).toBe('tool')
+    expect((await readFlows(undefined, '/nonexistent/nf_conntrack'))?.source).toBe('tool')
+  })
+
+  it('is undefined when neither the proc file nor the tool can be read', async () => {
+    const path = process.env.PATH
+    process.env.PATH = '/nonexistent' // a host without the conntrack package
+    try {
+      expect(await readFlows(undefined, '/nonexistent/nf_conntrack')).toBeUndefined()
+    } finally {
+      process.env.PATH = path
+    }
   })
 })
