@@ -30,15 +30,14 @@ export interface Observations {
 /** Someone on a VM: a peer address seen by the host, or a terminal by its own (heartbeat) word. */
 export type Sighting = { via: 'conntrack' | 'socket'; address: string } | { via: 'heartbeat'; terminal: string }
 
-/** Where a VM's users connect, from its lab. Maintenance VMs are the lab's seat 0 (its MAC and IP base). */
+/**
+ * Where a VM's users connect: a seat's endpoint. Other VMs (maintenance, manual) have none that a
+ * terminal is given (no forward, no DHCP reservation): only their consoles are watched.
+ */
 export function watchedOf(status: Pick<VmStatus, 'id' | 'seat'>, lab: Lab | undefined): Watched {
-  if (!lab) return { vm: status.id }
-  const user = lab.network.mode === 'user'
-  // A user-mode VM without a seat (maintenance) has no forward: seat 0 would be another lab's port.
-  if (user && status.seat === undefined) return { vm: status.id }
-  const end = seatEndpoint(lab, status.seat ?? 0, '')
-  if (!end) return { vm: status.id }
-  return { vm: status.id, target: user ? { via: 'socket', port: end.port } : { via: 'conntrack', ip: end.host, port: end.port } }
+  const end = lab && status.seat !== undefined ? seatEndpoint(lab, status.seat, '') : undefined
+  if (!lab || !end) return { vm: status.id }
+  return { vm: status.id, target: lab.network.mode === 'user' ? { via: 'socket', port: end.port } : { via: 'conntrack', ip: end.host, port: end.port } }
 }
 
 /**

@@ -91,14 +91,16 @@ describe('who is connected', () => {
 })
 
 describe('watchedOf', () => {
-  it("watches a bridged seat's address and port, a maintenance VM at seat 0, a user seat's host port", () => {
+  it("watches a bridged seat's address and port, a user seat's forwarded host port", () => {
     expect(watchedOf({ id: 'l-2', seat: 2 }, bridged)).toEqual({ vm: 'l-2', target: { via: 'conntrack', ip: '10.9.0.12', port: 3389 } })
-    expect(watchedOf({ id: 'p-maint' }, lab({ mode: 'tap', port: 5900 }, '10.9.0.10'))).toEqual({ vm: 'p-maint', target: { via: 'conntrack', ip: '10.9.0.10', port: 5900 } })
+    expect(watchedOf({ id: 'l-1', seat: 1 }, lab({ mode: 'tap', port: 5900 }, '10.9.0.10'))).toEqual({ vm: 'l-1', target: { via: 'conntrack', ip: '10.9.0.11', port: 5900 } })
     expect(watchedOf({ id: 'l-3', seat: 3 }, lab({ mode: 'user', hostPort: 20001 }))).toEqual({ vm: 'l-3', target: { via: 'socket', port: 20003 } })
   })
 
-  it('has nothing to watch without an address, a forward or a lab', () => {
+  it('has nothing to watch without an address, a forward, a seat or a lab', () => {
     expect(watchedOf({ id: 'l-1', seat: 1 }, lab({ mode: 'bridge' }))).toEqual({ vm: 'l-1' })
+    expect(watchedOf({ id: 'l-1', seat: 1 }, lab({ mode: 'user' }))).toEqual({ vm: 'l-1' })
+    expect(watchedOf({ id: 'p-maint' }, lab({ mode: 'tap' }, '10.9.0.10'))).toEqual({ vm: 'p-maint' })
     expect(watchedOf({ id: 'p-maint' }, lab({ mode: 'user', hostPort: 20001 }))).toEqual({ vm: 'p-maint' })
     expect(watchedOf({ id: 'x-1', seat: 1 }, undefined)).toEqual({ vm: 'x-1' })
   })
