@@ -50,6 +50,8 @@ export function repositories(kv: Kv) {
     heartbeats: new Repository<Heartbeat>(kv, 'heartbeats'),
     /** Sticky seats: which terminal each seat was last given to. */
     assignments: new Repository<SeatAssignment>(kv, 'assignments'),
+    /** The reverse of `assignments`, a hint checked against it: a terminal's seat in one read. */
+    terminalSeats: new Repository<{ vm: string }>(kv, 'terminal-seats'),
     /** Who is connected to each VM; written by the host that runs it. */
     connections: new Repository<Connection>(kv, 'connections'),
   }

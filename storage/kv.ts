@@ -99,6 +99,8 @@ class FsKv extends BaseKv {
     return this.withLock(key, async () => {
       const current = await this.get<T>(key)
       const next = await fn(current)
+      // Handed back unchanged: nothing to write (and no fsync).
+      if (next === current) return next
       if (next === null) {
         if (current !== null) await this.remove(key)
       } else {
@@ -129,7 +131,9 @@ class RedisKv extends BaseKv {
     const redisKey = `${this.base}:${key}`
     for (;;) {
       const raw = await guard(() => this.client.get(redisKey))
-      const next = await fn(parse<T>(raw))
+      const current = parse<T>(raw)
+      const next = await fn(current)
+      if (next === current) return next
       const nextRaw = next === null ? '' : JSON.stringify(next)
       const ok = await guard(() => this.client.eval(CAS_SCRIPT, 1, redisKey, raw ?? '', nextRaw))
       if (ok === 1) return next

@@ -1,9 +1,10 @@
 import { N_ } from '../../schemas/msgid'
 import type { Lab } from '../../schemas/labs'
 import type { Terminal } from '../../schemas/terminals'
-import type { SeatAssignment } from '../../schemas/terminal-api'
+import type { Connection, SeatAssignment } from '../../schemas/terminal-api'
 import { type Repositories, type Stored, uniqueOwner } from '../../storage'
 import { UnavailableError } from '../errors'
+import { unlessConflict } from '../records'
 
 /** What a terminal waiting for a seat is told to wait before asking again (Retry-After). */
 export const RETRY_AFTER_S = 5
@@ -53,12 +54,6 @@ async function pinnedToOther(store: Repositories, vm: string, terminal: string) 
   return other !== null && pinOf(other) === vm
 }
 
-/** Someone else (another terminal, or an address no terminal has) is connected to the seat. */
-async function usedByOther(store: Repositories, vm: string, terminal: string) {
-  const conn = await store.connections.get(vm)
-  return conn !== null && (conn.terminal ?? conn.address) !== undefined && conn.terminal !== terminal
-}
-
 /** A terminal holds its seat while it asked or sent a heartbeat within the timeout. */
 async function stillThere(store: Repositories, a: SeatAssignment, now: number, timeoutMs: number) {
   if (now - Date.parse(a.at) < timeoutMs) return true
@@ -70,65 +65,137 @@ const notReady = (lab: string, seat: number) =>
   new UnavailableError(RETRY_AFTER_S, N_('Seat {seat} of lab "{lab}" is not running yet'), { lab, seat })
 
 /**
+ * What terminals looking for a new seat read of a lab, shared by every request within
+ * SNAPSHOT_MS: in a boot storm, hundreds of terminals ask at once, and each reading every seat
+ * would make the storm quadratic. The snapshot only narrows the search; the compare-and-set on the
+ * assignment decides, and the winner's seat is read again, so a stale snapshot costs a retry or a
+ * short 503, never a seat given twice.
+ */
+interface LabSnapshot {
+  running: number[]
+  assignments: Map<number, SeatAssignment>
+  pins: Map<number, string>
+  connections: Map<number, Connection>
+  /** Seats won (or lost to another host) since the snapshot was read: no one here tries them again. */
+  taken: Set<number>
+  /** Seats a request of this process is trying right now: the others try the next one. */
+  trying: Set<number>
+}
+
+const SNAPSHOT_MS = 500
+const snapshots = new WeakMap<Repositories, Map<string, { now: number; revision: number; read: Promise<LabSnapshot> }>>()
+
+function labSnapshot(store: Repositories, lab: Stored<Lab>, now: number): Promise<LabSnapshot> {
+  let byLab = snapshots.get(store)
+  if (!byLab) snapshots.set(store, (byLab = new Map()))
+  const cached = byLab.get(lab.id)
+  if (cached && cached.revision === lab.revision && now >= cached.now && now - cached.now < SNAPSHOT_MS) return cached.read
+  const read = readSnapshot(store, lab)
+  const entry = { now, revision: lab.revision, read }
+  byLab.set(lab.id, entry)
+  read.catch(() => byLab.get(lab.id) === entry && byLab.delete(lab.id))
+  return read
+}
+
+async function readSnapshot(store: Repositories, lab: Stored<Lab>): Promise<LabSnapshot> {
+  const seats = seatsOf(lab)
+  const vms = seats.map((n) => vmOf(lab.id, n))
+  const [states, assignments, pins, connections] = await Promise.all([
+    Promise.all(vms.map((vm) => store.vms.get(vm))),
+    Promise.all(vms.map((vm) => store.assignments.get(vm))),
+    Promise.all(vms.map((vm) => uniqueOwner(store.kv, 'terminal-seat', vm))),
+    Promise.all(vms.map((vm) => store.connections.get(vm))),
+  ])
+  const bySeat = <T>(list: (T | null)[]) => new Map(list.flatMap((x, i) => (x === null ? [] : [[i + 1, x] as [number, T]])))
+  return {
+    running: seats.filter((n) => states[n - 1]?.state === 'running'),
+    assignments: bySeat(assignments),
+    pins: bySeat(pins),
+    connections: bySeat(connections),
+    taken: new Set(),
+    trying: new Set(),
+  }
+}
+
+/** The seat a terminal was given last, if the assignment still names it. */
+async function currentSeat(store: Repositories, terminal: string): Promise<{ vm: string; assignment: Stored<SeatAssignment> } | undefined> {
+  const hint = await store.terminalSeats.get(terminal)
+  if (!hint) return undefined
+  const assignment = await store.assignments.get(hint.vm)
+  return assignment?.terminal === terminal ? { vm: hint.vm, assignment } : undefined
+}
+
+/**
  * The seat a terminal connects to: its pinned seat; else the seat it had, while that runs; else
  * the first running seat no other terminal holds (assigned to one still there, pinned to one, or
  * connected to). None ready: 503 with a Retry-After.
  */
 export async function brokerSeat(store: Repositories, terminal: Stored<Terminal>, lab: Stored<Lab>, timeoutMs: number, now = Date.now()): Promise<SeatChoice> {
-  const seats = seatsOf(lab)
-  const [states, assignments] = await Promise.all([
-    Promise.all(seats.map((n) => store.vms.get(vmOf(lab.id, n)))),
-    Promise.all(seats.map((n) => store.assignments.get(vmOf(lab.id, n)))),
-  ])
-  const running = (n: number) => states[n - 1]?.state === 'running'
-  const mine = seats.filter((n) => assignments[n - 1]?.terminal === terminal.id)
+  const current = await currentSeat(store, terminal.id)
   const give = async (n: number) => {
-    for (const m of mine) if (m !== n) await release(store, vmOf(lab.id, m), terminal.id)
-    return { lab, seat: n, vm: vmOf(lab.id, n) }
+    const vm = vmOf(lab.id, n)
+    if (current && current.vm !== vm) await release(store, current.vm, terminal.id)
+    if (current?.vm !== vm) await store.terminalSeats.upsert(terminal.id, () => ({ vm }))
+    return { lab, seat: n, vm }
   }
+  const running = async (n: number) => (await store.vms.get(vmOf(lab.id, n)))?.state === 'running'
 
   if (terminal.seat !== undefined) {
-    if (!running(terminal.seat)) throw notReady(lab.id, terminal.seat)
+    if (!(await running(terminal.seat))) throw notReady(lab.id, terminal.seat)
     // The pin wins over whoever had the seat.
     await take(store, vmOf(lab.id, terminal.seat), terminal.id, now, async () => true)
     return give(terminal.seat)
   }
 
-  const sticky = mine.find(running)
-  if (sticky !== undefined && !(await pinnedToOther(store, vmOf(lab.id, sticky), terminal.id))) {
-    const at = Date.parse(assignments[sticky - 1]!.at)
+  const sticky = current && seatNumber(lab, current.vm)
+  if (sticky && (await running(sticky)) && !(await pinnedToOther(store, current.vm, terminal.id))) {
     // Asking again refreshes the assignment, but not on every request of a terminal that keeps asking.
-    if (now - at < timeoutMs / 3 || (await take(store, vmOf(lab.id, sticky), terminal.id, now, async () => false))) return give(sticky)
+    if (now - Date.parse(current.assignment.at) < timeoutMs / 3 || (await take(store, current.vm, terminal.id, now, async () => false))) return give(sticky)
   }
 
-  const candidates = seats.filter(running)
-  if (candidates.length === 0) {
+  const snap = await labSnapshot(store, lab, now)
+  if (snap.running.length === 0) {
     throw new UnavailableError(RETRY_AFTER_S, N_('No seat of lab "{lab}" is running yet'), { lab: lab.id })
   }
-  const held = (a: SeatAssignment | null) => (a && a.terminal !== terminal.id ? stillThere(store, a, now, timeoutMs) : Promise.resolve(false))
-  for (const n of candidates) {
-    const vm = vmOf(lab.id, n)
-    // Cheap checks on what was read first; the compare-and-set decides on the current assignment.
-    if (await held(assignments[n - 1] ?? null)) continue
-    if ((await pinnedToOther(store, vm, terminal.id)) || (await usedByOther(store, vm, terminal.id))) continue
-    if (await take(store, vm, terminal.id, now, async (a) => !(await held(a)))) return give(n)
+  const held = (a: SeatAssignment | null | undefined) => (a && a.terminal !== terminal.id ? stillThere(store, a, now, timeoutMs) : Promise.resolve(false))
+  const usedByOther = (c: Connection | undefined) => c !== undefined && (c.terminal ?? c.address) !== undefined && c.terminal !== terminal.id
+  const pinned = async (n: number) => {
+    const owner = snap.pins.get(n)
+    return owner !== undefined && owner !== terminal.id && (await pinnedToOther(store, vmOf(lab.id, n), terminal.id))
+  }
+  for (const n of snap.running) {
+    if (snap.taken.has(n) || snap.trying.has(n)) continue
+    snap.trying.add(n)
+    try {
+      if ((await held(snap.assignments.get(n))) || usedByOther(snap.connections.get(n)) || (await pinned(n))) continue
+      const won = await take(store, vmOf(lab.id, n), terminal.id, now, async (a) => !(await held(a)))
+      snap.taken.add(n)
+      if (!won) continue
+      if (await running(n)) return await give(n)
+      // It stopped since the snapshot was read: give it back and look further.
+      await release(store, vmOf(lab.id, n), terminal.id)
+    } finally {
+      snap.trying.delete(n)
+    }
   }
   throw new UnavailableError(RETRY_AFTER_S, N_('Every running seat of lab "{lab}" is in use'), { lab: lab.id })
 }
 
-/** The seats (VM ids) assigned to a terminal: one, normally. */
-async function assignedSeats(store: Repositories, terminal: Pick<Terminal, 'name' | 'lab'>): Promise<string[]> {
-  const lab = await store.labs.get(terminal.lab)
-  if (!lab) return []
-  const vms = seatsOf(lab).map((n) => vmOf(lab.id, n))
-  const assignments = await Promise.all(vms.map((vm) => store.assignments.get(vm)))
-  return vms.filter((_, i) => assignments[i]?.terminal === terminal.name)
+/** The seat number of a VM id in this lab, if it is one of its current seats. */
+function seatNumber(lab: Lab & { id: string }, vm: string): number | undefined {
+  if (!vm.startsWith(`${lab.id}-`)) return undefined
+  const n = Number(vm.slice(lab.id.length + 1))
+  return Number.isInteger(n) && n >= 1 && n <= lab.size ? n : undefined
 }
 
 /** The seat (VM id) a terminal was last given, if it still has one. */
-export const assignedSeat = async (store: Repositories, terminal: Terminal) => (await assignedSeats(store, terminal))[0]
+export const assignedSeat = async (store: Repositories, terminal: Pick<Terminal, 'name'>) => (await currentSeat(store, terminal.name))?.vm
 
-/** Frees the seats of a terminal that is gone or moved to another lab. */
+/** Frees the seat of a terminal that is gone or moved to another lab. */
 export async function releaseSeats(store: Repositories, terminal: Pick<Terminal, 'name' | 'lab'>) {
-  for (const vm of await assignedSeats(store, terminal)) await release(store, vm, terminal.name)
+  const current = await currentSeat(store, terminal.name)
+  if (current) await release(store, current.vm, terminal.name)
+  await store.terminalSeats.remove(terminal.name).catch(unlessConflict)
+  // This host's snapshot still counts the seat as taken; the next request must see it free.
+  snapshots.get(store)?.delete(terminal.lab)
 }
