@@ -71,11 +71,47 @@ abstract class BaseKv implements Kv {
   close() { return this.storage.dispose() }
 }
 
+/** Past this many cached values the cache starts over (unknown terminals' lookups add misses). */
+const CACHE_MAX = 50_000
+
 class FsKv extends BaseKv {
   readonly kind = 'fs' as const
   private locks = new Map<string, Promise<unknown>>()
+  /**
+   * Raw values (null: no such key) as last read or written. One server owns a data directory (the
+   * dir lock), so every write goes through this object and the cache stays exact; a boot storm's
+   * thousands of reads then cost a parse, not a file read each. Keys are always spelled the way
+   * the repositories build them, so one record has one cache entry.
+   */
+  private cache = new Map<string, string | null>()
   constructor(storage: Storage, private unlock: () => void) {
     super(storage)
+  }
+
+  private remember(key: string, raw: string | null) {
+    if (this.cache.size >= CACHE_MAX) this.cache.clear()
+    this.cache.set(key, raw)
+  }
+  override async get<T>(key: string) {
+    let raw = this.cache.get(key)
+    if (raw === undefined) {
+      const read = await guard(() => this.storage.getItemRaw(key))
+      raw = read === null || read === undefined ? null : typeof read === 'string' ? read : Buffer.from(read as Uint8Array).toString('utf8')
+      this.remember(key, raw)
+    }
+    return parse<T>(raw)
+  }
+  override async set(key: string, value: unknown, opts?: { ttl?: number }) {
+    const raw = JSON.stringify(value)
+    // Unknown until the write is known to have landed (or not).
+    this.cache.delete(key)
+    await guard(() => this.storage.setItemRaw(key, raw, opts))
+    this.remember(key, raw)
+  }
+  override async remove(key: string) {
+    this.cache.delete(key)
+    await guard(() => this.storage.removeItem(key))
+    this.remember(key, null)
   }
   override async close() {
     await super.close()

@@ -89,7 +89,7 @@ async function openConsole(id: string): Promise<Socket> {
 }
 
 beforeAll(async () => {
-  await requireTools(['ip', '/usr/sbin/nft', 'busybox', QEMU])
+  await requireTools(['ip', '/usr/sbin/nft', 'busybox', 'curl', QEMU])
   H = await world.ns('host')
   S = await world.ns('seat')
   T = await world.ns('term')
