@@ -7,6 +7,7 @@ import type { Stored } from '../../storage'
 import { seatMac } from '../../server/labs/seats'
 import { type HostNetwork, networkGaps, networkNeed, thisHost } from '../../server/network/checks'
 import { applyStep, describeStep, readSetupState, setupPlan } from '../../server/network/setup'
+import { needsTracking, readTracking, trackingGaps } from '../../server/network/tracking'
 import { Api } from './api'
 import { guarded } from './guarded'
 import { t } from './i18n'
@@ -64,6 +65,13 @@ const check = defineCommand({
         }
       }
     }
+    // Not for VMs to wait on (they start without it), but nobody would show as connected.
+    const tracking = await readTracking()
+    for (const gap of trackingGaps(labs, tracking)) {
+      missing++
+      console.log(t(gap.msgid, gap.params))
+    }
+    if (tracking.table === undefined && needsTracking(labs)) console.log(t(N_('Cannot tell whether connection tracking is on: only root may list the nftables tables')))
     if (!missing) return console.log(t(N_('Every tap and bridge lab has its network on this host')))
     console.log(t(N_('Run "labvirt network setup" as root to fix this')))
     process.exitCode = 1

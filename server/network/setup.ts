@@ -1,21 +1,26 @@
-import { appendFile, stat } from 'node:fs/promises'
+import { appendFile, stat, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { execa } from 'execa'
 import type { Lab } from '../../schemas/labs'
 import { seatMac } from '../labs/seats'
 import { shq } from '../shell'
 import { aclAllows, aclDenies, aclLines, BRIDGE_CONF, BRIDGE_HELPER, networkNeed } from './checks'
+import { readTracking, trackingSteps, type TrackingState } from './tracking'
 
-/** One privileged step of `labvirt network setup`: a command (argv, no shell) or a line appended to a file. */
-export type SetupStep = { run: string[] } | { append: string; line: string }
+/**
+ * One privileged step of `labvirt network setup`: a command (argv, no shell), a line appended to a
+ * file, or a file's whole content (a sysctl in /proc).
+ */
+export type SetupStep = { run: string[] } | { append: string; line: string } | { write: string; line: string }
 
-/** What setup looks at on this host: links as `ip -j -d link show` reports them, and QEMU's bridge files. */
+/** What setup looks at on this host: links as `ip -j -d link show` reports them, QEMU's bridge files, connection tracking. */
 export interface SetupState {
   links: Map<string, { kind?: string; up: boolean; master?: string; tapUser?: string }>
   /** The ACL lines of bridge.conf and the files it includes (none when it does not exist). */
   bridgeConf: string[]
   confDirExists: boolean
   helperSetuid: boolean
+  tracking: TrackingState
 }
 
 interface IpLink {
@@ -40,6 +45,7 @@ export async function readSetupState(): Promise<SetupState> {
     bridgeConf: Array.isArray(acl) ? acl : [],
     confDirExists: await stat(dirname(BRIDGE_CONF)).then(() => true, () => false),
     helperSetuid: !!helper && (helper.mode & 0o4000) !== 0 && helper.uid === 0,
+    tracking: await readTracking(),
   }
 }
 
@@ -48,7 +54,7 @@ export async function readSetupState(): Promise<SetupState> {
  * `user`; none for what is in place already, so running it twice changes nothing. Bridge labs:
  * the bridge, up, allowed in bridge.conf, and a setuid qemu-bridge-helper unless QEMU runs as root.
  * Tap labs: a persistent tap per seat owned by `user` (seat 0 too: the maintenance VM's), up, on
- * the lab's bridge when it names one.
+ * the lab's bridge when it names one. Then what connection tracking needs (tracking.ts).
  */
 export function setupPlan(labs: Pick<Lab, 'network' | 'macBase' | 'max'>[], state: SetupState, user: string): SetupStep[] {
   const steps: SetupStep[] = []
@@ -97,16 +103,18 @@ export function setupPlan(labs: Pick<Lab, 'network' | 'macBase' | 'max'>[], stat
       }
     }
   }
-  return steps
+  return [...steps, ...trackingSteps(labs, state.tracking)]
 }
 
 /** The step as a root shell would type it: what `--dry-run` prints. */
 export function describeStep(step: SetupStep): string {
   const word = (a: string) => (/^[\w@%+=:,./-]+$/.test(a) ? a : shq(a))
-  return 'run' in step ? step.run.map(word).join(' ') : `echo ${shq(step.line)} >> ${word(step.append)}`
+  if ('run' in step) return step.run.map(word).join(' ')
+  return 'append' in step ? `echo ${word(step.line)} >> ${word(step.append)}` : `echo ${word(step.line)} > ${word(step.write)}`
 }
 
 export async function applyStep(step: SetupStep): Promise<void> {
   if ('run' in step) await execa(step.run[0]!, step.run.slice(1))
-  else await appendFile(step.append, `${step.line}\n`, { mode: 0o644 })
+  else if ('append' in step) await appendFile(step.append, `${step.line}\n`, { mode: 0o644 })
+  else await writeFile(step.write, `${step.line}\n`)
 }

@@ -5,11 +5,12 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { execa } from 'execa'
 
 // Network namespaces for tests that need a real lab network: bridges, veth pairs, addresses,
-// connection tracking, and processes run inside a namespace. Everything a NetWorld makes is named
+// and processes run inside a namespace. Everything a NetWorld makes is named
 // `lvt<time><rand>-...` (the time in base 36 seconds), so a run killed before its cleanup leaves
 // names that the next run's sweep recognises and removes once they are old.
 //
-// Connection tracking of bridged flows, measured on this kernel (6.18, everything built in):
+// Connection tracking of bridged flows, measured on this kernel (6.18, everything built in); what
+// `labvirt network setup` does about it (server/network/tracking.ts) rests on these:
 // - nothing is tracked in a namespace until some nftables rule there uses `ct`;
 // - an `inet` table with a `ct` rule makes conntrack see flows between two ports of one bridge
 //   (a terminal's veth and a seat's tap), whichever hook the chain is on (forward or input),
@@ -122,22 +123,6 @@ export class NetWorld {
     const proc = spawn('ip', ['netns', 'exec', ns, ...argv], { env, stdio: ['pipe', 'pipe', 'pipe'] })
     this.procs.push(proc)
     return proc
-  }
-
-  /**
-   * Makes conntrack track the flows of `ns`, bridged ones included (see the measurements above):
-   * an inet table whose forward chain counts established flows.
-   */
-  async trackConnections(ns: string): Promise<void> {
-    const sysctl = '/proc/sys/net/bridge/bridge-nf-call-iptables'
-    if ((await this.exec(ns, ['test', '-e', sysctl], { reject: false })).exitCode !== 0) {
-      throw new Error(`${sysctl} is missing: bridged flows cannot be tracked (modprobe br_netfilter)`)
-    }
-    await this.exec(ns, ['sysctl', '-qw', 'net.bridge.bridge-nf-call-iptables=1'])
-    // By path: under npm/npx, PATH starts with node_modules/.bin, where @vercel/nft has an `nft` too.
-    await this.exec(ns, ['/usr/sbin/nft', '-f', '-'], {
-      input: 'table inet lvtest {\n  chain track {\n    type filter hook forward priority 0; policy accept;\n    ct state established counter\n  }\n}\n',
-    })
   }
 
   /** Kills what runs in the namespaces (ours and what they started, like daemonized QEMUs) and deletes them. */

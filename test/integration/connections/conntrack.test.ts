@@ -1,22 +1,20 @@
 import { type ChildProcess } from 'node:child_process'
 import { createConnection, type Socket } from 'node:net'
 import { once } from 'node:events'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type ApiClient, adminClient } from '../../helpers/client'
 import { create, uniqueName } from '../../helpers/fixtures'
 import { NetWorld, requireTools } from '../../helpers/netns'
 import { QEMU } from '../../helpers/qemu'
-import { startServer, type TestServer } from '../../helpers/server'
+import { ADMIN_PASSWORD, startServer, type TestServer } from '../../helpers/server'
 import { FAST, measure, waitFor } from '../vms/vm-helpers'
 import { vmPaths } from '../../../server/qemu/paths'
-import { seatMac } from '../../../server/labs/seats'
-import { tapName } from '../../../server/network/endpoint'
 
 // Who is connected, from each source LabVirt reads, with the built server running in a namespace:
 //
-//   root (this test) --uplink-- H: LabVirt, its QEMU seats (blank disks), bridge br0 10.231.0.1/24
-//                                  with a `ct` rule, and seat 1's tap on br0
+//   root (this test) --uplink-- H: LabVirt, its QEMU seats (blank disks), bridge br0 10.231.0.1/24,
+//                                  the seats' taps on br0 and a `ct` rule (`labvirt network setup`)
 //                               S: stands in for seat 1's guest at its address 10.231.0.11,
 //                                  serving 3389 (the blank guest serves nothing)
 //                               T: the terminal, 10.231.0.50
@@ -30,6 +28,7 @@ const SEAT_IP = `${NET}.11`
 const TERMINAL_IP = `${NET}.50`
 /** The issue's figure for reporting a connection or its end. */
 const REPORT_MS = 5_000
+const CLI = resolve(__dirname, '../../../bin/labvirt.mjs')
 
 const world = new NetWorld()
 let H: string
@@ -96,7 +95,6 @@ beforeAll(async () => {
   await world.bridge(H, BRIDGE, `${NET}.1/24`)
   await world.veth({ ns: H, name: 'seat0', master: BRIDGE }, { ns: S, name: 'eth0', cidr: `${SEAT_IP}/24` })
   await world.veth({ ns: H, name: 'term0', master: BRIDGE }, { ns: T, name: 'eth0', cidr: `${TERMINAL_IP}/24` })
-  await world.trackConnections(H)
   // busybox-static's nc has no -k: -ll keeps listening, and -e cat echoes each connection.
   world.spawn(S, ['busybox', 'nc', '-ll', '-p', '3389', '-e', '/bin/cat'])
   const uplink = await world.uplink(H)
@@ -110,10 +108,9 @@ beforeAll(async () => {
   const lab = await create(api, 'labs', {
     name: uniqueName('cl'), size: 0, max: 2, profiles: [profile.id], ipBase: `${NET}.10`, client: client.id, network: { mode: 'tap', bridge: BRIDGE },
   })
-  // Root's one-time step for a tap lab (what `labvirt network setup` does): the seat's tap on the bridge.
-  const tap = tapName(seatMac(lab, 1))
-  await world.exec(H, ['ip', 'tuntap', 'add', 'dev', tap, 'mode', 'tap'])
-  await world.exec(H, ['ip', 'link', 'set', tap, 'master', BRIDGE, 'up'])
+  // Root's one-time step on the host: the seats' taps on the bridge, and connection tracking.
+  const setup = await world.exec(H, [process.execPath, CLI, 'network', 'setup'], { reject: false, env: { LABVIRT_URL: server.url, LABVIRT_PASSWORD: ADMIN_PASSWORD, LANG: 'C' } })
+  expect(setup.exitCode, `${setup.stdout}\n${setup.stderr}`).toBe(0)
   terminal = (await create(api, 'terminals', { name: uniqueName('ct'), ip: TERMINAL_IP, lab: lab.id })).id
   seat = `${lab.id}-1`
   const cur = (await api.get(`/api/labs/${lab.id}`)).body

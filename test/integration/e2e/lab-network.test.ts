@@ -12,7 +12,8 @@ import { FAST, getVm, measure, type Vm, waitFor } from '../vms/vm-helpers'
 // A lab network end to end, in namespaces this test creates:
 //
 //   root (this test) --uplink-- H: LabVirt server, its QEMU seats and dnsmasq, bridge br0 198.18.7.1/24
-//                                  seat 1's tap (made by `labvirt network setup`) on br0
+//                                  seat 1's tap on br0 and the nftables table that turns connection
+//                                  tracking on (both made by `labvirt network setup`)
 //                               T: the terminal, 198.18.7.200, a veth on br0
 //
 // The seat is the real tiny guest: it asks for an address by DHCP, and LabVirt's dnsmasq answers
@@ -45,8 +46,6 @@ beforeAll(async () => {
   T = await world.ns('term')
   await world.bridge(H, BRIDGE, `${NET}.1/24`)
   await world.veth({ ns: H, name: 'term0', master: BRIDGE }, { ns: T, name: 'eth0', cidr: `${TERMINAL_IP}/24` })
-  // The host's own setup, like the bridge: without a rule using `ct` nothing is tracked.
-  await world.trackConnections(H)
   const uplink = await world.uplink(H)
   server = await startServer(
     { ...FAST, LABVIRT_DHCP_INTERFACE: BRIDGE, LABVIRT_DHCP_RANGE: `${NET}.0,static` },
@@ -107,9 +106,11 @@ describe('a lab on a bridge, end to end', () => {
     expect(hosts.status).toBe(200)
     expect(String(hosts.body).split('\n')).toContainEqual(expect.stringMatching(new RegExp(`^${mac},${SEAT_IP.replaceAll('.', '\\.')}(,|$)`)))
 
-    // The privileged step: persistent taps on the bridge for the lab's seats.
+    // The privileged step: persistent taps on the bridge for the lab's seats, and connection
+    // tracking (without a rule using `ct` nobody would ever show as connected).
     const setup = await labvirt(['network', 'setup'])
     expect(setup.exitCode, `${setup.stdout}\n${setup.stderr}`).toBe(0)
+    expect(setup.stdout).toContain('+ /usr/sbin/nft \'add table inet labvirt {')
 
     const booting = performance.now()
     const cur = (await api.get(`/api/labs/${lab.id}`)).body

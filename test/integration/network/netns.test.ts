@@ -16,13 +16,20 @@ import { alive, cmdline, FAST, getVm, measure, waitFor } from '../vms/vm-helpers
 //   T: a DHCP client on a veth enslaved to br0
 // `labvirt network setup` runs in H as root would; for a bridge lab it also writes /etc/qemu and
 // sets the setuid bit of qemu-bridge-helper, so those runs see /etc and /usr/lib/qemu through
-// overlays in a private mount namespace: the host's own files stay untouched.
+// overlays in a private mount namespace: the host's own files stay untouched. H starts with
+// bridge-nf-call-iptables at 0 and no nftables table, so setup turns connection tracking on there.
 
 const NET = '198.18.9'
 const CLI = resolve(__dirname, '../../../bin/labvirt.mjs')
 const HELPER = '/usr/lib/qemu/qemu-bridge-helper'
 const MAC_BASE = '52:54:00:77:01:00'
 const taps = [0, 1, 2].map((n) => `lv52540077010${n}`)
+const BRIDGE_NF_CALL = '/proc/sys/net/bridge/bridge-nf-call-iptables'
+const NFT_STEP = "/usr/sbin/nft 'add table inet labvirt { chain track { type filter hook forward priority 0; policy accept; ct state established counter; }; }'"
+const TRACKING_GAPS = [
+  'Connection tracking may be off on this host: the nftables table inet labvirt, whose ct rule turns it on, is missing',
+  'Flows across a bridge are not tracked: net.bridge.bridge-nf-call-iptables is 0',
+]
 
 const world = new NetWorld()
 let H: string
@@ -35,6 +42,7 @@ let overlay: string
 beforeAll(async () => {
   H = await world.ns('host')
   await world.bridge(H, 'br0', `${NET}.1/24`)
+  await world.exec(H, ['sh', '-c', `echo 0 > ${BRIDGE_NF_CALL}`])
   const uplink = await world.uplink(H)
   server = await startServer({ ...FAST, LABVIRT_DHCP_INTERFACE: 'br0', LABVIRT_DHCP_RANGE: `${NET}.0,static` }, { vms: true, netns: { name: H, address: uplink.inside } })
   api = await adminClient(server.url)
@@ -67,13 +75,16 @@ async function labvirtOverlaid(args: string[]) {
   return execa('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script, H, process.execPath, CLI, ...args], { reject: false, env: env() })
 }
 
+/** The tracking table in H, as nft lists it ('' when there is none). */
+const nftTable = async () => (await world.exec(H, ['/usr/sbin/nft', 'list', 'table', 'inet', 'labvirt'], { reject: false })).stdout
+
 async function links(): Promise<Map<string, any>> {
   const { stdout } = await world.exec(H, ['ip', '-j', '-d', 'link', 'show'])
   return new Map(JSON.parse(stdout).map((l: any) => [l.ifname, l]))
 }
 
 describe('a tap lab on a host without its taps', () => {
-  it('fails its seat with the missing step, and `network check` names it', async () => {
+  it('fails its seat with the missing step, and `network check` names it and the missing connection tracking', async () => {
     tapLab = (await create(api, 'labs', { name: uniqueName('tl'), size: 1, max: 2, ipBase: `${NET}.100`, macBase: MAC_BASE, profiles: [profile], network: { mode: 'tap', bridge: 'br0' } })).id
     const vm = await waitFor('seat 1 failed', 20_000, async (see) => {
       const v = await getVm(api, `${tapLab}-1`)
@@ -85,6 +96,7 @@ describe('a tap lab on a host without its taps', () => {
     expect(check.exitCode).toBe(1)
     expect(check.stdout.split('\n')).toEqual([
       ...taps.map((t) => `${tapLab}: the tap ${t} does not exist`),
+      ...TRACKING_GAPS,
       'Run "labvirt network setup" as root to fix this',
     ])
   })
@@ -92,14 +104,23 @@ describe('a tap lab on a host without its taps', () => {
   it('`network setup --dry-run` prints the commands and changes nothing', async () => {
     const r = await labvirt(['network', 'setup', '--dry-run', '--user', 'nobody'])
     expect(r.exitCode, r.stderr).toBe(0)
-    expect(r.stdout.split('\n')).toEqual(taps.flatMap((t) => [`ip tuntap add dev ${t} mode tap user nobody`, `ip link set ${t} master br0`, `ip link set ${t} up`]))
+    expect(r.stdout.split('\n')).toEqual([
+      ...taps.flatMap((t) => [`ip tuntap add dev ${t} mode tap user nobody`, `ip link set ${t} master br0`, `ip link set ${t} up`]),
+      NFT_STEP,
+      `echo 1 > ${BRIDGE_NF_CALL}`,
+    ])
     expect([...(await links()).keys()].filter((n) => n.startsWith('lv'))).toEqual([])
+    expect(await nftTable()).toBe('')
+    expect((await world.exec(H, ['cat', BRIDGE_NF_CALL])).stdout).toBe('0')
   })
 
-  it('`network setup` makes the taps, once; the seat then starts on its tap', async () => {
+  it('`network setup` makes the taps and turns tracking on, once; the seat then starts on its tap', async () => {
     const r = await labvirt(['network', 'setup', '--user', 'nobody'])
     expect(r.exitCode, r.stderr).toBe(0)
-    expect(r.stdout.split('\n')).toHaveLength(9)
+    expect(r.stdout.split('\n')).toHaveLength(11)
+    expect(r.stdout.split('\n').slice(-2)).toEqual([`+ ${NFT_STEP}`, `+ echo 1 > ${BRIDGE_NF_CALL}`])
+    expect(await nftTable()).toMatch(/chain track \{\n\s+type filter hook forward priority filter; policy accept;\n\s+ct state established counter/)
+    expect((await world.exec(H, ['cat', BRIDGE_NF_CALL])).stdout).toBe('1')
     const now = await links()
     for (const t of taps) {
       expect(now.get(t), t).toMatchObject({ master: 'br0', linkinfo: { info_kind: 'tun', info_data: { type: 'tap', persist: true, user: 'nobody' } } })
