@@ -5,9 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PACKAGES=(qemu-system-x86 qemu-utils redis-server)
-# The end-to-end tests: network namespaces, DHCP, connection tracking, and the tiny guest they boot
-# (test/helpers/tiny-guest.ts builds it from busybox-static and a Debian kernel onto a SYSLINUX disk).
-PACKAGES+=(iproute2 nftables conntrack dnsmasq-base busybox-static syslinux mtools xz-utils curl)
+# The lab network: bridges and taps, DHCP, connection tracking (`labvirt network setup`, managed dnsmasq).
+PACKAGES+=(iproute2 nftables conntrack dnsmasq-base kmod)
+# The tests: the tiny guest (test/helpers/tiny-guest.ts builds it from busybox-static and a Debian
+# kernel onto a SYSLINUX disk), and curl for the terminal launcher.
+PACKAGES+=(busybox-static syslinux mtools xz-utils curl)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
