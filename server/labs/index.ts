@@ -1,14 +1,13 @@
 import { N_ } from '../../schemas/msgid'
 import type * as v from 'valibot'
 import { createHash } from 'node:crypto'
-import { setTimeout as sleep } from 'node:timers/promises'
 import type { Repositories, Stored } from '../../storage'
 import type { Lab, LabCreate, LabUpdate } from '../../schemas/labs'
 import { ConflictError, type FieldIssue, msg, ValidationError } from '../errors'
 import { guardRecord, keepName, mustGet, refuseIfUsed } from '../records'
 import { type Actor, recordEvent } from '../events'
 import { releaseAll, type UniqueValue, writeUnique } from '../unique'
-import { placeForwards, type PortRange } from '../network/ports'
+import { type PortRange, reserveForwards, syncForwards } from '../network/ports'
 
 const KIND = N_('lab')
 type LabInput = v.InferOutput<typeof LabCreate>
@@ -26,7 +25,7 @@ function defaultMacBase(name: string, taken: Set<string>): string {
   throw new ConflictError(N_('No free MAC base is left'))
 }
 
-async function checkLab(store: Repositories, id: string, input: LabInput | v.InferOutput<typeof LabUpdate>, forwardPorts: PortRange, avoid = new Set<string>()): Promise<Lab> {
+async function checkLab(store: Repositories, id: string, input: LabInput | v.InferOutput<typeof LabUpdate>, avoid = new Set<string>()): Promise<Lab> {
   const issues: FieldIssue[] = []
   const max = input.max ?? Math.max(input.size, 1)
   const seen = new Set<string>()
@@ -63,7 +62,7 @@ async function checkLab(store: Repositories, id: string, input: LabInput | v.Inf
     profiles: input.profiles,
     macBase,
     ipBase: input.ipBase,
-    network: placeForwards(input.network, max, previous?.network, others, forwardPorts),
+    network: input.network,
     client: input.client,
   }
 }
@@ -83,19 +82,18 @@ function macClaim(store: Repositories, macBase: string, previous?: string): Uniq
   }]
 }
 
-const userPort = (lab: Pick<Lab, 'network'> | undefined) => (lab?.network.mode === 'user' ? lab.network.hostPort?.toString() : undefined)
-
-// A user-mode lab's first host port, claimed atomically: two labs created at once both pick the
-// lowest free block, and only one may get it. Blocks that overlap with different starts are
-// caught by the check in placeForwards, not here (claiming every port would cost a store write each).
-function forwardClaim(store: Repositories, lab: Lab, previous?: Lab): UniqueValue {
-  const value = userPort(lab)
-  return {
-    space: 'forward-ports',
-    value,
-    previous: userPort(previous),
-    holds: async (owner) => userPort((await store.labs.get(owner)) ?? undefined) === value,
-    conflict: (owner) => new ConflictError(N_('The host ports {from}-{to} overlap those of lab "{lab}"'), { from: value!, to: Number(value) + lab.max - 1, lab: owner }),
+/**
+ * Writes a lab with its user-mode port block reserved first (server/network/ports.ts); a failed
+ * write leaves the reservations as the stored record has them.
+ */
+async function writeWithForwards<R extends Stored<Lab>>(store: Repositories, lab: Lab, previous: Lab | null, forwardPorts: PortRange, write: (lab: Lab) => Promise<R>): Promise<R> {
+  const others = (await store.labs.list()).filter((l) => l.id !== lab.name)
+  const network = await reserveForwards(store, lab.name, lab.network, lab.max, previous?.network, others, forwardPorts)
+  try {
+    return await write({ ...lab, network })
+  } catch (err) {
+    await syncForwards(store, lab.name).catch(() => {})
+    throw err
   }
 }
 
@@ -107,10 +105,10 @@ export async function createLab(store: Repositories, actor: Actor, input: LabInp
   const avoid = new Set<string>()
   let created: Stored<Lab>
   for (let attempt = 0; ; attempt++) {
-    const lab = await checkLab(store, input.name, input, forwardPorts, avoid)
+    const lab = await checkLab(store, input.name, input, avoid)
     try {
-      created = await writeUnique(store, input.name, [...macClaim(store, lab.macBase), forwardClaim(store, lab)], () =>
-        guardRecord(KIND, input.name, () => store.labs.create(input.name, lab)),
+      created = await writeWithForwards(store, lab, null, forwardPorts, (placed) =>
+        writeUnique(store, input.name, macClaim(store, placed.macBase), () => guardRecord(KIND, input.name, () => store.labs.create(input.name, placed))),
       )
       break
     } catch (err) {
@@ -119,12 +117,6 @@ export async function createLab(store: Repositories, actor: Actor, input: LabInp
       // caller asked for is theirs to change.
       if (!input.macBase && err.params.mac === lab.macBase) {
         avoid.add(lab.macBase)
-        continue
-      }
-      // A default port block another lab claimed meanwhile: once its record lands, the next
-      // free block is past it.
-      if (input.network.mode === 'user' && input.network.hostPort === undefined && err.params.from === userPort(lab)) {
-        await sleep(25)
         continue
       }
       throw err
@@ -137,9 +129,9 @@ export async function createLab(store: Repositories, actor: Actor, input: LabInp
 export async function updateLab(store: Repositories, actor: Actor, id: string, input: v.InferOutput<typeof LabUpdate>, forwardPorts: PortRange) {
   keepName(KIND, id, input.name)
   const before = await mustGet(store.labs, KIND, id)
-  const lab = await checkLab(store, id, input, forwardPorts)
-  const updated = await writeUnique(store, id, [...macClaim(store, lab.macBase, before.macBase), forwardClaim(store, lab, before)], () =>
-    guardRecord(KIND, id, () => store.labs.update(id, input.revision, () => lab)),
+  const lab = await checkLab(store, id, input)
+  const updated = await writeWithForwards(store, lab, before, forwardPorts, (placed) =>
+    writeUnique(store, id, macClaim(store, placed.macBase, before.macBase), () => guardRecord(KIND, id, () => store.labs.update(id, input.revision, () => placed))),
   )
   await recordEvent(store, actor, 'update', KIND, id, updated.revision)
   return updated
@@ -150,6 +142,7 @@ export async function deleteLab(store: Repositories, actor: Actor, id: string, r
   const terminals = (await store.terminals.list()).filter((t) => t.lab === id).map((t) => t.id)
   refuseIfUsed(KIND, id, [{ kind: N_('terminals'), ids: terminals }])
   const removed = await guardRecord(KIND, id, () => store.labs.remove(id, revision))
-  await releaseAll(store, id, [{ space: 'lab-mac', value: removed.macBase }, { space: 'forward-ports', value: userPort(removed) }])
+  await releaseAll(store, id, [{ space: 'lab-mac', value: removed.macBase }])
+  await syncForwards(store, id)
   await recordEvent(store, actor, 'delete', KIND, id)
 }

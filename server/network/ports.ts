@@ -1,6 +1,7 @@
 import { N_ } from '../../schemas/msgid'
 import type { Lab, LabNetworkConfig } from '../../schemas/labs'
 import { ConflictError, ValidationError } from '../errors'
+import type { Repositories } from '../../storage'
 
 /** A range of TCP ports, both ends included. */
 export interface PortRange {
@@ -57,4 +58,58 @@ export function placeForwards(network: LabNetworkConfig, max: number, previous: 
     throw new ConflictError(N_('No {n} free consecutive host ports are left in LABVIRT_FORWARD_PORTS ({from}-{to})'), { n: max, from: range.from, to: range.to })
   }
   return { ...network, hostPort: start }
+}
+
+/** A block held in the store's map of user-mode port blocks. */
+interface Reservation extends PortRange {
+  at: number
+}
+
+// One record holds every user-mode lab's block and changes atomically (a compare-and-set on Redis),
+// so two labs placed at once, on one host or many, never get overlapping blocks.
+const MAP_KEY = 'forward-ports'
+/** A reservation younger than this holds even if its lab's record is not written yet. */
+const GRACE_MS = 60_000
+
+type PortMap = Record<string, Reservation>
+
+/** Drops reservations whose lab never got (or no longer has) that block: a crash between the two writes, a failed write. */
+async function liveReservations(store: Repositories, map: PortMap, now: number): Promise<PortMap> {
+  const live: PortMap = {}
+  for (const [id, r] of Object.entries(map)) {
+    if (now - r.at < GRACE_MS) live[id] = r
+    else if (forwardBlock((await store.labs.get(id)) ?? { network: { mode: 'bridge' }, max: 0 })?.from === r.from) live[id] = r
+  }
+  return live
+}
+
+/**
+ * Places a lab's forwards (see placeForwards) and reserves its block in the store's map, against
+ * the blocks reserved there and those of `labs` (records from before the map). Call before writing
+ * the lab; if the write fails, `syncForwards` puts the map back in line with the record.
+ */
+export async function reserveForwards(store: Repositories, lab: string, network: LabNetworkConfig, max: number, previous: LabNetworkConfig | undefined, labs: Placed[], range: PortRange, now = Date.now()): Promise<LabNetworkConfig> {
+  let placed = network
+  await store.kv.update<PortMap>(MAP_KEY, async (cur) => {
+    const map = await liveReservations(store, cur ?? {}, now)
+    delete map[lab]
+    const reserved: Placed[] = Object.entries(map).map(([id, r]) => ({ id, max: r.to - r.from + 1, network: { mode: 'user', hostPort: r.from } }))
+    placed = placeForwards(network, max, previous, [...reserved, ...labs.filter((l) => l.id !== lab && !map[l.id])], range)
+    const block = forwardBlock({ network: placed, max })
+    if (block) map[lab] = { ...block, at: now }
+    return map
+  })
+  return placed
+}
+
+/** Makes the map hold exactly the block of the lab's record (none once it is deleted). */
+export async function syncForwards(store: Repositories, lab: string, now = Date.now()) {
+  const record = await store.labs.get(lab)
+  const block = record ? forwardBlock(record) : undefined
+  await store.kv.update<PortMap>(MAP_KEY, (cur) => {
+    const map = { ...(cur ?? {}) }
+    if (block) map[lab] = { ...block, at: now }
+    else delete map[lab]
+    return map
+  })
 }

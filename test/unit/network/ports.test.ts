@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest'
-import { lowestFreeBlock, placeForwards } from '../../../server/network/ports'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { lowestFreeBlock, placeForwards, reserveForwards, syncForwards } from '../../../server/network/ports'
+import { openKv, repositories } from '../../../storage'
 import { ConflictError, ValidationError } from '../../../server/errors'
 
 const range = { from: 20000, to: 20099 }
@@ -42,5 +46,29 @@ describe('placeForwards', () => {
   it('leaves other modes alone, and says when the range is full', () => {
     expect(placeForwards({ mode: 'tap', bridge: 'br0' }, 4, undefined, others, range)).toEqual({ mode: 'tap', bridge: 'br0' })
     expect(() => placeForwards({ mode: 'user' }, 90, undefined, others, range)).toThrow(ConflictError)
+  })
+})
+
+describe('reserveForwards (a real file store)', () => {
+  const T0 = Date.parse('2026-11-30T08:00:00Z')
+
+  it('reserves blocks that never overlap, and frees one whose lab was never written after a grace period', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'labvirt-ports-'))
+    const store = repositories(await openKv({ dir }))
+    try {
+      const reserve = (lab: string, now: number) => reserveForwards(store, lab, { mode: 'user' }, 4, undefined, [], range, now)
+      const ghost = await reserve('ghost', T0)
+      const kept = await reserve('kept', T0 + 1000)
+      expect([ghost.hostPort, kept.hostPort]).toEqual([20000, 20004])
+      // 'ghost' crashed between reservation and write: 60 s on, its block goes to the next lab;
+      // 'kept' (59.5 s old) still holds its own.
+      expect((await reserve('next', T0 + 60_500)).hostPort).toBe(20000)
+      // A lab that is deleted (no record) gives its block back at once.
+      await syncForwards(store, 'kept', T0 + 60_600)
+      expect((await reserve('after', T0 + 60_700)).hostPort).toBe(20004)
+    } finally {
+      await store.kv.close()
+      await rm(dir, { recursive: true, force: true })
+    }
   })
 })
