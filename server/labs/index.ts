@@ -7,7 +7,7 @@ import { ConflictError, type FieldIssue, msg, ValidationError } from '../errors'
 import { guardRecord, keepName, mustGet, refuseIfUsed } from '../records'
 import { type Actor, recordEvent } from '../events'
 import { releaseAll, type UniqueValue, writeUnique } from '../unique'
-import { type PortRange, reserveForwards, syncForwards } from '../network/ports'
+import { type PortRange, putReservation, reserveForwards } from '../network/ports'
 
 const KIND = N_('lab')
 type LabInput = v.InferOutput<typeof LabCreate>
@@ -84,15 +84,15 @@ function macClaim(store: Repositories, macBase: string, previous?: string): Uniq
 
 /**
  * Writes a lab with its user-mode port block reserved first (server/network/ports.ts); a failed
- * write leaves the reservations as the stored record has them.
+ * write puts the lab's reservation back as it was.
  */
 async function writeWithForwards<R extends Stored<Lab>>(store: Repositories, lab: Lab, previous: Lab | null, forwardPorts: PortRange, write: (lab: Lab) => Promise<R>): Promise<R> {
   const others = (await store.labs.list()).filter((l) => l.id !== lab.name)
-  const network = await reserveForwards(store, lab.name, lab.network, lab.max, previous?.network, others, forwardPorts)
+  const { network, before } = await reserveForwards(store, lab.name, lab.network, lab.max, previous?.network, others, forwardPorts)
   try {
     return await write({ ...lab, network })
   } catch (err) {
-    await syncForwards(store, lab.name).catch(() => {})
+    await putReservation(store, lab.name, before).catch(() => {})
     throw err
   }
 }
@@ -143,6 +143,6 @@ export async function deleteLab(store: Repositories, actor: Actor, id: string, r
   refuseIfUsed(KIND, id, [{ kind: N_('terminals'), ids: terminals }])
   const removed = await guardRecord(KIND, id, () => store.labs.remove(id, revision))
   await releaseAll(store, id, [{ space: 'lab-mac', value: removed.macBase }])
-  await syncForwards(store, id)
+  await putReservation(store, id, undefined)
   await recordEvent(store, actor, 'delete', KIND, id)
 }

@@ -61,7 +61,7 @@ export function placeForwards(network: LabNetworkConfig, max: number, previous: 
 }
 
 /** A block held in the store's map of user-mode port blocks. */
-interface Reservation extends PortRange {
+export interface Reservation extends PortRange {
   at: number
 }
 
@@ -73,42 +73,46 @@ const GRACE_MS = 60_000
 
 type PortMap = Record<string, Reservation>
 
-/** Drops reservations whose lab never got (or no longer has) that block: a crash between the two writes, a failed write. */
-async function liveReservations(store: Repositories, map: PortMap, now: number): Promise<PortMap> {
-  const live: PortMap = {}
-  for (const [id, r] of Object.entries(map)) {
-    if (now - r.at < GRACE_MS) live[id] = r
-    else if (forwardBlock((await store.labs.get(id)) ?? { network: { mode: 'bridge' }, max: 0 })?.from === r.from) live[id] = r
-  }
-  return live
+/** Changes the map, writing nothing when nothing changed (a refused request leaves the store as it was). */
+function changeMap(store: Repositories, change: (map: PortMap) => PortMap | Promise<PortMap>) {
+  return store.kv.update<PortMap>(MAP_KEY, async (cur) => {
+    const next = await change({ ...(cur ?? {}) })
+    return JSON.stringify(next) === JSON.stringify(cur ?? {}) ? cur : next
+  })
+}
+
+/** Whether a reservation still counts: young, or its lab's record has that block (else a crash or failed write left it). */
+async function live(store: Repositories, id: string, r: Reservation, now: number) {
+  if (now - r.at < GRACE_MS) return true
+  const record = await store.labs.get(id)
+  return record !== null && forwardBlock(record)?.from === r.from
 }
 
 /**
  * Places a lab's forwards (see placeForwards) and reserves its block in the store's map, against
  * the blocks reserved there and those of `labs` (records from before the map). Call before writing
- * the lab; if the write fails, `syncForwards` puts the map back in line with the record.
+ * the lab; if the write fails, put `before` back with `putReservation`.
  */
-export async function reserveForwards(store: Repositories, lab: string, network: LabNetworkConfig, max: number, previous: LabNetworkConfig | undefined, labs: Placed[], range: PortRange, now = Date.now()): Promise<LabNetworkConfig> {
+export async function reserveForwards(store: Repositories, lab: string, network: LabNetworkConfig, max: number, previous: LabNetworkConfig | undefined, labs: Placed[], range: PortRange, now = Date.now()): Promise<{ network: LabNetworkConfig; before?: Reservation }> {
   let placed = network
-  await store.kv.update<PortMap>(MAP_KEY, async (cur) => {
-    const map = await liveReservations(store, cur ?? {}, now)
+  let before: Reservation | undefined
+  await changeMap(store, async (map) => {
+    before = map[lab]
     delete map[lab]
+    for (const [id, r] of Object.entries(map)) if (!(await live(store, id, r, now))) delete map[id]
     const reserved: Placed[] = Object.entries(map).map(([id, r]) => ({ id, max: r.to - r.from + 1, network: { mode: 'user', hostPort: r.from } }))
     placed = placeForwards(network, max, previous, [...reserved, ...labs.filter((l) => l.id !== lab && !map[l.id])], range)
     const block = forwardBlock({ network: placed, max })
-    if (block) map[lab] = { ...block, at: now }
+    if (block) map[lab] = before?.from === block.from && before.to === block.to ? before : { ...block, at: now }
     return map
   })
-  return placed
+  return { network: placed, before }
 }
 
-/** Makes the map hold exactly the block of the lab's record (none once it is deleted). */
-export async function syncForwards(store: Repositories, lab: string, now = Date.now()) {
-  const record = await store.labs.get(lab)
-  const block = record ? forwardBlock(record) : undefined
-  await store.kv.update<PortMap>(MAP_KEY, (cur) => {
-    const map = { ...(cur ?? {}) }
-    if (block) map[lab] = { ...block, at: now }
+/** Sets (or, with none, removes) a lab's reservation: to undo a failed write, or when the lab is deleted. */
+export async function putReservation(store: Repositories, lab: string, reservation: Reservation | undefined) {
+  await changeMap(store, (map) => {
+    if (reservation) map[lab] = reservation
     else delete map[lab]
     return map
   })

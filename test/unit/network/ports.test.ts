@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { lowestFreeBlock, placeForwards, reserveForwards, syncForwards } from '../../../server/network/ports'
+import { lowestFreeBlock, placeForwards, putReservation, reserveForwards } from '../../../server/network/ports'
 import { openKv, repositories } from '../../../storage'
 import { ConflictError, ValidationError } from '../../../server/errors'
 
@@ -56,7 +56,7 @@ describe('reserveForwards (a real file store)', () => {
     const dir = await mkdtemp(join(tmpdir(), 'labvirt-ports-'))
     const store = repositories(await openKv({ dir }))
     try {
-      const reserve = (lab: string, now: number) => reserveForwards(store, lab, { mode: 'user' }, 4, undefined, [], range, now)
+      const reserve = async (lab: string, now: number) => (await reserveForwards(store, lab, { mode: 'user' }, 4, undefined, [], range, now)).network
       const ghost = await reserve('ghost', T0)
       const kept = await reserve('kept', T0 + 1000)
       expect([ghost.hostPort, kept.hostPort]).toEqual([20000, 20004])
@@ -64,7 +64,7 @@ describe('reserveForwards (a real file store)', () => {
       // 'kept' (59.5 s old) still holds its own.
       expect((await reserve('next', T0 + 60_500)).hostPort).toBe(20000)
       // A lab that is deleted (no record) gives its block back at once.
-      await syncForwards(store, 'kept', T0 + 60_600)
+      await putReservation(store, 'kept', undefined)
       expect((await reserve('after', T0 + 60_700)).hostPort).toBe(20004)
     } finally {
       await store.kv.close()
