@@ -51,7 +51,9 @@ afterAll(async () => {
 })
 
 async function read(prefix: string[] = []) {
-  const r = await world.exec(N, [...prefix, process.execPath, reader])
+  // From the reader's directory: the user must be able to enter the working directory, or every
+  // program it starts fails (a checkout under a 0700 directory, as CI's mktemp -d makes).
+  const r = await world.exec(N, [...prefix, process.execPath, reader], { cwd: dir })
   return JSON.parse(r.stdout) as { source: string; flows: { src: string; dport: number }[] } | null
 }
 
