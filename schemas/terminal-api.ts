@@ -31,8 +31,9 @@ export interface SeatAssignment {
 
 /** Who is connected to a VM, as the host running it observes. Keyed by VM id. */
 export interface Connection {
-  /** The terminal's name, or the source address when no terminal has it. */
+  /** The terminal's name: a terminal has the address, or said so in a heartbeat. */
   terminal?: string
+  /** The peer's address, as the host saw it (none for a heartbeat). */
   address?: string
   since: string
   /**

@@ -33,7 +33,7 @@ export async function listVms(ctx: Context, reconciler: Reconciler, lang: Langua
     ...v,
     // After the status: records written before connections had their own collection carry stale copies.
     connected: on.has(v.id),
-    terminal: on.get(v.id)?.terminal,
+    terminal: on.get(v.id)?.terminal ?? on.get(v.id)?.address,
     connectedSince: on.get(v.id)?.since,
     consoles: on.get(v.id)?.consoles ?? 0,
     held: held.has(v.id),

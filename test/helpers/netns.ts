@@ -33,6 +33,7 @@ export interface ExecOptions {
   reject?: boolean
   timeout?: number
   env?: Record<string, string>
+  cwd?: string
 }
 
 const ip = (args: string[], opts: ExecOptions = {}) => execa('ip', args, opts)

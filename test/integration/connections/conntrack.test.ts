@@ -174,6 +174,9 @@ describe('who is connected', () => {
       await client.ready
       const on = await shows(userSeat, `connected to ${local}`, (v) => v.connected && v.terminal === local)
       measure('user mode: connection to the forwarded port -> GET /api/vms connected', on.ms)
+      // A peer that no terminal has (any more) shows by its address.
+      expect((await api.delete(`/api/terminals/${local}`)).status).toBe(204)
+      await shows(userSeat, 'connected to 127.0.0.1', (v) => v.connected && v.terminal === '127.0.0.1')
     } finally {
       proc.kill('SIGKILL')
     }
