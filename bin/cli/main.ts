@@ -6,6 +6,8 @@ import { t } from './i18n'
 import { demo } from './demo'
 import { guarded } from './guarded'
 import { dhcp, network } from './network'
+import { table } from './table'
+import { terminal } from './terminals'
 
 interface Vm { id: string; state: string; pid?: number; lab?: string; profile: string; held: boolean; connected: boolean; error?: string }
 
@@ -17,11 +19,6 @@ const STATES: Record<string, string> = {
   running: N_('running'),
   stopping: N_('stopping'),
   failed: N_('failed'),
-}
-
-function table(rows: string[][]) {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
-  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n')
 }
 
 const vmList = defineCommand({
@@ -73,6 +70,7 @@ const main = defineCommand({
   subCommands: {
     vm: defineCommand({ meta: { name: 'vm', description: t(N_('List and control VMs')) }, subCommands: { list: vmList, ...vmActions } }),
     launch,
+    terminal,
     network,
     dhcp,
     demo: defineCommand({
