@@ -10,6 +10,8 @@ export const PENDING_KIND = N_('pending terminal')
 export const MAX_PENDING = 1000
 /** A pending terminal that keeps asking is written again at most this often. */
 const REFRESH_MS = 60_000
+/** A pending terminal not seen for this long is gone (moved, or switched off for good): the sweep drops it. */
+export const PENDING_MAX_AGE_MS = 7 * 24 * 3600_000
 
 /** The pending record's id: the MAC, or else the address, with `-` for separators (see PendingId). */
 export const pendingId = (address: string) => address.toLowerCase().replace(/[^a-z0-9]/g, '-')
@@ -41,4 +43,15 @@ export async function dropPending(store: Repositories, addresses: (string | unde
   for (const a of addresses) {
     if (a) await store.pending.remove(pendingId(a)).catch(unlessConflict)
   }
+}
+
+/** Drops pending terminals not seen for PENDING_MAX_AGE_MS (the hourly store sweep). Returns how many. */
+export async function sweepPending(store: Repositories, now = Date.now()): Promise<number> {
+  let removed = 0
+  for (const p of await store.pending.list()) {
+    if (now - Date.parse(p.lastSeen) < PENDING_MAX_AGE_MS) continue
+    await store.pending.remove(p.id).catch(unlessConflict)
+    removed++
+  }
+  return removed
 }

@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { openKv, repositories, type Repositories } from '../../../storage'
 import { createSession, readSession, sweepExpiredSessions } from '../../../server/auth/sessions'
 import { listEvents, pruneEvents, recordEvent } from '../../../server/events'
+import { PENDING_MAX_AGE_MS, recordPending, sweepPending } from '../../../server/terminals/pending'
 
 describe('store sweep', () => {
   let dir: string
@@ -33,6 +34,14 @@ describe('store sweep', () => {
     const token = await createSession(store, 'admin')
     expect(await sweepExpiredSessions(store)).toBe(0)
     expect((await readSession(store, token))?.username).toBe('admin')
+  })
+
+  it('drops pending terminals not seen for a week, keeps the others', async () => {
+    const now = Date.parse('2026-11-30T08:00:00Z')
+    await recordPending(store, '10.0.0.7', undefined, now - PENDING_MAX_AGE_MS - 1)
+    await recordPending(store, '10.0.0.8', '52:54:00:00:00:08', now - PENDING_MAX_AGE_MS + 60_000)
+    expect(await sweepPending(store, now)).toBe(1)
+    expect((await store.pending.list()).map((p) => p.ip)).toEqual(['10.0.0.8'])
   })
 
   it('prunes the event log to the newest N, newest first', async () => {
