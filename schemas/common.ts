@@ -28,6 +28,9 @@ export const Mac = v.pipe(
   v.check((mac) => (parseInt(mac.slice(0, 2), 16) & 1) === 0, N_('Must be a unicast MAC address')),
 )
 
+/** A Linux interface name: at most 15 bytes (IFNAMSIZ); stricter than the kernel on purpose (it reaches command lines). */
+export const IFNAME_PATTERN = /^[A-Za-z][A-Za-z0-9_.-]{0,14}$/
+
 export const IPV4_PATTERN = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/
 export const Ipv4 = v.pipe(v.string(), v.regex(IPV4_PATTERN, N_('Must be an IPv4 address like 10.0.5.1')))
 

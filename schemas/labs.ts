@@ -1,13 +1,13 @@
 import { N_ } from './msgid'
 import * as v from 'valibot'
-import { Description, Ipv4, Mac, Name, updateSchema } from './common'
+import { Description, IFNAME_PATTERN, Ipv4, Mac, Name, updateSchema } from './common'
 
 export const NETWORK_MODES = ['user', 'bridge', 'tap'] as const
 export const MAX_SEATS = 250
 
 const Port = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(65535))
 
-const IfName = v.pipe(v.string(), v.regex(/^[a-zA-Z][a-zA-Z0-9_.-]{0,14}$/, N_('Must be a network interface name (at most 15 characters)')))
+const IfName = v.pipe(v.string(), v.regex(IFNAME_PATTERN, N_('Must be a network interface name (at most 15 characters)')))
 
 export const LabNetwork = v.strictObject({
   mode: v.picklist(NETWORK_MODES),

@@ -1,7 +1,7 @@
 import { closeSync, constants, openSync } from 'node:fs'
 import { isAbsolute } from 'node:path'
 import * as v from 'valibot'
-import { IPV4_PATTERN, Mac, NAME_PATTERN } from '../../schemas/common'
+import { IFNAME_PATTERN, IPV4_PATTERN, Mac, NAME_PATTERN } from '../../schemas/common'
 import { DISK_BUSES, DISK_MEDIA, NIC_MODELS, RESERVED_QEMU_OPTIONS } from '../../schemas/profiles'
 import { UNIX_PATH_MAX, vmPaths } from './paths'
 
@@ -74,8 +74,6 @@ export class QemuSpecError extends Error {
 }
 
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
-// Linux interface names: at most 15 bytes (IFNAMSIZ). Stricter than the kernel, on purpose.
-export const IFNAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/
 const CONTROL_CHARS = /[\u0000-\u001f\u007f]/
 const IDE_SLOTS: IdeSlot[] = [0, 1, 2, 3]
 const SECONDARY_MASTER: IdeSlot = 2
