@@ -1,7 +1,6 @@
 import { hostname } from 'node:os'
 import { join, resolve } from 'node:path'
-import { IPV4_PATTERN } from '../schemas/common'
-import { IFNAME_PATTERN } from '../schemas/common'
+import { IFNAME_PATTERN, IPV4_PATTERN } from '../schemas/common'
 
 /** Settings from the environment (see DESIGN.md, Configuration). Read once, at start. */
 export interface Config {

@@ -2,6 +2,9 @@ import type { Lab } from '../../schemas/labs'
 
 // Apart from the lab domain so the network code and the CLI use them without the store.
 
+/** The VM id of seat n: `<lab>-<n>`. */
+export const seatVm = (lab: string, seat: number) => `${lab}-${seat}`
+
 /** The MAC of seat n: the lab's base with n as last octet (the seed's rule). */
 export function seatMac(lab: Pick<Lab, 'macBase'>, seat: number): string {
   return `${lab.macBase.slice(0, -2)}${seat.toString(16).padStart(2, '0')}`

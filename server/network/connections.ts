@@ -3,7 +3,8 @@ import type { ConnectionTracking } from '../config'
 import type { Lab } from '../../schemas/labs'
 import type { VmStatus } from '../../schemas/vms'
 import type { Connection, Heartbeat } from '../../schemas/terminal-api'
-import { type Repositories, uniqueOwner } from '../../storage'
+import type { Repositories } from '../../storage'
+import { claimedTerminal } from '../terminals/identify'
 import { seatEndpoint } from './endpoint'
 import { type Flow, type FlowSource, readFlows } from './conntrack'
 import { readSockets, type Socket } from './sockets'
@@ -221,8 +222,8 @@ export class ConnectionWatcher {
 async function terminalNames(store: Repositories, addresses: string[]): Promise<Map<string, string>> {
   const names = new Map<string, string>()
   await Promise.all(addresses.map(async (ip) => {
-    const owner = await uniqueOwner(store.kv, 'terminal-ip', ip)
-    if (owner && (await store.terminals.get(owner))?.ip === ip) names.set(ip, owner)
+    const terminal = await claimedTerminal(store, 'terminal-ip', ip, (t) => t.ip === ip)
+    if (terminal) names.set(ip, terminal.id)
   }))
   return names
 }

@@ -1,7 +1,7 @@
 import type { Repositories } from '../../storage'
 import type { Lab } from '../../schemas/labs'
 import type { Terminal } from '../../schemas/terminals'
-import { seatIp, seatMac } from '../labs/seats'
+import { seatIp, seatMac, seatVm } from '../labs/seats'
 
 /** A fixed address: the NIC with `mac` always gets `ip`, and is called `name`. */
 export interface Reservation {
@@ -20,7 +20,7 @@ export function reservations(labs: Pick<Lab, 'name' | 'macBase' | 'ipBase' | 'ma
   const out: Reservation[] = []
   for (const lab of [...labs].sort(byName)) {
     if (!lab.ipBase) continue
-    for (let n = 1; n <= lab.max; n++) out.push({ mac: seatMac(lab, n), ip: seatIp(lab, n)!, name: `${lab.name}-${n}` })
+    for (let n = 1; n <= lab.max; n++) out.push({ mac: seatMac(lab, n), ip: seatIp(lab, n)!, name: seatVm(lab.name, n) })
   }
   for (const t of [...terminals].sort(byName)) if (t.ip && t.mac) out.push({ mac: t.mac.toLowerCase(), ip: t.ip, name: t.name })
   return out

@@ -7,7 +7,7 @@ import type { Image } from '../../schemas/images'
 import type { Maintenance, Manual, VmKind } from '../../schemas/vms'
 import { type Accel, buildQemuArgs, type VmDisk, type VmNetdev, type VmNic, type VmSpec } from '../qemu/args'
 import { networkNeed, type NetworkNeed } from '../network/checks'
-import { seatMac } from '../labs'
+import { seatMac, seatVm } from '../labs/seats'
 import { msg, type Params } from '../errors'
 import { N_ } from '../../schemas/msgid'
 
@@ -156,7 +156,7 @@ export function desiredVms(model: Model, host: HostSettings): { vms: DesiredVm[]
     const profile = profiles.get(id)!
     if (diskPaths(profile).some((p) => heldWritable.has(p))) continue
     for (let n = 1; n <= lab.size; n++) {
-      make(`${lab.id}-${n}`, 'seat', profile, lab, seatMac(lab, n), { snapshot: true, seat: n })
+      make(seatVm(lab.id, n), 'seat', profile, lab, seatMac(lab, n), { snapshot: true, seat: n })
     }
   }
 

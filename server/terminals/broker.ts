@@ -5,6 +5,8 @@ import type { Connection, SeatAssignment } from '../../schemas/terminal-api'
 import { type Repositories, type Stored, uniqueOwner } from '../../storage'
 import { UnavailableError } from '../errors'
 import { unlessConflict } from '../records'
+import { seatVm } from '../labs/seats'
+import { claimedTerminal } from './identify'
 
 /** What a terminal waiting for a seat is told to wait before asking again (Retry-After). */
 export const RETRY_AFTER_S = 5
@@ -17,10 +19,8 @@ export interface SeatChoice {
   vm: string
 }
 
-const vmOf = (lab: string, seat: number) => `${lab}-${seat}`
-
 /** The seat a terminal is pinned to, as its VM id (and the value of its `terminal-seat` claim). */
-export const pinOf = (t: Pick<Terminal, 'lab' | 'seat'>) => (t.seat === undefined ? undefined : vmOf(t.lab, t.seat))
+export const pinOf = (t: Pick<Terminal, 'lab' | 'seat'>) => (t.seat === undefined ? undefined : seatVm(t.lab, t.seat))
 const seatsOf = (lab: Lab) => Array.from({ length: lab.size }, (_, i) => i + 1)
 
 // Thrown inside a compare-and-set to leave the assignment alone: another terminal has the seat.
@@ -48,10 +48,8 @@ const release = (store: Repositories, vm: string, terminal: string) =>
 
 /** Another terminal is pinned to this seat (its claim, checked against its record). */
 async function pinnedToOther(store: Repositories, vm: string, terminal: string) {
-  const owner = await uniqueOwner(store.kv, 'terminal-seat', vm)
-  if (!owner || owner === terminal) return false
-  const other = await store.terminals.get(owner)
-  return other !== null && pinOf(other) === vm
+  const pinned = await claimedTerminal(store, 'terminal-seat', vm, (t) => pinOf(t) === vm)
+  return pinned !== null && pinned.id !== terminal
 }
 
 /** A terminal holds its seat while it asked or sent a heartbeat within the timeout. */
@@ -99,7 +97,7 @@ function labSnapshot(store: Repositories, lab: Stored<Lab>, now: number): Promis
 
 async function readSnapshot(store: Repositories, lab: Stored<Lab>): Promise<LabSnapshot> {
   const seats = seatsOf(lab)
-  const vms = seats.map((n) => vmOf(lab.id, n))
+  const vms = seats.map((n) => seatVm(lab.id, n))
   const [states, assignments, pins, connections] = await Promise.all([
     Promise.all(vms.map((vm) => store.vms.get(vm))),
     Promise.all(vms.map((vm) => store.assignments.get(vm))),
@@ -133,17 +131,17 @@ async function currentSeat(store: Repositories, terminal: string): Promise<{ vm:
 export async function brokerSeat(store: Repositories, terminal: Stored<Terminal>, lab: Stored<Lab>, timeoutMs: number, now = Date.now()): Promise<SeatChoice> {
   const current = await currentSeat(store, terminal.id)
   const give = async (n: number) => {
-    const vm = vmOf(lab.id, n)
+    const vm = seatVm(lab.id, n)
     if (current && current.vm !== vm) await release(store, current.vm, terminal.id)
     if (current?.vm !== vm) await store.terminalSeats.upsert(terminal.id, () => ({ vm }))
     return { lab, seat: n, vm }
   }
-  const running = async (n: number) => (await store.vms.get(vmOf(lab.id, n)))?.state === 'running'
+  const running = async (n: number) => (await store.vms.get(seatVm(lab.id, n)))?.state === 'running'
 
   if (terminal.seat !== undefined) {
     if (!(await running(terminal.seat))) throw notReady(lab.id, terminal.seat)
     // The pin wins over whoever had the seat.
-    await take(store, vmOf(lab.id, terminal.seat), terminal.id, now, async () => true)
+    await take(store, seatVm(lab.id, terminal.seat), terminal.id, now, async () => true)
     return give(terminal.seat)
   }
 
@@ -161,19 +159,19 @@ export async function brokerSeat(store: Repositories, terminal: Stored<Terminal>
   const usedByOther = (c: Connection | undefined) => c !== undefined && (c.terminal ?? c.address) !== undefined && c.terminal !== terminal.id
   const pinned = async (n: number) => {
     const owner = snap.pins.get(n)
-    return owner !== undefined && owner !== terminal.id && (await pinnedToOther(store, vmOf(lab.id, n), terminal.id))
+    return owner !== undefined && owner !== terminal.id && (await pinnedToOther(store, seatVm(lab.id, n), terminal.id))
   }
   for (const n of snap.running) {
     if (snap.taken.has(n) || snap.trying.has(n)) continue
     snap.trying.add(n)
     try {
       if ((await held(snap.assignments.get(n))) || usedByOther(snap.connections.get(n)) || (await pinned(n))) continue
-      const won = await take(store, vmOf(lab.id, n), terminal.id, now, async (a) => !(await held(a)))
+      const won = await take(store, seatVm(lab.id, n), terminal.id, now, async (a) => !(await held(a)))
       snap.taken.add(n)
       if (!won) continue
       if (await running(n)) return await give(n)
       // It stopped since the snapshot was read: give it back and look further.
-      await release(store, vmOf(lab.id, n), terminal.id)
+      await release(store, seatVm(lab.id, n), terminal.id)
     } finally {
       snap.trying.delete(n)
     }

@@ -10,13 +10,19 @@ export interface Caller {
   mac?: string
 }
 
-// The address claims name a terminal in one read; a claim its owner no longer holds (an address
-// changed or a crash mid-write) must not identify anyone, so the record is checked too.
-async function byClaim(store: Repositories, space: 'terminal-ip' | 'terminal-mac', field: 'ip' | 'mac', value: string) {
+/**
+ * The terminal a unique claim (its IP, MAC or pinned seat) names, in one read of the claim; a claim
+ * its owner no longer holds (the value changed, or a crash mid-write) names nobody, so `holds`
+ * checks the record too.
+ */
+export async function claimedTerminal(store: Repositories, space: 'terminal-ip' | 'terminal-mac' | 'terminal-seat', value: string, holds: (t: Terminal) => boolean) {
   const owner = await uniqueOwner(store.kv, space, value)
   const terminal = owner ? await store.terminals.get(owner) : null
-  return terminal?.[field] === value ? terminal : null
+  return terminal && holds(terminal) ? terminal : null
 }
+
+const byClaim = (store: Repositories, space: 'terminal-ip' | 'terminal-mac', field: 'ip' | 'mac', value: string) =>
+  claimedTerminal(store, space, value, (t) => t[field] === value)
 
 /**
  * The terminal calling: by the MAC it names, else by its address. An unknown one is noted as
