@@ -2,12 +2,22 @@ import { defineConfig } from 'vitest/config'
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
-    // Integration tests start real servers, QEMU and Redis: build the server once for all of them.
-    globalSetup: ['test/helpers/global-setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     // Two cores: files run two at a time, each starting its own servers on its own ports.
     maxWorkers: 2,
+    projects: [
+      // Pure code and files in temp dirs: no build, root, QEMU or Redis (`npm run test:unit`).
+      { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
+      {
+        extends: true,
+        test: {
+          name: 'integration',
+          include: ['test/integration/**/*.test.ts'],
+          // Real servers, QEMU and Redis: build the server once for all of them.
+          globalSetup: ['test/helpers/global-setup.ts'],
+        },
+      },
+    ],
   },
 })

@@ -13,8 +13,6 @@ export interface TinyVm {
   vnc: string
   pid: number
   argv: string[]
-  /** Spawn until the daemonizing parent exited (QEMU is initialised and the pidfile written). */
-  startMs: number
 }
 
 export interface StartOptions {
@@ -80,13 +78,11 @@ export class QemuHarness {
     const argv = options.argv ?? tinyArgv(runDir, name, options.extraArgs)
     // Tracked before spawning: if the start half-works, dispose() still finds the daemon.
     this.pidfiles.set(paths.pidfile, 0)
-    const started = performance.now()
     const r = await execa(QEMU, argv, { reject: false, timeout: 20_000, stdin: 'ignore' })
-    const startMs = performance.now() - started
     if (r.exitCode !== 0) throw new Error(`QEMU failed to start (${r.exitCode ?? r.signal}): ${r.stderr}`)
     const pid = Number((await readFile(paths.pidfile, 'utf8')).trim())
     this.pidfiles.set(paths.pidfile, pid)
-    return { name, runDir, ...paths, pid, argv, startMs }
+    return { name, runDir, ...paths, pid, argv }
   }
 
   /** SIGKILL, as a crash would, and wait until the process is gone (or a zombie). */

@@ -5,7 +5,7 @@ import { QmpClosedError, QmpCommandError, QmpConnectError, QmpProtocolError, Qmp
 import { JsonLineTransport, type QmpMessage } from './transport'
 import type { QmpArgs, QmpCommandName, QmpEvent, QmpGreeting, QmpReturn } from './types'
 
-export const DEFAULT_TIMEOUT_MS = 5_000
+const DEFAULT_TIMEOUT_MS = 5_000
 
 export interface ExecuteOptions {
   /** How long to wait for the reply; default the client's `commandTimeoutMs` (5 s). */

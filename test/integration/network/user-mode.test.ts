@@ -1,7 +1,7 @@
 import { connect } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { create, uniqueName } from '../../helpers/fixtures'
-import { brief, getVm, hmp, listVms, measure, seatsOf, startVmServer, toolQmp, type VmWorld, waitFor } from '../vms/vm-helpers'
+import { brief, getVm, hmp, listVms, seatsOf, startVmServer, toolQmp, type VmWorld, waitFor } from '../vms/vm-helpers'
 
 // User-mode labs: each gets a block of host ports from LABVIRT_FORWARD_PORTS (the test server's
 // own block), and seat n listens on LABVIRT_FORWARD_ADDRESS at hostPort + n - 1.
@@ -104,13 +104,11 @@ describe('a user-mode seat', () => {
     const res = await newLab(lab(3, { mode: 'user', port: 5900 }, 2))
     expect(res.status).toBe(201)
     const { id, network } = res.body
-    const t0 = Date.now()
     const seats = await waitFor('both seats running', 60_000, async (see) => {
       const vms = seatsOf(await listVms(w.api), id)
       see(brief(vms))
       return vms.length === 2 && vms.every((v) => v.state === 'running') && vms
     }, 200)
-    measure('user-mode lab of 2 seats: create to running', Date.now() - t0)
     for (const seat of seats) {
       const port = network.hostPort + seat.seat! - 1
       const q = await toolQmp(w.runDir, seat.id)

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import type { QmpClient, QmpEvent } from '../../../server/qemu/qmp'
 import {
-  action, alive, brief, getVm, listVms, makeLab, measure, processOf, startVmServer, toolQmp, type Vm, type VmWorld, waitFor,
+  action, alive, brief, getVm, listVms, makeLab, processOf, startVmServer, toolQmp, type Vm, type VmWorld, waitFor,
 } from './vm-helpers'
 
 // An admin's actions on one seat: POST /api/vms/:id/actions.
@@ -91,7 +91,6 @@ describe('VM actions', () => {
     // QEMU is gone, but its last events may still sit unread in our socket: read to the end.
     await Promise.race([q.closed, sleep(5000)])
     q.close()
-    measure('powerdown of a guest that ignores ACPI (timeout 1 s)', took)
     expect(res.state).toBe('stopped')
     expect(alive(vm.pid!)).toBe(false)
     const names = events.map((e) => e.event)

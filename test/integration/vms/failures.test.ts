@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { QEMU } from '../../helpers/qemu'
 import { backoffMs, MAX_FAILURES } from '../../../server/reconcile/plan'
 import {
-  action, brief, listVms, makeLab, measure, processOf, seatsOf, startVmServer, type Vm, type VmWorld, waitFor,
+  action, brief, listVms, makeLab, processOf, seatsOf, startVmServer, type Vm, type VmWorld, waitFor,
 } from './vm-helpers'
 
 // A seat that cannot start is marked failed with the reason, backed off, and left alone in the end;
@@ -90,7 +90,6 @@ describe('a profile whose VMs cannot start', () => {
     })
 
     const attempts = await attemptsOver(ids, SAMPLE_MS)
-    measure(`missing image: start attempts per seat in ${SAMPLE_MS} ms`, ids.map((id) => attempts.get(id)!.size).join(', '))
     for (const id of ids) {
       const n = attempts.get(id)!.size
       expect(n, `${id}: start attempts in ${SAMPLE_MS} ms`).toBeGreaterThanOrEqual(1)
@@ -134,7 +133,6 @@ describe('a profile whose VMs cannot start', () => {
     const before = await invocations(id)
     const attempts = await attemptsOver([id], SAMPLE_MS)
     const during = (await invocations(id)) - before
-    measure(`bad image: QEMU invocations in ${SAMPLE_MS} ms / in all / distinct retryAt`, `${during} / ${await invocations(id)} / ${attempts.get(id)!.size}`)
     expect(attempts.get(id)!.size, 'distinct retryAt values').toBeLessThanOrEqual(MAX_ATTEMPTS)
     expect(during, `QEMU invocations for ${id} in ${Date.now() - t0} ms`).toBeLessThanOrEqual(MAX_ATTEMPTS)
     expect(await invocations(id), 'QEMU invocations in all').toBeLessThanOrEqual(MAX_ATTEMPTS + 1)
@@ -181,7 +179,6 @@ describe('a profile whose VMs cannot start', () => {
       expect(retryAt - killedAt, `backoff after death ${n}`).toBeGreaterThanOrEqual(backoffMs(n))
       expect(failed.error).toBeTruthy()
     }
-    measure('kill -> running again, deaths 1..4 of a young seat', gaps.join(', ') + ' ms')
 
     // The fifth death in a row: failed for good, not started again even once its retryAt has passed.
     expect(await invocations(id)).toBe(MAX_FAILURES)

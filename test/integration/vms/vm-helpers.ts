@@ -195,5 +195,3 @@ export async function guestView(qmp: QmpClient, drive: string, sizeBytes: number
 
 export const sha256 = async (path: string) => createHash('sha256').update(await readFile(path)).digest('hex')
 
-/** Logs a measured figure in a form easy to grep from the test output. */
-export const measure = (what: string, value: number | string) => console.log(`[measure] ${what}: ${typeof value === 'number' ? Math.round(value) + ' ms' : value}`)
