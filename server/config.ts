@@ -1,6 +1,8 @@
 import { hostname } from 'node:os'
 import { join, resolve } from 'node:path'
 import { IFNAME_PATTERN, IPV4_PATTERN } from '../schemas/common'
+import type { Accel } from './qemu/args'
+import { resolveAccel } from './qemu/accel'
 
 /** Settings from the environment (see DESIGN.md, Configuration). Read once, at start. */
 export interface Config {
@@ -10,6 +12,8 @@ export interface Config {
   adminPassword?: string
   trustProxy: string[]
   qemu: string
+  /** LABVIRT_ACCEL (kvm, tcg or auto): `auto` is resolved here, /dev/kvm probed once at start. */
+  accel: Accel
   /** How long a powerdown waits for the guest (ACPI) before it quits QEMU. */
   powerdownTimeoutMs: number
   /** How often the reconcile loop runs even when nothing triggers it. */
@@ -87,15 +91,33 @@ function dhcpSettings(env: NodeJS.ProcessEnv): Config['dhcp'] {
   return { interface: iface, range }
 }
 
-function seconds(value: string | undefined, fallback: number) {
+function seconds(env: NodeJS.ProcessEnv, name: string, fallback: number) {
+  const value = env[name]
+  if (!value) return fallback
   const n = Number(value)
-  return value && Number.isFinite(n) && n > 0 ? n : fallback
+  if (!Number.isFinite(n) || n <= 0) refuse(`${name} must be a number of seconds above 0, got ${value}`)
+  return n
+}
+
+const ACCELS = ['auto', 'kvm', 'tcg'] as const
+
+function accel(value: string | undefined, kvmDevice: string): Accel {
+  const wanted = (value || 'auto').trim().toLowerCase()
+  if (!(ACCELS as readonly string[]).includes(wanted)) refuse(`LABVIRT_ACCEL must be one of ${ACCELS.join(', ')}, got ${value}`)
+  return resolveAccel(wanted as (typeof ACCELS)[number], kvmDevice)
+}
+
+function onOff(env: NodeJS.ProcessEnv, name: string): boolean {
+  const value = env[name]
+  if (value && value !== 'on' && value !== 'off') refuse(`${name} must be on or off, got ${value}`)
+  return value !== 'off'
 }
 
 export const runDir = (config: Pick<Config, 'dataDir'>) => join(config.dataDir, 'run')
 export const imagesDir = (config: Pick<Config, 'dataDir'>) => join(config.dataDir, 'images')
 
-export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
+/** Every setting, checked: a bad one is a ConfigError, and the server says so and exits at start. */
+export function readConfig(env: NodeJS.ProcessEnv = process.env, kvmDevice = '/dev/kvm'): Config {
   return {
     dataDir: resolve(env.LABVIRT_DATA_DIR || './data'),
     storeUrl: env.LABVIRT_STORE_URL || undefined,
@@ -103,13 +125,14 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     adminPassword: env.LABVIRT_ADMIN_PASSWORD || undefined,
     trustProxy: (env.LABVIRT_TRUST_PROXY || '').split(/[\s,]+/).filter(Boolean),
     qemu: env.LABVIRT_QEMU || 'qemu-system-x86_64',
-    powerdownTimeoutMs: seconds(env.LABVIRT_POWERDOWN_TIMEOUT, 60) * 1000,
-    reconcileIntervalMs: seconds(env.LABVIRT_RECONCILE_INTERVAL, 5) * 1000,
-    reconcile: env.LABVIRT_RECONCILE !== 'off',
-    heartbeatTimeoutMs: seconds(env.LABVIRT_HEARTBEAT_TIMEOUT, 90) * 1000,
+    accel: accel(env.LABVIRT_ACCEL, kvmDevice),
+    powerdownTimeoutMs: seconds(env, 'LABVIRT_POWERDOWN_TIMEOUT', 60) * 1000,
+    reconcileIntervalMs: seconds(env, 'LABVIRT_RECONCILE_INTERVAL', 5) * 1000,
+    reconcile: onOff(env, 'LABVIRT_RECONCILE'),
+    heartbeatTimeoutMs: seconds(env, 'LABVIRT_HEARTBEAT_TIMEOUT', 90) * 1000,
     forwardPorts: portRange(env.LABVIRT_FORWARD_PORTS),
     forwardAddress: forwardAddress(env.LABVIRT_FORWARD_ADDRESS),
-    connectionPollMs: seconds(env.LABVIRT_CONNECTION_POLL, 2) * 1000,
+    connectionPollMs: seconds(env, 'LABVIRT_CONNECTION_POLL', 2) * 1000,
     connectionTracking: connectionTracking(env.LABVIRT_CONNECTION_TRACKING),
     dhcp: dhcpSettings(env),
   }

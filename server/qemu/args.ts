@@ -1,4 +1,3 @@
-import { closeSync, constants, openSync } from 'node:fs'
 import { isAbsolute } from 'node:path'
 import * as v from 'valibot'
 import { IFNAME_PATTERN, IPV4_PATTERN, Mac, NAME_PATTERN } from '../../schemas/common'
@@ -292,21 +291,4 @@ export function buildQemuArgs(spec: VmSpec): string[] {
     ...spec.extraArgs,
   )
   return argv
-}
-
-/**
- * The accelerator to use: `LABVIRT_ACCEL` (kvm, tcg or auto, the default); auto picks KVM when
- * the KVM device opens read-write. Tests force tcg: see QEMU-FACTS (a usable-looking /dev/kvm
- * that hangs guests).
- */
-export function detectAccel(env: NodeJS.ProcessEnv = process.env, kvmDevice = '/dev/kvm'): Accel {
-  const wanted = (env.LABVIRT_ACCEL || 'auto').trim().toLowerCase()
-  if (wanted === 'kvm' || wanted === 'tcg') return wanted
-  if (wanted !== 'auto') throw new QemuSpecError([{ field: 'LABVIRT_ACCEL', message: `must be kvm, tcg or auto, got "${env.LABVIRT_ACCEL}"` }])
-  try {
-    closeSync(openSync(kvmDevice, constants.O_RDWR))
-    return 'kvm'
-  } catch {
-    return 'tcg'
-  }
 }

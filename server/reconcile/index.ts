@@ -1,7 +1,6 @@
 import { readdir } from 'node:fs/promises'
 import { type Context, useContext } from '../context'
 import { imagesDir, runDir } from '../config'
-import { detectAccel } from '../qemu/args'
 import { probeVm } from '../qemu/process'
 import { drivesOf } from '../qemu/cmdline'
 import { vmPaths } from '../qemu/paths'
@@ -157,7 +156,7 @@ export class Reconciler {
     return desiredVms(change(await this.model()), {
       runDir: this.rt.runDir,
       imagesDir: imagesDir(this.ctx.config),
-      accel: detectAccel(),
+      accel: this.ctx.config.accel,
       forwardAddress: this.ctx.config.forwardAddress,
     })
   }

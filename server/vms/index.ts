@@ -6,6 +6,8 @@ import { ConflictError, DomainError, msg, NotFoundError, type Params } from '../
 import { guardRecord, mustGet, unlessConflict } from '../records'
 import { type Actor, recordEvent } from '../events'
 import type { Reconciler } from '../reconcile'
+import type { RecordMeta } from '../../storage/repository'
+import type { Connection } from '../../schemas/terminal-api'
 
 const KIND = N_('VM')
 
@@ -14,6 +16,25 @@ export type VmView = Omit<VmStatus, 'error' | 'lastExit'> & VmConnectionView & {
 
 const say = (lang: Language, m: VmMessage) => translate(lang, m.msgid, m.params as Params)
 
+/** A VM desired but without a status record yet (the reconciler has not written it, or is off). */
+function notStarted(ctx: Context, d: { id: string; kind: VmStatus['kind']; lab?: string; seat?: number; profile: string; version?: number }): VmStatus {
+  return { id: d.id, kind: d.kind, lab: d.lab, seat: d.seat, profile: d.profile, version: d.version, state: 'stopped', host: ctx.config.hostId, failures: 0 }
+}
+
+function view({ revision, createdAt, updatedAt, ...v }: VmStatus & Partial<RecordMeta>, held: boolean, on: Connection | undefined, lang: Language): VmView {
+  return {
+    ...v,
+    // After the status: records written before connections had their own collection carry stale copies.
+    connected: !!on,
+    terminal: on?.terminal ?? on?.address,
+    connectedSince: on?.since,
+    consoles: on?.consoles ?? 0,
+    held,
+    error: v.error && say(lang, v.error),
+    lastExit: v.lastExit && { at: v.lastExit.at, reason: say(lang, v.lastExit.reason) },
+  }
+}
+
 /** Every VM this LabVirt knows: desired ones (even if not started yet) and running ones. */
 export async function listVms(ctx: Context, reconciler: Reconciler, lang: Language = DEFAULT_LANGUAGE): Promise<VmView[]> {
   const [statuses, holds, connections, { vms: desired }] = await Promise.all([
@@ -21,31 +42,18 @@ export async function listVms(ctx: Context, reconciler: Reconciler, lang: Langua
   ])
   const held = new Set(holds.map((h) => h.id))
   const on = new Map(connections.map((c) => [c.id, c]))
-  const byId = new Map<string, VmStatus>(statuses.map(({ revision, createdAt, updatedAt, ...s }) => [s.id, s]))
-  for (const d of desired) {
-    if (byId.has(d.id)) continue
-    byId.set(d.id, {
-      id: d.id, kind: d.kind, lab: d.lab, seat: d.seat, profile: d.profile, version: d.version,
-      state: 'stopped', host: ctx.config.hostId, failures: 0,
-    })
-  }
-  return [...byId.values()].map((v) => ({
-    ...v,
-    // After the status: records written before connections had their own collection carry stale copies.
-    connected: on.has(v.id),
-    terminal: on.get(v.id)?.terminal ?? on.get(v.id)?.address,
-    connectedSince: on.get(v.id)?.since,
-    consoles: on.get(v.id)?.consoles ?? 0,
-    held: held.has(v.id),
-    error: v.error && say(lang, v.error),
-    lastExit: v.lastExit && { at: v.lastExit.at, reason: say(lang, v.lastExit.reason) },
-  })).sort((a, b) => a.id.localeCompare(b.id, 'en', { numeric: true }))
+  const byId = new Map<string, VmStatus & Partial<RecordMeta>>(statuses.map((s) => [s.id, s]))
+  for (const d of desired) if (!byId.has(d.id)) byId.set(d.id, notStarted(ctx, d))
+  return [...byId.values()].map((v) => view(v, held.has(v.id), on.get(v.id), lang)).sort((a, b) => a.id.localeCompare(b.id, 'en', { numeric: true }))
 }
 
+/** One VM: its status record, its hold and its connection; desired state only when it has no status yet. */
 export async function getVm(ctx: Context, reconciler: Reconciler, id: string, lang: Language = DEFAULT_LANGUAGE) {
-  const vm = (await listVms(ctx, reconciler, lang)).find((v) => v.id === id)
+  const [status, hold, on] = await Promise.all([ctx.store.vms.get(id), ctx.store.holds.get(id), ctx.store.connections.get(id)])
+  const desired = status ? undefined : (await reconciler.desired()).vms.find((d) => d.id === id)
+  const vm = status ?? (desired && notStarted(ctx, desired))
   if (!vm) throw new NotFoundError(KIND, id)
-  return vm
+  return view(vm, !!hold, on ?? undefined, lang)
 }
 
 /**

@@ -4,7 +4,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { execa } from 'execa'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { buildQemuArgs, detectAccel, type VmSpec } from '../../../server/qemu/args'
+import { buildQemuArgs, type VmSpec } from '../../../server/qemu/args'
 import { isRunning } from '../../../server/qemu/process'
 import { connectWithRetry, type QmpClient } from '../../../server/qemu/qmp'
 import { alive, QemuHarness, until } from '../../helpers/qemu'
@@ -39,7 +39,7 @@ function spec(over: Partial<VmSpec>): VmSpec {
     uuid: randomUUID(),
     memoryMiB: 64,
     cpus: 1,
-    accel: detectAccel({ LABVIRT_ACCEL: 'tcg' }),
+    accel: 'tcg',
     disks: [],
     snapshot: true,
     nic: null,

@@ -1,8 +1,5 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { afterAll, describe, expect, it } from 'vitest'
-import { buildQemuArgs, detectAccel, QemuSpecError, type VmDisk, type VmSpec } from '../../../server/qemu/args'
+import { describe, expect, it } from 'vitest'
+import { buildQemuArgs, QemuSpecError, type VmDisk, type VmSpec } from '../../../server/qemu/args'
 
 const RUN = '/run/labvirt'
 const base: VmSpec = {
@@ -301,33 +298,5 @@ describe('buildQemuArgs refuses a bad spec', () => {
   it('accepts seat and maintenance names longer than a Name', () => {
     expect(buildQemuArgs(spec({ name: 'a2345678901234567890123x-12' }))[1]).toBe('a2345678901234567890123x-12')
     expect(() => buildQemuArgs(spec({ name: 'a2345678901234567890123xy' }))).toThrow(QemuSpecError)
-  })
-})
-
-describe('detectAccel', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'labvirt-accel-'))
-  const openable = join(dir, 'kvm')
-  writeFileSync(openable, '')
-  afterAll(() => rmSync(dir, { recursive: true, force: true }))
-
-  it.each([
-    [{ LABVIRT_ACCEL: 'tcg' }, openable, 'tcg'],
-    [{ LABVIRT_ACCEL: 'kvm' }, join(dir, 'missing'), 'kvm'],
-    [{ LABVIRT_ACCEL: 'auto' }, openable, 'kvm'],
-    [{ LABVIRT_ACCEL: 'auto' }, join(dir, 'missing'), 'tcg'],
-    [{}, openable, 'kvm'],
-    [{ LABVIRT_ACCEL: '' }, join(dir, 'missing'), 'tcg'],
-    [{ LABVIRT_ACCEL: ' TCG ' }, openable, 'tcg'],
-  ] as const)('%o with %s -> %s', (env, device, accel) => {
-    expect(detectAccel(env, device)).toBe(accel)
-  })
-
-  it('picks tcg when the device exists but is not writable', () => {
-    // A directory opens read-only at best, like a /dev/kvm without rw permission.
-    expect(detectAccel({}, dir)).toBe('tcg')
-  })
-
-  it('refuses an unknown LABVIRT_ACCEL', () => {
-    expect(() => detectAccel({ LABVIRT_ACCEL: 'hvf' }, openable)).toThrow(QemuSpecError)
   })
 })

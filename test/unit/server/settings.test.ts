@@ -1,0 +1,46 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, describe, expect, it } from 'vitest'
+import { ConfigError, readConfig } from '../../../server/config'
+
+describe('LABVIRT_ACCEL', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'labvirt-accel-'))
+  const openable = join(dir, 'kvm')
+  writeFileSync(openable, '')
+  afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+  it.each([
+    [{ LABVIRT_ACCEL: 'tcg' }, openable, 'tcg'],
+    [{ LABVIRT_ACCEL: 'kvm' }, join(dir, 'missing'), 'kvm'],
+    [{ LABVIRT_ACCEL: 'auto' }, openable, 'kvm'],
+    [{ LABVIRT_ACCEL: 'auto' }, join(dir, 'missing'), 'tcg'],
+    [{}, openable, 'kvm'],
+    [{ LABVIRT_ACCEL: '' }, join(dir, 'missing'), 'tcg'],
+    [{ LABVIRT_ACCEL: ' TCG ' }, openable, 'tcg'],
+    // A directory opens read-only at best, like a /dev/kvm without rw permission.
+    [{}, dir, 'tcg'],
+  ] as const)('%o with %s -> %s', (env, device, accel) => {
+    expect(readConfig(env, device).accel).toBe(accel)
+  })
+})
+
+describe('settings checked at start', () => {
+  it.each([
+    [{ LABVIRT_ACCEL: 'kmv' }, 'LABVIRT_ACCEL must be one of auto, kvm, tcg, got kmv'],
+    [{ LABVIRT_POWERDOWN_TIMEOUT: 'soon' }, 'LABVIRT_POWERDOWN_TIMEOUT must be a number of seconds above 0, got soon'],
+    [{ LABVIRT_RECONCILE_INTERVAL: '0' }, 'LABVIRT_RECONCILE_INTERVAL must be a number of seconds above 0, got 0'],
+    [{ LABVIRT_HEARTBEAT_TIMEOUT: '-5' }, 'LABVIRT_HEARTBEAT_TIMEOUT must be a number of seconds above 0, got -5'],
+    [{ LABVIRT_CONNECTION_POLL: '2s' }, 'LABVIRT_CONNECTION_POLL must be a number of seconds above 0, got 2s'],
+    [{ LABVIRT_RECONCILE: 'no' }, 'LABVIRT_RECONCILE must be on or off, got no'],
+  ])('refuses %o', (env, message) => {
+    expect(() => readConfig(env)).toThrow(ConfigError)
+    expect(() => readConfig(env)).toThrow(message)
+  })
+
+  it('takes seconds as given, and on/off', () => {
+    const c = readConfig({ LABVIRT_POWERDOWN_TIMEOUT: '1.5', LABVIRT_RECONCILE: 'off' })
+    expect(c).toMatchObject({ powerdownTimeoutMs: 1500, reconcile: false, reconcileIntervalMs: 5000 })
+    expect(readConfig({ LABVIRT_RECONCILE: 'on' }).reconcile).toBe(true)
+  })
+})
