@@ -11,6 +11,8 @@ export interface Config {
   hostId: string
   adminPassword?: string
   trustProxy: string[]
+  /** The origin browsers reach LabVirt at through a proxy (LABVIRT_PUBLIC_URL), e.g. `https://labs.example.edu`. */
+  publicUrl?: string
   qemu: string
   /** LABVIRT_ACCEL (kvm, tcg or auto): `auto` is resolved here, /dev/kvm probed once at start. */
   accel: Accel
@@ -91,6 +93,18 @@ function dhcpSettings(env: NodeJS.ProcessEnv): Config['dhcp'] {
   return { interface: iface, range }
 }
 
+function publicUrl(value: string | undefined): string | undefined {
+  if (!value) return undefined
+  let u: URL | undefined
+  try {
+    u = new URL(value)
+  } catch {}
+  if (!u || !/^https?:$/.test(u.protocol) || u.username || u.password || u.pathname !== '/' || u.search || u.hash) {
+    refuse(`LABVIRT_PUBLIC_URL must be the scheme, host and port browsers use, like https://labs.example.edu, got ${value}`)
+  }
+  return u.origin
+}
+
 function seconds(env: NodeJS.ProcessEnv, name: string, fallback: number) {
   const value = env[name]
   if (!value) return fallback
@@ -124,6 +138,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env, kvmDevice = '/d
     hostId: env.LABVIRT_HOST_ID || hostname(),
     adminPassword: env.LABVIRT_ADMIN_PASSWORD || undefined,
     trustProxy: (env.LABVIRT_TRUST_PROXY || '').split(/[\s,]+/).filter(Boolean),
+    publicUrl: publicUrl(env.LABVIRT_PUBLIC_URL),
     qemu: env.LABVIRT_QEMU || 'qemu-system-x86_64',
     accel: accel(env.LABVIRT_ACCEL, kvmDevice),
     powerdownTimeoutMs: seconds(env, 'LABVIRT_POWERDOWN_TIMEOUT', 60) * 1000,

@@ -14,6 +14,17 @@ export function clientAddress(event: H3Event, trustProxy: string[]): string {
   return peer
 }
 
+/**
+ * The scheme the caller used: https on a TLS socket, or what a trusted proxy says it was reached by
+ * (X-Forwarded-Proto); a header from anyone else proves nothing.
+ */
+export function requestProtocol(event: H3Event, trustProxy: string[]): 'http' | 'https' {
+  if ((event.node.req.socket as { encrypted?: boolean }).encrypted) return 'https'
+  if (!trustProxy.includes(normalize(event.node.req.socket.remoteAddress ?? ''))) return 'http'
+  const forwarded = getRequestHeader(event, 'x-forwarded-proto')?.split(',')[0]?.trim().toLowerCase()
+  return forwarded === 'https' ? 'https' : 'http'
+}
+
 // An IPv4 client on a dual-stack socket shows up as ::ffff:a.b.c.d.
 function normalize(address: string) {
   return address.startsWith('::ffff:') ? address.slice(7) : address

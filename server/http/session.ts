@@ -1,21 +1,25 @@
 import { N_ } from '../../schemas/msgid'
-import { type H3Event, deleteCookie, getCookie, getRequestProtocol, setCookie } from 'h3'
+import { type H3Event, deleteCookie, getCookie, setCookie } from 'h3'
 import { SESSION_COOKIE, SESSION_TTL_S } from '../auth/sessions'
 import { AuthError } from '../errors'
+import type { Config } from '../config'
 import type { Actor } from '../events'
+import { requestProtocol } from './client'
 import type { User } from '../../schemas/users'
 
 export function sessionToken(event: H3Event) {
   return getCookie(event, SESSION_COOKIE)
 }
 
-export function setSessionCookie(event: H3Event, token: string) {
+/** `Secure` when the browser reached us over https: the public URL's scheme, else the request's. */
+export function setSessionCookie(event: H3Event, token: string, config: Pick<Config, 'publicUrl' | 'trustProxy'>) {
+  const https = config.publicUrl ? config.publicUrl.startsWith('https:') : requestProtocol(event, config.trustProxy) === 'https'
   setCookie(event, SESSION_COOKIE, token, {
     httpOnly: true,
     sameSite: 'strict',
     path: '/',
     maxAge: SESSION_TTL_S,
-    secure: getRequestProtocol(event) === 'https',
+    secure: https,
   })
 }
 

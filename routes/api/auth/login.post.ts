@@ -11,6 +11,6 @@ export default defineEventHandler(async (event) => {
   const { store, config } = await useContext()
   const body = await readBody(event, Login)
   const { token, user } = await login(store, loginThrottle, clientAddress(event, config.trustProxy), body.username, body.password)
-  setSessionCookie(event, token)
+  setSessionCookie(event, token, config)
   return user
 })
