@@ -28,6 +28,11 @@ export default defineNitroConfig({
   virtual: {
     '#labvirt-catalogs': () => `export default ${JSON.stringify(catalogs())}`,
   },
+  // The console (ui/, built first by Vite): hashed assets cached for good, index.html served by
+  // routes/[...].ts for every client route.
+  publicAssets: [{ dir: 'ui/dist/assets', baseURL: '/assets', maxAge: 31_536_000 }],
+  serverAssets: [{ baseName: 'spa', dir: 'ui/dist', pattern: 'index.html' }],
+  compressPublicAssets: { gzip: true, brotli: true },
   ...(outputDir ? { output: { dir: outputDir }, buildDir: `${outputDir}/.nitro` } : {}),
   ignore: ['test/**', 'bench/**', 'ui/**', 'bin/**', 'terminal/**', 'data/**'],
 })

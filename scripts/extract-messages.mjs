@@ -19,10 +19,13 @@
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { dirname, join, relative, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { compileTemplate, parse as parseSfc } from '@vue/compiler-sfc'
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
-export const SOURCE_DIRS = ['schemas', 'server', 'routes', 'middleware', 'plugins', 'tasks', 'bin']
-const SOURCE_EXT = /\.(?:[cm]?[jt]s|tsx|jsx)$/
+export const SOURCE_DIRS = ['schemas', 'server', 'routes', 'middleware', 'plugins', 'tasks', 'bin', 'ui']
+const SOURCE_EXT = /\.(?:[cm]?[jt]s|tsx|jsx|vue)$/
+// Build output of the console, not sources.
+const SKIP_DIRS = new Set(['node_modules', 'dist', 'generated'])
 const LOCALES = 'locales'
 const POT = 'labvirt.pot'
 
@@ -38,7 +41,7 @@ const LANGUAGE_HEADERS = {
 function listFiles(dir, out = []) {
   if (!existsSync(dir)) return out
   for (const name of readdirSync(dir).sort()) {
-    if (name === 'node_modules' || name.startsWith('.')) continue
+    if (SKIP_DIRS.has(name) || name.startsWith('.')) continue
     const p = join(dir, name)
     const st = statSync(p)
     if (st.isDirectory()) listFiles(p, out)
@@ -135,23 +138,30 @@ export function unescapeJs(body) {
 }
 
 const CALL = /(?<![\w$.])N_\s*\(/g
-const LITERAL = /^\s*(?:'((?:[^'\\\n]|\\[\s\S])*)'|"((?:[^"\\\n]|\\[\s\S])*)"|`((?:[^`\\$]|\\[\s\S]|\$(?!\{))*)`)\s*(?:,\s*)?\)/
+// The console also translates with vue-i18n's `t('msgid')` (`_ctx.t(...)` in a compiled template);
+// a `t(variable)` there translates a msgid marked with N_ elsewhere, so it is no problem.
+const UI_CALL = /(?<![\w$])(N_|t)\s*\(/g
+const STRING_LITERAL = /'((?:[^'\\\n]|\\[\s\S])*)'|"((?:[^"\\\n]|\\[\s\S])*)"|`((?:[^`\\$]|\\[\s\S]|\$(?!\{))*)`/.source
+const LITERAL = new RegExp(`^\\s*(?:${STRING_LITERAL})\\s*(?:,\\s*)?\\)`)
+// `t('msgid', {params})`: the literal may be followed by more arguments.
+const UI_LITERAL = new RegExp(`^\\s*(?:${STRING_LITERAL})\\s*[,)]`)
 
 /**
  * Finds the msgids of one source text. Returns `{messages: [{msgid, line}], problems: [{line, text}]}`.
  */
-export function extractFromSource(src) {
+export function extractFromSource(src, { ui = false } = {}) {
   const code = stripComments(src)
   // Calls are looked for where literals are blanked, so `'N_("x")'` inside a string is no call.
   const calls = stripComments(src, { blankLiterals: true })
   const messages = []
   const problems = []
   const lineAt = (index) => code.slice(0, index).split('\n').length
-  for (const m of calls.matchAll(CALL)) {
+  for (const m of calls.matchAll(ui ? UI_CALL : CALL)) {
     // The definition `export const N_ = ...` is not a call.
     const start = m.index + m[0].length
-    const lit = LITERAL.exec(code.slice(start))
+    const lit = (ui ? UI_LITERAL : LITERAL).exec(code.slice(start))
     if (!lit) {
+      if (m[1] === 't') continue
       const text = code.slice(m.index, code.indexOf('\n', start) === -1 ? undefined : code.indexOf('\n', start)).trim()
       if (/^N_\s*\(\s*msgid\s*:/.test(text)) continue // the declaration in schemas/msgid.ts
       problems.push({ line: lineAt(m.index), text })
@@ -169,6 +179,21 @@ export function extractFromSource(src) {
 }
 
 /**
+ * A Vue single-file component: its template compiled to JavaScript (so template text and
+ * attributes never pass for code) plus its script. A msgid's line is where its text first appears.
+ */
+function extractFromVue(src, filename) {
+  const { descriptor } = parseSfc(src, { filename })
+  const parts = [descriptor.script?.content ?? '', descriptor.scriptSetup?.content ?? '']
+  if (descriptor.template) parts.push(compileTemplate({ source: descriptor.template.content, filename, id: filename }).code)
+  const found = extractFromSource(parts.join('\n'), { ui: true })
+  const lines = src.split('\n')
+  const lineOf = (text) => lines.findIndex((l) => l.includes(`'${text}`) || l.includes(`"${text}`)) + 1 || lines.findIndex((l) => l.includes(text)) + 1 || 1
+  for (const m of found.messages) m.line = lineOf(m.msgid.split('\n')[0])
+  return found
+}
+
+/**
  * Scans the source folders under `root`. Returns `{messages: Map<msgid, string[] refs>, problems}`,
  * refs being `path:line` with forward slashes.
  */
@@ -178,7 +203,8 @@ export function extract(root = ROOT, dirs = SOURCE_DIRS) {
   for (const dir of dirs) {
     for (const file of listFiles(join(root, dir))) {
       const rel = relative(root, file).split(sep).join('/')
-      const found = extractFromSource(readFileSync(file, 'utf8'))
+      const text = readFileSync(file, 'utf8')
+      const found = rel.endsWith('.vue') ? extractFromVue(text, rel) : extractFromSource(text, { ui: rel.startsWith('ui/') })
       for (const { msgid, line } of found.messages) {
         if (!messages.has(msgid)) messages.set(msgid, [])
         messages.get(msgid).push(`${rel}:${line}`)

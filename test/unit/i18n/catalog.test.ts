@@ -87,7 +87,7 @@ describe('the catalog', () => {
     expect(pot.header?.msgstr).toMatch(/POT-Creation-Date: \d{4}-\d\d-\d\d \d\d:\d\d\+0000\n/)
     for (const e of pot.entries) {
       expect(e.refs.length, e.msgid).toBeGreaterThan(0)
-      for (const ref of e.refs) expect(ref).toMatch(/^(schemas|server|routes|middleware|plugins|tasks|bin)\/[\w./[\]-]+:\d+$/)
+      for (const ref of e.refs) expect(ref).toMatch(/^(schemas|server|routes|middleware|plugins|tasks|bin|ui)\/[\w./[\]-]+:\d+$/)
       expect(e.msgstr).toBe('')
     }
     const ids = pot.entries.map((e) => e.msgid)

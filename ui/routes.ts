@@ -1,0 +1,20 @@
+import type { RouteRecordRaw } from 'vue-router'
+import { N_ } from './lib/i18n'
+
+declare module 'vue-router' {
+  interface RouteMeta {
+    /** Shown without a session (sign-in). */
+    public?: boolean
+    /** The nav entry's msgid; pages without one are not in the nav. */
+    nav?: string
+    /** Admins only: a viewer is sent to the dashboard and sees no nav entry. */
+    admin?: boolean
+  }
+}
+
+/** Every page of the console: one file in ui/pages/ and one entry here. */
+export const routes: RouteRecordRaw[] = [
+  { path: '/sign-in', name: 'sign-in', component: () => import('./pages/SignIn.vue'), meta: { public: true } },
+  { path: '/', name: 'dashboard', component: () => import('./pages/Dashboard.vue'), meta: { nav: N_('Dashboard') } },
+  { path: '/:path(.*)*', name: 'not-found', component: () => import('./pages/NotFound.vue') },
+]

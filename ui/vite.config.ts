@@ -1,0 +1,20 @@
+import { fileURLToPath } from 'node:url'
+import vue from '@vitejs/plugin-vue'
+import VueI18nPlugin from '@intlify/unplugin-vue-i18n/vite'
+import { defineConfig } from 'vite'
+// @ts-expect-error plain .mjs build script
+import { OUT, writeUiMessages } from '../scripts/ui-messages.mjs'
+
+// The messages come from locales/*.po; compiled here so every build has the current ones.
+writeUiMessages()
+
+export default defineConfig({
+  root: fileURLToPath(new URL('.', import.meta.url)),
+  base: '/',
+  plugins: [
+    vue(),
+    // runtimeOnly: messages precompiled at build time, so no message compiler (and no eval) ships.
+    VueI18nPlugin({ include: [`${OUT}/*.json`], runtimeOnly: true, compositionOnly: true, fullInstall: false, strictMessage: false }),
+  ],
+  build: { outDir: 'dist', emptyOutDir: true, assetsDir: 'assets' },
+})
