@@ -11,7 +11,6 @@ const SAFE = new Set(['GET', 'HEAD', 'OPTIONS'])
 // Cross-site request forgery: before the session is even looked at, a body must be of its route's
 // one type, and a write must come from this server's own pages (or from no browser at all).
 export default defineEventHandler(async (event) => {
-  if (!event.path.startsWith('/api/')) return
   const headers = event.node.req.headers
   const contentType = headers['content-type']
   const hasBody = Number(headers['content-length'] ?? 0) > 0 || headers['transfer-encoding'] !== undefined

@@ -36,7 +36,7 @@ const SEED = Number(process.env.LABVIRT_FUZZ_SEED) || Math.floor(Math.random() *
 const ROUTES = discoverRoutes(['POST', 'PUT', 'PATCH', 'DELETE'])
 const WRITES = ROUTES.filter((r) => ['POST', 'PUT', 'PATCH', 'DELETE'].includes(r.method))
 /** Writes that take no body at all. */
-const NO_BODY = new Set(['POST /api/auth/logout'])
+const NO_BODY = new Set(['POST /api/auth/logout', 'POST /api/demo'])
 /** The list routes: `<resource>/index.get.ts`. */
 const LISTS = ROUTES.filter((r) => r.method === 'GET' && /\/index\.get\.[cm]?[jt]s$/.test(r.file)).map((r) => r.pattern)
 
@@ -445,7 +445,9 @@ async function runAll(cases: Sent[]): Promise<Failure[]> {
         status = res.status
         statuses[status] = (statuses[status] ?? 0) + 1
         answer = res.text
-        problem = problemWith(res.status, res.json)
+        // A body that is not declared JSON is refused whole (415), before any field is looked at.
+        const declaredJson = /^application\/json\s*(;|$)/i.test(c.contentType ?? '')
+        problem = res.status === 415 && !declaredJson ? undefined : problemWith(res.status, res.json)
       } catch (err) {
         problem = `request failed: ${err} (${(err as Error).cause ?? 'no cause'})`
       }

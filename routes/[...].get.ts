@@ -6,7 +6,8 @@ import { useStorage } from 'nitropack/runtime'
  * build is picked up at once. Unknown API paths and anything that looks like a file stay 404.
  */
 export default defineEventHandler(async (event) => {
-  const path = event.path.split('?')[0]!
+  // `//api/x` and `/API/x` are API paths too: never answered with the page.
+  const path = event.path.split('?')[0]!.replace(/\/{2,}/g, '/').toLowerCase()
   const notFound = createError({ statusCode: 404 })
   if (path === '/api' || path.startsWith('/api/') || /\.[^/]*$/.test(path)) throw notFound
   const html = await useStorage('assets:spa').getItem<string>('index.html')
