@@ -132,7 +132,7 @@ runBench(async () => {
     await part('desired(): store model + argv for every VM', () => r.desired())
     await part('observe(): pidfiles + /proc for every VM', () => r.observe())
     await part('store: vms.list() + holds.list()', () => Promise.all([store.vms.list(), store.holds.list()]))
-    await part('QMP query-status on every VM (monitors)', () => Promise.all(ids.map((id) => r.rt.monitors.get(id)?.execute('query-status', undefined, { timeoutMs: 1000 }))))
+    await part('QMP query-status on every VM (monitors)', () => Promise.all(ids.map((id) => r.monitor(id).then((m) => m?.execute('query-status', undefined, { timeoutMs: 1000 })))))
     await sleep(GAP_MS)
   }
   const machine = load.report()

@@ -8,7 +8,7 @@ export default defineNitroPlugin((nitro) => {
   const watcher = useContext().then(async (ctx) => {
     if (!ctx.config.reconcile || ctx.config.connectionTracking === 'off') return undefined
     const reconciler = await useReconciler()
-    const w = new ConnectionWatcher(ctx, { consoles: () => reconciler.consoles, changed: () => reconciler.trigger() })
+    const w = new ConnectionWatcher(ctx, { consoles: () => reconciler.consoleCounts(), changed: () => reconciler.trigger() })
     w.start()
     return w
   })

@@ -38,11 +38,17 @@ const vmActions = Object.fromEntries(
     defineCommand({
       meta: { name: action, description: t(N_('{action} one or more VMs'), { action }) },
       args: { id: { type: 'positional', required: true, description: t(N_('VM names')) } },
+      // Each VM is acted on and reported, even after one fails; the exit code says if any did.
       run: guarded(async ({ args }) => {
         const api = Api.fromEnv()
         for (const id of [args.id, ...args._.slice(1)]) {
-          const vm = await api.call<Vm>('POST', `/api/vms/${encodeURIComponent(id)}/actions`, { action })
-          console.log(`${vm.id}: ${vm.state}`)
+          try {
+            const vm = await api.call<Vm>('POST', `/api/vms/${encodeURIComponent(id)}/actions`, { action })
+            console.log(`${vm.id}: ${vm.state}`)
+          } catch (err) {
+            console.error(`${id}: ${(err as Error).message}`)
+            process.exitCode = 1
+          }
         }
       }),
     }),

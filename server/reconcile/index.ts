@@ -9,16 +9,37 @@ import { holdLease, RecordConflict } from '../../storage'
 import { unlessConflict } from '../records'
 import type { VmMessage, VmStatus } from '../../schemas/vms'
 import { N_ } from '../../schemas/msgid'
-import { desiredVms, type Model } from './desired'
-import { type ActualVm, backoffMs, plan, type VmMemory } from './plan'
+import { type DesiredProblem, type DesiredVm, desiredVms, type Model } from './desired'
+import { type Action, type ActualVm, plan, type VmMemory } from './plan'
+import { nextStatus, remember, type StatusInput } from './status'
 import { Monitors } from './monitors'
+import type { QmpClient } from '../qemu/qmp'
 import { type HostRuntime, qemuLogTail, startVms, stopVm, type StopHow } from './vm-ops'
-
-/** A VM that ran at least this long was healthy: its death is not counted as a failed start. */
-const HEALTHY_AFTER_MS = 30_000
 
 /** How long the reconciler's lease lasts without renewal (each pass renews it). */
 const LEASE_MS = 20_000
+
+/**
+ * What the rest of the server may use of the reconciler's live view of its VMs (an admin's reset,
+ * the connection watcher), instead of reaching into its monitors and counters.
+ */
+export interface VmMonitors {
+  /** The running VM's QMP monitor (LabVirt's one connection to it); undefined when it does not answer. */
+  monitor(id: string): Promise<QmpClient | undefined>
+  /** Admin consoles (VNC clients) open per running VM. */
+  consoleCounts(): ReadonlyMap<string, number>
+}
+
+/** What one pass saw: desired state, this host's QEMU processes and the store's records. */
+interface Observation {
+  desired: DesiredVm[]
+  problems: DesiredProblem[]
+  actual: ActualVm[]
+  statuses: VmStatus[]
+  held: Set<string>
+  connected: Set<string>
+  now: number
+}
 
 export interface TickSummary {
   /** Another host holds the reconciler's lease: this one did nothing. */
@@ -36,8 +57,8 @@ export interface TickSummary {
  * pure function), apply (idempotent), and write each VM's status to the store. Runs every few
  * seconds and at once when the store changes or a VM's QMP connection reports an exit.
  */
-export class Reconciler {
-  readonly rt: HostRuntime
+export class Reconciler implements VmMonitors {
+  private readonly rt: HostRuntime
   private inflight = new Map<string, { state: 'starting' | 'stopping'; done: Promise<void> }>()
   private running: Promise<TickSummary> | undefined
   /** The pass queued to run after `running`: every tick() asked for meanwhile shares it. */
@@ -48,9 +69,9 @@ export class Reconciler {
   private qemuStates = new Map<string, string>()
   /**
    * Admin consoles open per running VM: VNC_CONNECTED minus VNC_DISCONNECTED, from query-vnc when
-   * a VM is adopted. Read by the connection watcher.
+   * a VM is adopted.
    */
-  readonly consoles = new Map<string, number>()
+  private readonly consoles = new Map<string, number>()
   /** VMs this process stopped since the last pass: gone on purpose, not died. */
   private stoppedByUs = new Set<string>()
   private onChange = () => this.trigger()
@@ -74,6 +95,14 @@ export class Reconciler {
         if (n.event.event === 'RESUME') this.qemuStates.set(n.id, 'running')
       }),
     }
+  }
+
+  consoleCounts(): ReadonlyMap<string, number> {
+    return this.consoles
+  }
+
+  monitor(id: string) {
+    return this.rt.monitors.ensure(id)
   }
 
   start() {
@@ -163,26 +192,52 @@ export class Reconciler {
 
   private async pass(): Promise<TickSummary> {
     const t0 = performance.now()
-    const store = this.ctx.store
-    const host = this.ctx.config.hostId
     // Until VMs are placed on hosts, one host runs them all: several hosts sharing a Redis store
     // would otherwise each start every seat. The others serve the API and wait for the lease.
-    if (!(await holdLease(store.kv, 'reconciler', host, Math.max(LEASE_MS, 4 * this.ctx.config.reconcileIntervalMs)))) {
+    if (!(await holdLease(this.ctx.store.kv, 'reconciler', this.ctx.config.hostId, Math.max(LEASE_MS, 4 * this.ctx.config.reconcileIntervalMs)))) {
       return { desired: 0, running: 0, started: [], stopping: [], failed: [], ms: performance.now() - t0, standby: true }
     }
+    const seen = await this.look()
+    const running = new Set(seen.actual.map((a) => a.id))
+    const { memory, died } = remember(seen.statuses, new Set([...running, ...this.inflight.keys(), ...this.stoppedByUs]), seen.now)
+    const deaths = new Map(await Promise.all(died.map(async (id) => [id, await exitReason(vmPaths(this.rt.runDir, id).log)] as const)))
+    // A stop of ours is forgiven once a pass sees the VM gone. Not sooner: a stop that ends while
+    // this pass awaits (observe, QMP) leaves the VM in `actual` here, and clearing the mark now
+    // would make the next pass count our own stop as a death (a failure, an error on a held VM).
+    for (const id of this.stoppedByUs) if (!running.has(id)) this.stoppedByUs.delete(id)
+
+    const actions = plan({
+      desired: seen.desired,
+      actual: seen.actual,
+      memory,
+      held: seen.held,
+      connected: seen.connected,
+      busy: new Set(this.inflight.keys()),
+      now: seen.now,
+    })
+    const { summary, starts } = await this.apply(actions)
+    await this.record(seen, memory, deaths, starts)
+    summary.desired = seen.desired.length
+    summary.running = seen.actual.length
+    summary.ms = performance.now() - t0
+    return summary
+  }
+
+  /**
+   * Observe: desired state, this host's QEMU processes and the store's records. Every running VM
+   * gets its monitor (after a LabVirt restart, this re-attaches), and its run state and VNC clients
+   * from query-status and query-vnc once; STOP, RESUME and VNC events keep them current after that
+   * (an event sent before a reply is counted in the reply, one sent after it is counted on top:
+   * QMP keeps them in order on the one connection).
+   */
+  private async look(): Promise<Observation> {
+    const store = this.ctx.store
     const [{ vms: desired, problems }, actual, statuses, holds, connections] = await Promise.all([
       this.desired(), this.observe(), store.vms.list(), store.holds.list(), store.connections.list(),
     ])
     // Taken once the host is observed: a death seen now counts its backoff from now, not from
     // when this pass began (which may be before the VM died).
     const now = Date.now()
-    const byId = new Map(statuses.map((s) => [s.id, s]))
-    const actualById = new Map(actual.map((a) => [a.id, a]))
-
-    // Adopt: every running VM gets its monitor (after a LabVirt restart, this re-attaches), and
-    // its run state and VNC clients from query-status and query-vnc once; STOP, RESUME and VNC
-    // events keep them current after that (an event sent before a reply is counted in the reply,
-    // one sent after it is counted on top: QMP keeps them in order on the one connection).
     await Promise.all(actual.map(async (a) => {
       const known = this.rt.monitors.get(a.id) && this.qemuStates.has(a.id) && this.consoles.has(a.id)
       if (known) return
@@ -194,38 +249,16 @@ export class Reconciler {
       if (st) this.qemuStates.set(a.id, st.status)
       if (vnc) this.consoles.set(a.id, vnc.clients?.length ?? 0)
     }))
-
-    // A VM that was running and is gone died (or was killed): count it if it died young.
-    const memory = new Map<string, VmMemory>()
-    const deaths = new Map<string, VmMessage>()
-    for (const s of statuses) {
-      const mem: VmMemory = { hash: s.hash, startedAt: s.startedAt, failures: s.failures, retryAt: s.retryAt, state: s.state }
-      if (s.state === 'running' && !actualById.has(s.id) && !this.inflight.has(s.id) && !this.stoppedByUs.has(s.id)) {
-        const lived = s.startedAt ? now - Date.parse(s.startedAt) : 0
-        mem.failures = lived >= HEALTHY_AFTER_MS ? 1 : s.failures + 1
-        mem.retryAt = new Date(now + backoffMs(mem.failures)).toISOString()
-        deaths.set(s.id, await exitReason(vmPaths(this.rt.runDir, s.id).log))
-      }
-      memory.set(s.id, mem)
-    }
-    // A stop of ours is forgiven once a pass sees the VM gone. Not sooner: a stop that ends while
-    // this pass awaits (observe, QMP) leaves the VM in `actual` here, and clearing the mark now
-    // would make the next pass count our own stop as a death (a failure, an error on a held VM).
-    for (const id of this.stoppedByUs) if (!actualById.has(id)) this.stoppedByUs.delete(id)
-
-    const held = new Set(holds.map((h) => h.id))
-    const actions = plan({
-      desired,
-      actual,
-      memory,
-      held,
+    return {
+      desired, problems, actual, statuses, now,
+      held: new Set(holds.map((h) => h.id)),
       connected: new Set(connections.map((c) => c.id)),
-      busy: new Set(this.inflight.keys()),
-      now,
-    })
+    }
+  }
 
-    const summary: TickSummary = { desired: desired.length, running: actual.length, started: [], stopping: [], failed: [], ms: 0 }
-    const startResults = new Map<string, { error?: VmMessage; pid?: number; startedAt?: string }>()
+  /** Apply: stops and restarts run in the background (tracked in flight), starts in one batch. */
+  private async apply(actions: Action[]) {
+    const summary: TickSummary = { desired: 0, running: 0, started: [], stopping: [], failed: [], ms: 0 }
     for (const a of actions) {
       if (a.type === 'stop') {
         summary.stopping.push(a.id)
@@ -235,85 +268,48 @@ export class Reconciler {
         this.background(a.vm.id, 'stopping', () => stopVm(this.rt, a.vm.id, a.pid, 'quit'))
       }
     }
-    const starts = await startVms(this.rt, actions.flatMap((a) => (a.type === 'start' ? [a.vm] : [])))
-    for (const [id, r] of starts) {
+    const starts = new Map<string, NonNullable<StatusInput['started']>>()
+    for (const [id, r] of await startVms(this.rt, actions.flatMap((a) => (a.type === 'start' ? [a.vm] : [])))) {
       if (r.ok) {
         summary.started.push(id)
-        startResults.set(id, { pid: r.proc.pid, startedAt: r.proc.startedAt.toISOString() })
+        starts.set(id, { pid: r.proc.pid, startedAt: r.proc.startedAt.toISOString() })
       } else {
         summary.failed.push(id)
-        startResults.set(id, { error: r.error })
+        starts.set(id, { error: r.error })
       }
     }
+    return { summary, starts }
+  }
 
-    // Statuses: one record per VM that is desired, running, or was known; written when changed.
-    const desiredById = new Map(desired.map((d) => [d.id, d]))
+  /** Statuses: one record per VM that is desired, running, or was known; written when changed. */
+  private async record(seen: Observation, memory: Map<string, VmMemory>, deaths: Map<string, VmMessage>, starts: Map<string, NonNullable<StatusInput['started']>>) {
+    const desiredById = new Map(seen.desired.map((d) => [d.id, d]))
+    const actualById = new Map(seen.actual.map((a) => [a.id, a]))
+    const byId = new Map(seen.statuses.map((s) => [s.id, s]))
     let nextRetry = Infinity
     // Written together: each is its own record (and fsync), so there is no reason to queue them.
     const writes: Promise<void>[] = []
-    const ids = new Set([...desiredById.keys(), ...actualById.keys(), ...byId.keys()])
-    for (const id of ids) {
-      const d = desiredById.get(id)
-      const prev = byId.get(id)
-      const mem = memory.get(id)
-      const a = actualById.get(id)
-      const started = startResults.get(id)
-      const problem = problems.find((p) => p.id === id)
-      if (!d && !a && !this.inflight.has(id)) {
-        if (prev) writes.push(this.remove(id))
+    for (const id of new Set([...desiredById.keys(), ...actualById.keys(), ...byId.keys()])) {
+      const problem = seen.problems.find((p) => p.id === id)
+      const held = seen.held.has(id)
+      const status = nextStatus({
+        id, host: this.ctx.config.hostId, now: seen.now, held,
+        desired: desiredById.get(id), prev: byId.get(id), memory: memory.get(id), actual: actualById.get(id),
+        started: starts.get(id), problem: problem && { msgid: problem.msgid, params: problem.params },
+        inflight: this.inflight.get(id)?.state, death: deaths.get(id), qemuState: this.qemuStates.get(id),
+      })
+      if (!status) {
+        if (byId.has(id)) writes.push(this.remove(id))
         continue
       }
-      const inflight = this.inflight.get(id)?.state
-      const base = {
-        id,
-        kind: d?.kind ?? prev?.kind ?? 'manual',
-        lab: d?.lab ?? prev?.lab,
-        seat: d?.seat ?? prev?.seat,
-        profile: d?.profile ?? prev?.profile ?? '',
-        host,
-        lastExit: deaths.has(id) ? { at: new Date(now).toISOString(), reason: deaths.get(id)! } : prev?.lastExit,
-      }
-      let status: VmStatus
-      const pid = started?.pid ?? a?.pid
-      if (pid) {
-        const fresh = started?.pid !== undefined
-        const startedAt = started?.startedAt ?? a!.startedAt
-        const healthy = now - Date.parse(startedAt) >= HEALTHY_AFTER_MS
-        status = {
-          ...base,
-          state: inflight ?? 'running',
-          qemuState: this.qemuStates.get(id) ?? (fresh ? 'running' : undefined),
-          pid,
-          startedAt,
-          version: fresh ? d?.version : prev?.version ?? d?.version,
-          hash: fresh ? d?.hash : prev?.hash ?? d?.hash,
-          failures: healthy ? 0 : mem?.failures ?? 0,
-        }
-      } else {
-        // The hash of the last attempt: backoff and "failed" hold only while the config is unchanged.
-        const failed = started?.error !== undefined
-        const failures = failed ? (mem?.hash === d?.hash ? mem?.failures ?? 0 : 0) + 1 : mem?.failures ?? 0
-        const error: VmMessage | undefined = problem ? { msgid: problem.msgid, params: problem.params } : failed ? started!.error : deaths.get(id) ?? (mem?.failures ? prev?.error : undefined)
-        status = {
-          ...base,
-          state: inflight ?? (error && !held.has(id) ? 'failed' : 'stopped'),
-          version: d?.version,
-          hash: failed ? d?.hash : mem?.hash,
-          failures,
-          retryAt: failed ? new Date(now + Math.max(backoffMs(failures), 1000)).toISOString() : mem?.retryAt,
-          error,
-        }
-      }
       writes.push(this.write(status))
-      const retryAt = status.retryAt && !held.has(id) ? Date.parse(status.retryAt) : 0
-      if (retryAt > now) nextRetry = Math.min(nextRetry, retryAt)
+      const retryAt = status.retryAt && !held ? Date.parse(status.retryAt) : 0
+      if (retryAt > seen.now) nextRetry = Math.min(nextRetry, retryAt)
     }
     await Promise.all(writes)
     // A backed-off VM is retried when its backoff ends, not at the next regular tick.
     clearTimeout(this.retryTimer)
     if (nextRetry < Infinity) this.retryTimer = setTimeout(() => this.trigger(), Math.max(0, nextRetry - Date.now())).unref()
-    summary.ms = performance.now() - t0
-    return summary
   }
 
   private background(id: string, state: 'starting' | 'stopping', op: () => Promise<void>) {

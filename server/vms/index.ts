@@ -89,7 +89,7 @@ export async function vmAction(ctx: Context, reconciler: Reconciler, actor: Acto
       await reconciler.stopNow(id, 'quit')
       break
     case 'reset': {
-      const qmp = vm.pid ? await reconciler.rt.monitors.ensure(id) : undefined
+      const qmp = vm.pid ? await reconciler.monitor(id) : undefined
       if (!qmp) throw new ConflictError(N_('The VM "{id}" is not running'), { id })
       await qmp.execute('system_reset').catch((err) => {
         throw new DomainError(502, 'qmp_failed', N_('QEMU did not accept the command: {error}'), { error: (err as Error).message })

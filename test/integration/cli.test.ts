@@ -52,6 +52,20 @@ describe('labvirt CLI', () => {
     await until(async () => (await list()).some((v) => v.id === 'demo-2' && v.state === 'running'), 'demo-2 running again')
   })
 
+  it('acts on every VM named, reports each, and fails if any failed', async () => {
+    const stop = await run(['vm', 'stop', 'no-such-1', 'demo-1', 'no-such-2'])
+    expect(stop.exitCode).toBe(1)
+    // The first failure does not stop the batch: demo-1, after it, was stopped.
+    expect(stop.stdout.trim()).toBe('demo-1: stopped')
+    const failed = stop.stderr.trim().split('\n')
+    expect(failed).toHaveLength(2)
+    expect(failed[0]).toMatch(/^no-such-1: .*no-such-1/)
+    expect(failed[1]).toMatch(/^no-such-2: .*no-such-2/)
+    const start = await run(['vm', 'start', 'demo-1', 'demo-2'])
+    expect(start.exitCode, start.stderr).toBe(0)
+    expect(start.stdout.split('\n').map((l) => l.split(':')[0])).toEqual(['demo-1', 'demo-2'])
+  })
+
   it('launch runs a one-off writable VM of a profile, shown like any other', async () => {
     // Its own disk: a writable VM cannot share the demo seats' image (QEMU's image lock).
     const admin = await adminClient(server.url)
