@@ -159,6 +159,7 @@ export class Reconciler {
       imagesDir: imagesDir(this.ctx.config),
       accel: detectAccel(),
       forwardAddress: this.ctx.config.forwardAddress,
+      qemuUser: this.ctx.config.qemuUser,
     })
   }
 
@@ -252,7 +253,7 @@ export class Reconciler {
     let nextRetry = Infinity
     // Written together: each is its own record (and fsync), so there is no reason to queue them.
     const writes: Promise<void>[] = []
-    const ids = new Set([...desiredById.keys(), ...actualById.keys(), ...byId.keys()])
+    const ids = new Set([...desiredById.keys(), ...actualById.keys(), ...byId.keys(), ...problems.filter((p) => p.vm).map((p) => p.id)])
     for (const id of ids) {
       const d = desiredById.get(id)
       const prev = byId.get(id)
@@ -260,17 +261,17 @@ export class Reconciler {
       const a = actualById.get(id)
       const started = startResults.get(id)
       const problem = problems.find((p) => p.id === id)
-      if (!d && !a && !this.inflight.has(id)) {
+      if (!d && !a && !problem?.vm && !this.inflight.has(id)) {
         if (prev) writes.push(this.remove(id))
         continue
       }
       const inflight = this.inflight.get(id)?.state
       const base = {
         id,
-        kind: d?.kind ?? prev?.kind ?? 'manual',
-        lab: d?.lab ?? prev?.lab,
-        seat: d?.seat ?? prev?.seat,
-        profile: d?.profile ?? prev?.profile ?? '',
+        kind: d?.kind ?? problem?.vm?.kind ?? prev?.kind ?? 'manual',
+        lab: d?.lab ?? problem?.vm?.lab ?? prev?.lab,
+        seat: d?.seat ?? problem?.vm?.seat ?? prev?.seat,
+        profile: d?.profile ?? problem?.vm?.profile ?? prev?.profile ?? '',
         host,
         lastExit: deaths.has(id) ? { at: new Date(now).toISOString(), reason: deaths.get(id)! } : prev?.lastExit,
       }
