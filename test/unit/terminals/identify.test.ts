@@ -27,14 +27,21 @@ afterEach(async () => {
 const refused = (caller: { ip: string; mac?: string }) => expect(identifyTerminal(store, caller)).rejects.toBeInstanceOf(ForbiddenError)
 
 describe('identifying a terminal', () => {
-  it('by MAC first, then by address', async () => {
+  it('by the MAC it names, else by address; both must match a terminal known by both', async () => {
     await createTerminal(store, SYSTEM, { name: 'by-ip', description: '', ip: '10.0.0.1', lab: 'aula', params: {} })
     await createTerminal(store, SYSTEM, { name: 'by-mac', description: '', mac: '52:54:00:aa:bb:01', lab: 'aula', params: {} })
+    await createTerminal(store, SYSTEM, { name: 'by-both', description: '', ip: '10.0.0.7', mac: '52:54:00:aa:bb:07', lab: 'aula', params: {} })
     expect((await identifyTerminal(store, { ip: '10.0.0.1' })).id).toBe('by-ip')
     expect((await identifyTerminal(store, { ip: '10.0.0.1', mac: '52:54:00:aa:bb:01' })).id).toBe('by-mac')
-    // An unknown MAC from a known address: the address still says who it is.
-    expect((await identifyTerminal(store, { ip: '10.0.0.1', mac: '52:54:00:aa:bb:99' })).id).toBe('by-ip')
+    expect((await identifyTerminal(store, { ip: '10.0.0.9', mac: '52:54:00:aa:bb:01' })).id).toBe('by-mac')
+    expect((await identifyTerminal(store, { ip: '10.0.0.7', mac: '52:54:00:aa:bb:07' })).id).toBe('by-both')
+    await refused({ ip: '10.0.0.8', mac: '52:54:00:aa:bb:07' })
+    await refused({ ip: '10.0.0.7' })
+    // An unknown MAC from a known address is a new terminal, pending; not that address's.
+    await refused({ ip: '10.0.0.1', mac: '52:54:00:aa:bb:99' })
+    expect(await store.pending.get('52-54-00-aa-bb-99')).toMatchObject({ ip: '10.0.0.1' })
     await refused({ ip: '10.0.0.2' })
+    expect((await store.pending.list()).map((p) => p.id).sort()).toEqual(['10-0-0-2', '52-54-00-aa-bb-99'])
   })
 
   it('a claim whose terminal no longer has the address identifies no one', async () => {
