@@ -67,11 +67,25 @@ describe('pending terminals', () => {
     expect((await store.pending.list()).map((p) => p.id)).toEqual(['10-0-0-5', '52-54-00-aa-bb-02'])
   })
 
-  it('a flood of unknown addresses stops being recorded at the cap; known ones are still refreshed', async () => {
+  it('a flood of unknown addresses evicts the oldest seen at the cap; known ones are still refreshed', async () => {
     const t0 = Date.now()
-    for (let i = 0; i < 25; i++) await recordPending(store, `10.1.0.${i}`, undefined, t0, 20)
+    for (let i = 0; i < 25; i++) await recordPending(store, `10.1.0.${i}`, undefined, t0 + i, 20)
+    const ids = (await store.pending.list()).map((p) => p.id)
+    expect(ids).toHaveLength(20)
+    // The newest are listed (a real terminal that asked last among them), the first five went.
+    expect(ids).toContain('10-1-0-24')
+    expect(ids).not.toContain('10-1-0-4')
+    await recordPending(store, '10.1.0.5', undefined, t0 + 61_000, 20)
+    expect((await store.pending.get('10-1-0-5'))?.lastSeen).toBe(new Date(t0 + 61_000).toISOString())
     expect(await store.pending.list()).toHaveLength(20)
-    await recordPending(store, '10.1.0.0', undefined, t0 + 61_000, 20)
-    expect((await store.pending.get('10-1-0-0'))?.lastSeen).toBe(new Date(t0 + 61_000).toISOString())
+  })
+
+  it('one address naming many MACs keeps only its latest few, and pushes no other address out', async () => {
+    const t0 = Date.now()
+    await recordPending(store, '10.2.0.1', '52:54:00:dd:00:ff', t0)
+    for (let i = 0; i < 30; i++) await recordPending(store, '10.2.0.9', `52:54:00:dd:00:${i.toString(16).padStart(2, '0')}`, t0 + 1 + i, 1000, 4)
+    const list = await store.pending.list()
+    expect(list.filter((p) => p.ip === '10.2.0.9').map((p) => p.mac).sort()).toEqual(['52:54:00:dd:00:1a', '52:54:00:dd:00:1b', '52:54:00:dd:00:1c', '52:54:00:dd:00:1d'])
+    expect(list.map((p) => p.id)).toContain('52-54-00-dd-00-ff')
   })
 })
