@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { cleanupStale, probeVm, type VmProcess } from '../qemu/process'
 import { qemuCwd, vmPaths } from '../qemu/paths'
 import { prepareFirmware } from '../qemu/firmware'
+import { qemuStartError } from '../qemu/start-error'
 import { shq } from '../shell'
 import type { Monitors } from './monitors'
 import type { DesiredVm } from './desired'
@@ -73,7 +74,7 @@ export async function startVms(rt: HostRuntime, vms: DesiredVm[]): Promise<Map<s
     await Promise.all([rm(f.rc, { force: true }), rm(f.err, { force: true })])
     if (rc !== '0') {
       await cleanupStale(rt.runDir, vm.id)
-      const error: VmMessage = why ? { msgid: N_('QEMU: {output}'), params: { output: why } } : { msgid: N_('QEMU exited with {code}'), params: { code: rc || '?' } }
+      const error: VmMessage = why ? qemuStartError(why) : { msgid: N_('QEMU exited with {code}'), params: { code: rc || '?' } }
       return void results.set(vm.id, { ok: false, error })
     }
     const proc = await probeVm(vmPaths(rt.runDir, vm.id).pidfile)

@@ -1,6 +1,6 @@
 import { readFileSync, statSync } from 'node:fs'
 import { readFile, writeFile } from 'node:fs/promises'
-import { connect } from 'node:net'
+import { connect, createServer } from 'node:net'
 import { join } from 'node:path'
 import { execa } from 'execa'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -146,6 +146,34 @@ describe('the hardware fields, on a real QEMU run by the reconciler', () => {
       qmp.close()
     }
     expect(await vncGreeting(paths.vnc)).toMatch(/^RFB \d{3}\.\d{3}\n$/)
+  })
+})
+
+// Finding 10: user-mode host ports another program holds.
+describe('host ports in use', () => {
+  it('a new block skips a port another program listens on, and a seat whose port is taken says which', async () => {
+    // The lowest free block of this server's range, found by placing a lab and deleting it.
+    const { lab: probe } = await makeLab(w.api, 0, 'free')
+    expect((await w.api.delete(`/api/labs/${probe.id}`)).status).toBe(204)
+    const port = (probe as unknown as { network: { hostPort: number } }).network.hostPort
+    const other = createServer()
+    await new Promise<void>((resolve) => other.listen(port, '127.0.0.1', resolve))
+    try {
+      const { lab } = await makeLab(w.api, 0, 'port')
+      expect((lab as unknown as { network: { hostPort: number } }).network.hostPort).not.toBe(port)
+      // An admin may still ask for the taken port: the seat fails naming it.
+      const cur = await w.api.get(`/api/labs/${lab.id}`)
+      const put = await w.api.put(`/api/labs/${lab.id}`, { ...cur.body, size: 1, network: { mode: 'user', hostPort: port } })
+      expect(put.status, JSON.stringify(put.body)).toBe(200)
+      const seat = await waitFor('the seat fails on its port', 20_000, async (see) => {
+        const seats = seatsOf(await listVms(w.api), lab.id)
+        see(brief(seats))
+        return seats.find((s) => s.state === 'failed' && s.error)
+      })
+      expect(seat.error).toContain(`Host port ${port} is in use by another program`)
+    } finally {
+      other.close()
+    }
   })
 })
 
