@@ -1,30 +1,39 @@
 import { N_ } from './msgid'
 import * as v from 'valibot'
 import { Description, Name, updateSchema } from './common'
+import { extraArgIssues } from './extra-args'
 
 export const DISK_BUSES = ['ide', 'virtio', 'scsi'] as const
 export const DISK_MEDIA = ['disk', 'cdrom'] as const
 export const NIC_MODELS = ['virtio', 'e1000', 'rtl8139'] as const
 
-/**
- * QEMU options LabVirt sets itself, or that would let a profile read or write host files or escape
- * the VM's sandbox; extra args may not carry them.
- */
-export const RESERVED_QEMU_OPTIONS = [
-  '-name', '-uuid', '-m', '-smp', '-accel', '-enable-kvm', '-machine', '-M', '-nodefaults',
-  '-qmp', '-qmp-pretty', '-monitor', '-mon', '-chardev', '-vnc', '-display', '-daemonize', '-pidfile',
-  '-runas', '-chroot', '-sandbox', '-drive', '-blockdev', '-hda', '-hdb', '-hdc', '-hdd', '-cdrom',
-  '-snapshot', '-netdev', '-nic', '-net', '-serial', '-parallel', '-D', '-d', '-trace', '-incoming',
-  '-loadvm', '-writeconfig', '-readconfig', '-object', '-plugin', '-kernel', '-initrd', '-bios',
-  '-L', '-add-fd', '-fsdev', '-virtfs',
-] as const
+export const MACHINES = ['pc', 'q35'] as const
+export const SOUND_DEVICES = ['none', 'hda', 'ac97'] as const
+export const DISPLAYS = ['std', 'virtio', 'qxl'] as const
+export const FIRMWARES = ['bios', 'uefi'] as const
+/** The SMBIOS type 1 (system) strings a profile may set: what licensing and inventory tools read. */
+export const SMBIOS_FIELDS = ['manufacturer', 'product', 'version', 'serial', 'sku', 'family'] as const
 
-const ExtraArg = v.pipe(
-  v.string(),
-  v.maxLength(200),
-  v.regex(/^[A-Za-z0-9_=,.:+@%-]+$/, N_('Extra arguments may hold letters, digits and _=,.:+@%- only')),
-  v.check((a) => !(RESERVED_QEMU_OPTIONS as readonly string[]).includes(a.replace(/^--/, '-')), N_('LabVirt sets this option itself')),
+const ExtraArgs = v.pipe(
+  v.array(v.pipe(v.string(), v.maxLength(200))),
+  v.maxLength(64),
+  v.rawCheck(({ dataset, addIssue }) => {
+    if (!dataset.typed) return
+    const input = dataset.value
+    for (const { index, message } of extraArgIssues(input)) {
+      addIssue({ message, path: [{ type: 'array', origin: 'value', input, key: index, value: input[index] }] })
+    }
+  }),
 )
+
+/** A CPU model name as `-cpu` takes it (host, max, qemu64, Skylake-Client...): no commas, so no flags or properties. */
+export const CPU_MODEL_PATTERN = /^[A-Za-z][A-Za-z0-9._-]{0,39}$/
+const CpuModel = v.pipe(v.string(), v.regex(CPU_MODEL_PATTERN, N_('A CPU model name like host, max or Skylake-Client')))
+
+/** Printable ASCII: SMBIOS strings are ASCII, and the text ends up in a QEMU option. */
+export const SMBIOS_PATTERN = /^[\x20-\x7e]{1,64}$/
+const SmbiosText = v.pipe(v.string(), v.regex(SMBIOS_PATTERN, N_('1 to 64 printable ASCII characters')))
+const Smbios = v.strictObject(Object.fromEntries(SMBIOS_FIELDS.map((f) => [f, v.optional(SmbiosText)])) as Record<(typeof SMBIOS_FIELDS)[number], v.OptionalSchema<typeof SmbiosText, undefined>>)
 
 export const Disk = v.strictObject({
   image: Name,
@@ -45,12 +54,25 @@ const profileEntries = {
     v.check((d) => d.filter((x) => x.bus === 'ide').length <= 4, N_('At most 4 IDE disks and CD-ROMs')),
     v.check((d) => d.every((x) => x.media === 'disk' || x.bus === 'ide'), N_('A CD-ROM must be on the IDE bus')),
   ),
-  extraArgs: v.optional(v.pipe(v.array(ExtraArg), v.maxLength(64)), []),
+  machine: v.optional(v.picklist(MACHINES), 'pc'),
+  /** QEMU's default model (qemu64) when null. */
+  cpuModel: v.optional(v.nullable(CpuModel), null),
+  /** Windows keeps the hardware clock in local time. */
+  rtcLocalTime: v.optional(v.boolean(), false),
+  /** An absolute pointer, so the VNC pointer follows the mouse. */
+  usbTablet: v.optional(v.boolean(), false),
+  sound: v.optional(v.picklist(SOUND_DEVICES), 'none'),
+  display: v.optional(v.picklist(DISPLAYS), 'std'),
+  smbios: v.optional(Smbios, {}),
+  /** UEFI (OVMF) for modern Windows; each VM keeps its own variables. */
+  firmware: v.optional(v.picklist(FIRMWARES), 'bios'),
+  extraArgs: v.optional(ExtraArgs, []),
   active: v.optional(v.boolean(), true),
   /** Seats older than this restart when no terminal is connected (the seed's periodic restart). */
   restartPeriodHours: v.optional(v.nullable(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(24 * 365))), null),
 }
 
 export const ProfileCreate = v.strictObject(profileEntries)
-export const ProfileUpdate = updateSchema(profileEntries)
+// `problems` is what GET adds (read only): a client may send the record back as it got it.
+export const ProfileUpdate = updateSchema({ ...profileEntries, problems: v.optional(v.array(v.unknown())) })
 export type Profile = v.InferOutput<typeof ProfileCreate>

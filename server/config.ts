@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process'
 import { hostname } from 'node:os'
 import { join, resolve } from 'node:path'
 import { IFNAME_PATTERN, IPV4_PATTERN } from '../schemas/common'
@@ -37,6 +38,11 @@ export interface Config {
    * (LABVIRT_DHCP_RANGE, required with it: `10.77.0.0,static` serves the reservations only).
    */
   dhcp?: { interface: string; range: string }
+  /**
+   * The user QEMU drops to (`-runas`) when LabVirt runs as root: LABVIRT_QEMU_USER, `labvirt` by
+   * default; `root` keeps QEMU as root. Unset when LabVirt is not root (it cannot switch users).
+   */
+  qemuUser?: string
 }
 
 /** A setting the server cannot start with: it says which and why, and the server exits. */
@@ -105,6 +111,21 @@ function publicUrl(value: string | undefined): string | undefined {
   return u.origin
 }
 
+function qemuUser(value: string | undefined, uid: number | undefined): string | undefined {
+  const name = value || 'labvirt'
+  if (!/^[a-z_][a-z0-9_-]{0,31}$/.test(name)) refuse(`LABVIRT_QEMU_USER must be a user name, got ${value}`)
+  if (uid !== 0) {
+    if (value && value !== 'root') console.warn(`LABVIRT_QEMU_USER=${value} has no effect: LabVirt is not root, so QEMU runs as LabVirt's user`)
+    return undefined
+  }
+  if (name === 'root') return undefined
+  // QEMU would refuse every start with its own words; say it once, with the fix.
+  if (spawnSync('getent', ['passwd', name]).status !== 0) {
+    refuse(`LABVIRT_QEMU_USER: no user "${name}" (scripts/setup.sh creates "labvirt"; LABVIRT_QEMU_USER=root keeps QEMU as root)`)
+  }
+  return name
+}
+
 function seconds(env: NodeJS.ProcessEnv, name: string, fallback: number) {
   const value = env[name]
   if (!value) return fallback
@@ -131,7 +152,7 @@ export const runDir = (config: Pick<Config, 'dataDir'>) => join(config.dataDir, 
 export const imagesDir = (config: Pick<Config, 'dataDir'>) => join(config.dataDir, 'images')
 
 /** Every setting, checked: a bad one is a ConfigError, and the server says so and exits at start. */
-export function readConfig(env: NodeJS.ProcessEnv = process.env, kvmDevice = '/dev/kvm'): Config {
+export function readConfig(env: NodeJS.ProcessEnv = process.env, kvmDevice = '/dev/kvm', uid = process.getuid?.()): Config {
   return {
     dataDir: resolve(env.LABVIRT_DATA_DIR || './data'),
     storeUrl: env.LABVIRT_STORE_URL || undefined,
@@ -150,5 +171,6 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env, kvmDevice = '/d
     connectionPollMs: seconds(env, 'LABVIRT_CONNECTION_POLL', 2) * 1000,
     connectionTracking: connectionTracking(env.LABVIRT_CONNECTION_TRACKING),
     dhcp: dhcpSettings(env),
+    qemuUser: qemuUser(env.LABVIRT_QEMU_USER, uid),
   }
 }

@@ -7,7 +7,7 @@ import { ConflictError, type FieldIssue, msg, ValidationError } from '../errors'
 import { guardRecord, keepName, mustGet, refuseIfUsed } from '../records'
 import { type Actor, recordEvent } from '../events'
 import { releaseAll, type UniqueValue, writeUnique } from '../unique'
-import { type PortRange, putReservation, reserveForwards } from '../network/ports'
+import { bindProbe, type ForwardSettings, putReservation, reserveForwards } from '../network/ports'
 
 const KIND = N_('lab')
 type LabInput = v.InferOutput<typeof LabCreate>
@@ -86,9 +86,10 @@ function macClaim(store: Repositories, macBase: string, previous?: string): Uniq
  * Writes a lab with its user-mode port block reserved first (server/network/ports.ts); a failed
  * write puts the lab's reservation back as it was.
  */
-async function writeWithForwards<R extends Stored<Lab>>(store: Repositories, lab: Lab, previous: Lab | null, forwardPorts: PortRange, write: (lab: Lab) => Promise<R>): Promise<R> {
+async function writeWithForwards<R extends Stored<Lab>>(store: Repositories, lab: Lab, previous: Lab | null, forwardPorts: ForwardSettings, write: (lab: Lab) => Promise<R>): Promise<R> {
   const others = (await store.labs.list()).filter((l) => l.id !== lab.name)
-  const { network, before } = await reserveForwards(store, lab.name, lab.network, lab.max, previous?.network, others, forwardPorts)
+  const range = { from: forwardPorts.from, to: forwardPorts.to }
+  const { network, before } = await reserveForwards(store, lab.name, lab.network, lab.max, previous?.network, others, range, bindProbe(forwardPorts.address))
   try {
     return await write({ ...lab, network })
   } catch (err) {
@@ -100,8 +101,8 @@ async function writeWithForwards<R extends Stored<Lab>>(store: Repositories, lab
 export const listLabs = (store: Repositories) => store.labs.list()
 export const getLab = (store: Repositories, id: string) => mustGet(store.labs, KIND, id)
 
-/** `forwardPorts`: where user-mode labs get their host port blocks (LABVIRT_FORWARD_PORTS). */
-export async function createLab(store: Repositories, actor: Actor, input: LabInput, forwardPorts: PortRange): Promise<Stored<Lab>> {
+/** `forwardPorts`: where user-mode labs get their host port blocks (LABVIRT_FORWARD_PORTS and _ADDRESS). */
+export async function createLab(store: Repositories, actor: Actor, input: LabInput, forwardPorts: ForwardSettings): Promise<Stored<Lab>> {
   const avoid = new Set<string>()
   let created: Stored<Lab>
   for (let attempt = 0; ; attempt++) {
@@ -126,7 +127,7 @@ export async function createLab(store: Repositories, actor: Actor, input: LabInp
   return created
 }
 
-export async function updateLab(store: Repositories, actor: Actor, id: string, input: v.InferOutput<typeof LabUpdate>, forwardPorts: PortRange) {
+export async function updateLab(store: Repositories, actor: Actor, id: string, input: v.InferOutput<typeof LabUpdate>, forwardPorts: ForwardSettings) {
   keepName(KIND, id, input.name)
   const before = await mustGet(store.labs, KIND, id)
   const lab = await checkLab(store, id, input)

@@ -1,3 +1,4 @@
+import { createServer } from 'node:net'
 import { N_ } from '../../schemas/msgid'
 import type { Lab, LabNetworkConfig } from '../../schemas/labs'
 import { ConflictError, ValidationError } from '../errors'
@@ -7,6 +8,29 @@ import type { Repositories } from '../../storage'
 export interface PortRange {
   from: number
   to: number
+}
+
+/** Where user-mode labs get their blocks (LABVIRT_FORWARD_PORTS), and the address seats listen on (LABVIRT_FORWARD_ADDRESS). */
+export type ForwardSettings = PortRange & { address?: string }
+
+/** The ports of a block something on this host already listens on. */
+export type PortProbe = (block: PortRange) => Promise<number[]>
+
+// Bound as QEMU's user-mode forward binds (SO_REUSEADDR, which Node sets too), so a port in
+// TIME_WAIT counts as free and one another program listens on, on any address, as taken.
+function canBind(port: number, host: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer()
+    server.once('error', () => resolve(false))
+    server.listen({ port, host, exclusive: true }, () => server.close(() => resolve(true)))
+  })
+}
+
+/** A probe binding each port on `address` (every address when unset), as the seats will. */
+export const bindProbe = (address?: string): PortProbe => async (block) => {
+  const busy: number[] = []
+  for (let port = block.from; port <= block.to; port++) if (!(await canBind(port, address ?? '0.0.0.0'))) busy.push(port)
+  return busy
 }
 
 type Placed = Pick<Lab, 'network' | 'max'> & { id: string }
@@ -33,9 +57,10 @@ export function lowestFreeBlock(range: PortRange, size: number, taken: PortRange
 /**
  * The network a lab is stored with. A user-mode lab needs a block of `max` host ports no other
  * user-mode lab forwards: the one asked for, else the one it had (stable across updates) while it
- * still fits, else the lowest free block in `range` (LABVIRT_FORWARD_PORTS).
+ * still fits, else the lowest free block in `range` (LABVIRT_FORWARD_PORTS) without a port of
+ * `busy` (in use by another program; the lab's own seats hold the block it keeps).
  */
-export function placeForwards(network: LabNetworkConfig, max: number, previous: LabNetworkConfig | undefined, others: Placed[], range: PortRange): LabNetworkConfig {
+export function placeForwards(network: LabNetworkConfig, max: number, previous: LabNetworkConfig | undefined, others: Placed[], range: PortRange, busy: number[] = []): LabNetworkConfig {
   if (network.mode !== 'user') return network
   const taken = others.flatMap((l) => {
     const b = forwardBlock(l)
@@ -53,7 +78,7 @@ export function placeForwards(network: LabNetworkConfig, max: number, previous: 
   }
   const kept = previous?.mode === 'user' ? previous.hostPort : undefined
   if (kept !== undefined && kept + max - 1 <= 65535 && !clash(kept)) return { ...network, hostPort: kept }
-  const start = lowestFreeBlock(range, max, taken)
+  const start = lowestFreeBlock(range, max, [...taken, ...busy.map((p) => ({ from: p, to: p }))])
   if (start === undefined) {
     throw new ConflictError(N_('No {n} free consecutive host ports are left in LABVIRT_FORWARD_PORTS ({from}-{to})'), { n: max, from: range.from, to: range.to })
   }
@@ -88,12 +113,17 @@ async function live(store: Repositories, id: string, r: Reservation, now: number
   return record !== null && forwardBlock(record)?.from === r.from
 }
 
+/** Probes of one placement: a range with every port busy gives up with the usual "no free block". */
+const MAX_PROBES = 32
+
 /**
  * Places a lab's forwards (see placeForwards) and reserves its block in the store's map, against
- * the blocks reserved there and those of `labs` (records from before the map). Call before writing
- * the lab; if the write fails, put `before` back with `putReservation`.
+ * the blocks reserved there and those of `labs` (records from before the map). A newly chosen
+ * block is probed first and moved past ports another program holds (another LabVirt's data dir,
+ * any service). Call before writing the lab; if the write fails, put `before` back with
+ * `putReservation`.
  */
-export async function reserveForwards(store: Repositories, lab: string, network: LabNetworkConfig, max: number, previous: LabNetworkConfig | undefined, labs: Placed[], range: PortRange, now = Date.now()): Promise<{ network: LabNetworkConfig; before?: Reservation }> {
+export async function reserveForwards(store: Repositories, lab: string, network: LabNetworkConfig, max: number, previous: LabNetworkConfig | undefined, labs: Placed[], range: PortRange, probe?: PortProbe, now = Date.now()): Promise<{ network: LabNetworkConfig; before?: Reservation }> {
   let placed = network
   let before: Reservation | undefined
   await changeMap(store, async (map) => {
@@ -101,7 +131,16 @@ export async function reserveForwards(store: Repositories, lab: string, network:
     delete map[lab]
     for (const [id, r] of Object.entries(map)) if (!(await live(store, id, r, now))) delete map[id]
     const reserved: Placed[] = Object.entries(map).map(([id, r]) => ({ id, max: r.to - r.from + 1, network: { mode: 'user', hostPort: r.from } }))
-    placed = placeForwards(network, max, previous, [...reserved, ...labs.filter((l) => l.id !== lab && !map[l.id])], range)
+    const others = [...reserved, ...labs.filter((l) => l.id !== lab && !map[l.id])]
+    const busy: number[] = []
+    placed = placeForwards(network, max, previous, others, range)
+    const kept = previous?.mode === 'user' ? previous.hostPort : undefined
+    for (let i = 0; probe && network.hostPort === undefined && placed.mode === 'user' && placed.hostPort !== kept && i < MAX_PROBES; i++) {
+      const inUse = await probe(forwardBlock({ network: placed, max })!)
+      if (!inUse.length) break
+      busy.push(...inUse)
+      placed = placeForwards(network, max, previous, others, range, busy)
+    }
     const block = forwardBlock({ network: placed, max })
     if (block) map[lab] = before?.from === block.from && before.to === block.to ? before : { ...block, at: now }
     return map

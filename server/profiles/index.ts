@@ -5,6 +5,8 @@ import type { Profile, ProfileCreate, ProfileUpdate } from '../../schemas/profil
 import { type FieldIssue, ValidationError } from '../errors'
 import { guardRecord, keepName, missingRef, mustGet, refuseIfUsed } from '../records'
 import { type Actor, recordEvent } from '../events'
+import { DEFAULT_LANGUAGE, type Language, translate } from '../i18n'
+import { extraArgIssues } from '../../schemas/extra-args'
 
 const KIND = N_('profile')
 type ProfileInput = v.InferOutput<typeof ProfileCreate> | v.InferOutput<typeof ProfileUpdate>
@@ -32,14 +34,32 @@ async function checkProfile(store: Repositories, id: string, input: ProfileInput
     cpus: input.cpus,
     nic: input.nic,
     disks: input.disks.map((d) => ({ image: d.image, bus: d.bus, media: d.media })),
+    machine: input.machine,
+    cpuModel: input.cpuModel,
+    rtcLocalTime: input.rtcLocalTime,
+    usbTablet: input.usbTablet,
+    sound: input.sound,
+    display: input.display,
+    smbios: input.smbios,
+    firmware: input.firmware,
     extraArgs: input.extraArgs,
     active: input.active,
     restartPeriodHours: input.restartPeriodHours,
   }
 }
 
-export const listProfiles = (store: Repositories) => store.profiles.list()
-export const getProfile = (store: Repositories, id: string) => mustGet(store.profiles, KIND, id)
+/** A profile as the API shows it: with what in it LabVirt refuses to start, in the reader's language. */
+export type ProfileView = Stored<Profile> & { problems: { field: string; message: string }[] }
+
+// A profile stored before the extra arguments allowlist keeps its arguments (never rewritten
+// behind the admin's back); its VMs do not start, and this says which ones are refused and why.
+function view(profile: Stored<Profile>, lang: Language): ProfileView {
+  const problems = extraArgIssues(profile.extraArgs ?? []).map((i) => ({ field: `extraArgs.${i.index}`, message: translate(lang, i.message) }))
+  return { ...profile, problems }
+}
+
+export const listProfiles = async (store: Repositories, lang: Language = DEFAULT_LANGUAGE) => (await store.profiles.list()).map((p) => view(p, lang))
+export const getProfile = async (store: Repositories, id: string, lang: Language = DEFAULT_LANGUAGE) => view(await mustGet(store.profiles, KIND, id), lang)
 
 export async function createProfile(store: Repositories, actor: Actor, input: v.InferOutput<typeof ProfileCreate>): Promise<Stored<Profile>> {
   const profile = await checkProfile(store, input.name, input)

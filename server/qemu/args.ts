@@ -1,13 +1,18 @@
 import { isAbsolute } from 'node:path'
 import * as v from 'valibot'
 import { IFNAME_PATTERN, IPV4_PATTERN, Mac, NAME_PATTERN } from '../../schemas/common'
-import { DISK_BUSES, DISK_MEDIA, NIC_MODELS, RESERVED_QEMU_OPTIONS } from '../../schemas/profiles'
+import { extraArgIssues } from '../../schemas/extra-args'
+import { CPU_MODEL_PATTERN, DISK_BUSES, DISK_MEDIA, DISPLAYS, MACHINES, NIC_MODELS, SMBIOS_FIELDS, SMBIOS_PATTERN, SOUND_DEVICES } from '../../schemas/profiles'
 import { UNIX_PATH_MAX, vmPaths } from './paths'
 
 export type Accel = 'kvm' | 'tcg'
 export type DiskBus = (typeof DISK_BUSES)[number]
 export type DiskMedia = (typeof DISK_MEDIA)[number]
 export type NicModel = (typeof NIC_MODELS)[number]
+export type Machine = (typeof MACHINES)[number]
+export type SoundDevice = (typeof SOUND_DEVICES)[number]
+export type Display = (typeof DISPLAYS)[number]
+export type SmbiosField = (typeof SMBIOS_FIELDS)[number]
 /** IDE position: 0 primary master, 1 primary slave, 2 secondary master, 3 secondary slave. */
 export type IdeSlot = 0 | 1 | 2 | 3
 
@@ -54,7 +59,25 @@ export interface VmSpec {
   runDir: string
   /** `c` (default) boots the first hard disk, `d` the CD-ROM (installing an OS). */
   boot?: 'c' | 'd'
-  /** The profile's extra args, appended last. */
+  /** pc (the default) or q35. */
+  machine?: Machine
+  /** `-cpu`; QEMU's default model when unset. */
+  cpuModel?: string | null
+  /** `-rtc base=localtime`, for Windows. */
+  rtcLocalTime?: boolean
+  /** A USB tablet: an absolute pointer, so the VNC pointer follows the mouse. */
+  usbTablet?: boolean
+  /** none (the default), hda or ac97; the sound goes nowhere (`-audiodev none`). */
+  sound?: SoundDevice
+  /** The display adapter (`-vga`); std by default. */
+  display?: Display
+  /** SMBIOS type 1 strings. */
+  smbios?: Partial<Record<SmbiosField, string>>
+  /** UEFI boots OVMF with the VM's own variables file (`vmPaths(...).uefiVars`, made by `prepareFirmware`). */
+  firmware?: 'bios' | 'uefi'
+  /** Run as this user once started (`-runas`); unset keeps the user LabVirt runs as. */
+  runAs?: string
+  /** The profile's extra args (an allowlist: schemas/extra-args.ts), appended last. */
   extraArgs: string[]
 }
 
@@ -77,6 +100,21 @@ const CONTROL_CHARS = /[\u0000-\u001f\u007f]/
 const IDE_SLOTS: IdeSlot[] = [0, 1, 2, 3]
 const SECONDARY_MASTER: IdeSlot = 2
 const NIC_DEVICES: Record<NicModel, string> = { virtio: 'virtio-net-pci', e1000: 'e1000', rtl8139: 'rtl8139' }
+const SOUND_ARGS: Record<SoundDevice, string[]> = {
+  none: [],
+  hda: ['-device', 'intel-hda', '-device', 'hda-duplex,audiodev=snd0'],
+  ac97: ['-device', 'AC97,audiodev=snd0'],
+}
+const USER_PATTERN = /^[a-z_][a-z0-9_-]{0,31}$/
+/** Debian's `ovmf` package: the firmware, read-only, and the variables every VM starts its own copy from. */
+export const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd'
+export const OVMF_VARS_TEMPLATE = '/usr/share/OVMF/OVMF_VARS_4M.fd'
+/**
+ * The strictest -sandbox that -daemonize survives (QEMU-FACTS, measured on 7.2): daemonizing forks
+ * (spawn=deny kills it) and elevateprivileges=deny makes it exit at start, so those two stay
+ * allowed; -runas then drops root.
+ */
+export const SANDBOX = 'on,obsolete=deny,resourcecontrol=deny'
 
 /**
  * A VM name: a Name, or one with the suffix LabVirt appends for a seat (`-<n>`) or a maintenance
@@ -175,17 +213,27 @@ function validate(spec: VmSpec): { ide: (Placed | undefined)[]; others: Placed[]
     }
   }
 
-  if (!Array.isArray(spec.extraArgs)) issues.push({ field: 'extraArgs', message: 'must be a list' })
-  else {
-    spec.extraArgs.forEach((arg, i) => {
-      const field = `extraArgs[${i}]`
-      if (typeof arg !== 'string' || CONTROL_CHARS.test(arg)) issues.push({ field, message: 'must be text without control characters' })
-      else if ((RESERVED_QEMU_OPTIONS as readonly string[]).includes(arg.replace(/^--/, '-'))) issues.push({ field, message: `${arg} is set by LabVirt itself` })
-    })
+  checkOneOf(spec.machine, MACHINES, 'machine', issues)
+  checkOneOf(spec.sound, SOUND_DEVICES, 'sound', issues)
+  checkOneOf(spec.display, DISPLAYS, 'display', issues)
+  checkOneOf(spec.firmware, ['bios', 'uefi'], 'firmware', issues)
+  if (spec.cpuModel != null && !(typeof spec.cpuModel === 'string' && CPU_MODEL_PATTERN.test(spec.cpuModel))) issues.push({ field: 'cpuModel', message: 'must be a CPU model name without commas' })
+  if (spec.runAs !== undefined && !(typeof spec.runAs === 'string' && USER_PATTERN.test(spec.runAs))) issues.push({ field: 'runAs', message: 'must be a user name' })
+  for (const [key, value] of Object.entries(spec.smbios ?? {})) {
+    if (!(SMBIOS_FIELDS as readonly string[]).includes(key)) issues.push({ field: `smbios.${key}`, message: `must be one of ${SMBIOS_FIELDS.join(', ')}` })
+    else if (value !== undefined && !(typeof value === 'string' && SMBIOS_PATTERN.test(value))) issues.push({ field: `smbios.${key}`, message: 'must be 1 to 64 printable ASCII characters' })
   }
+  if (!Array.isArray(spec.extraArgs)) issues.push({ field: 'extraArgs', message: 'must be a list' })
+  // The same allowlist as the profile schema: a profile stored before it (or written to the store
+  // directly) is refused here, never started.
+  else for (const i of extraArgIssues(spec.extraArgs)) issues.push({ field: `extraArgs[${i.index}]`, message: `${JSON.stringify(spec.extraArgs[i.index])} is not allowed: ${i.message}` })
 
   if (issues.length) throw new QemuSpecError(issues)
   return { ide, others, mac }
+}
+
+function checkOneOf(value: unknown, allowed: readonly string[], field: string, issues: SpecIssue[]) {
+  if (value !== undefined && !allowed.includes(value as string)) issues.push({ field, message: `must be one of ${allowed.join(', ')}` })
 }
 
 function checkNetdev(netdev: VmNetdev | undefined, issues: SpecIssue[]) {
@@ -244,13 +292,22 @@ export function buildQemuArgs(spec: VmSpec): string[] {
   const argv = [
     '-name', spec.name,
     '-uuid', spec.uuid.toLowerCase(),
+    '-machine', spec.machine ?? 'pc',
+    ...(spec.cpuModel ? ['-cpu', spec.cpuModel] : []),
     '-m', String(spec.memoryMiB),
     '-smp', String(spec.cpus),
     '-accel', spec.accel,
     '-nodefaults',
     // -nodefaults drops the VGA too; the admin console (VNC) needs one.
-    '-vga', 'std',
+    '-vga', spec.display ?? 'std',
   ]
+  if (spec.firmware === 'uefi') {
+    argv.push('-drive', `if=pflash,format=raw,readonly=on,file=${escapeOptionValue(OVMF_CODE)}`)
+    argv.push('-drive', `if=pflash,format=raw,file=${escapeOptionValue(paths.uefiVars)}`)
+  }
+  if (spec.rtcLocalTime) argv.push('-rtc', 'base=localtime')
+  const smbios = SMBIOS_FIELDS.filter((f) => spec.smbios?.[f] !== undefined).map((f) => `,${f}=${escapeOptionValue(spec.smbios![f]!)}`)
+  if (smbios.length) argv.push('-smbios', `type=1${smbios.join('')}`)
   // The NIC comes before the disks so its PCI address stays put when a profile's disks change
   // (Windows guests treat a moved NIC as a new adapter).
   if (spec.nic) {
@@ -277,6 +334,8 @@ export function buildQemuArgs(spec: VmSpec): string[] {
       argv.push('-device', `scsi-hd,bus=scsi0.0,scsi-id=${n},drive=drive-scsi${n},id=scsi0-${n}`)
     }
   }
+  if (spec.usbTablet) argv.push('-usb', '-device', 'usb-tablet')
+  if (spec.sound && spec.sound !== 'none') argv.push('-audiodev', 'none,id=snd0', ...SOUND_ARGS[spec.sound])
   argv.push(
     '-boot', spec.boot ?? 'c',
     '-qmp', `unix:${escapeOptionValue(paths.qmp)},server=on,wait=off`,
@@ -287,6 +346,8 @@ export function buildQemuArgs(spec: VmSpec): string[] {
     '-pidfile', paths.pidfile,
     // Keeps QEMU's error messages after it daemonizes (-D is a path as is, like -pidfile).
     '-D', paths.log,
+    '-sandbox', SANDBOX,
+    ...(spec.runAs ? ['-runas', spec.runAs] : []),
     '-daemonize',
     ...spec.extraArgs,
   )

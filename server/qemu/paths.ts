@@ -16,8 +16,13 @@ export function vmPaths(runDir: string, name: string) {
      * why a VM died. QEMU truncates it at each start.
      */
     log: join(runDir, `${name}.log`),
+    /** A UEFI VM's own firmware variables (boot entries), copied from OVMF's template. */
+    uefiVars: join(runDir, `${name}.vars.fd`),
   }
 }
 
 /** The longest unix socket path Linux accepts (sun_path is 108 bytes with its NUL). */
 export const UNIX_PATH_MAX = 107
+
+/** QEMU's working directory at start: empty, so nothing a relative path names is a host file. */
+export const qemuCwd = (runDir: string) => join(runDir, 'empty')

@@ -10,6 +10,7 @@ import { networkNeed, type NetworkNeed } from '../network/checks'
 import { seatMac, seatVm } from '../labs/seats'
 import { msg, type Params } from '../errors'
 import { N_ } from '../../schemas/msgid'
+import { extraArgIssues } from '../../schemas/extra-args'
 
 /** Everything desired state is computed from: a snapshot of the store. */
 export interface Model {
@@ -26,6 +27,8 @@ export interface HostSettings {
   accel: Accel
   /** The address user-mode seats' host ports listen on (LABVIRT_FORWARD_ADDRESS); all when unset. */
   forwardAddress?: string
+  /** The user QEMU drops to (`-runas`); unset keeps LabVirt's own. */
+  qemuUser?: string
 }
 
 /** A VM that should be running, with everything needed to start it. */
@@ -52,6 +55,8 @@ export interface DesiredProblem {
   id: string
   msgid: string
   params: Params
+  /** Set when the problem is a VM's (not a lab's): what its status shows although it never ran. */
+  vm?: Pick<DesiredVm, 'kind' | 'lab' | 'seat' | 'profile'>
 }
 
 // A stable UUID per VM name (the guest sees the same machine across restarts: Windows cares).
@@ -98,6 +103,13 @@ export function desiredVms(model: Model, host: HostSettings): { vms: DesiredVm[]
     profile.disks.map((d) => join(host.imagesDir, images.get(d.image)?.file ?? `${d.image}.qcow2`))
 
   function make(id: string, kind: VmKind, profile: Stored<Profile>, lab: Stored<Lab> | undefined, mac: string | undefined, opts: { snapshot: boolean; cdrom?: string; boot?: 'c' | 'd'; seat?: number }) {
+    // A profile stored before the extra arguments allowlist: its VMs wait for the admin to edit it.
+    const refused = extraArgIssues(profile.extraArgs ?? [])
+    if (refused.length) {
+      const args = refused.map((i) => String(profile.extraArgs[i.index])).join(' ')
+      const vm = { kind, lab: lab?.id, seat: opts.seat, profile: profile.id }
+      return void problems.push({ id, vm, msgid: N_('Profile "{profile}" has extra arguments LabVirt does not allow ({args}); edit the profile: it has fields for the machine, CPU, clock, tablet, sound, display, SMBIOS and UEFI'), params: { profile: profile.id, args } })
+    }
     const disks: VmDisk[] = profile.disks.map((d, i) => ({ path: diskPaths(profile)[i]!, bus: d.bus, media: d.media }))
     if (opts.cdrom) disks.push({ path: join(host.imagesDir, opts.cdrom), bus: 'ide', media: 'cdrom' })
     const spec: VmSpec = {
@@ -111,13 +123,22 @@ export function desiredVms(model: Model, host: HostSettings): { vms: DesiredVm[]
       nic: nicFor(profile, lab, mac, opts.seat, host),
       runDir: host.runDir,
       boot: opts.boot,
+      machine: profile.machine,
+      cpuModel: profile.cpuModel,
+      rtcLocalTime: profile.rtcLocalTime,
+      usbTablet: profile.usbTablet,
+      sound: profile.sound,
+      display: profile.display,
+      smbios: profile.smbios,
+      firmware: profile.firmware,
+      runAs: host.qemuUser,
       extraArgs: profile.extraArgs,
     }
     let argv: string[]
     try {
       argv = buildQemuArgs(spec)
     } catch (err) {
-      problems.push({ id, msgid: N_('Cannot build the QEMU command line: {error}'), params: { error: (err as Error).message } })
+      problems.push({ id, vm: { kind, lab: lab?.id, seat: opts.seat, profile: profile.id }, msgid: N_('Cannot build the QEMU command line: {error}'), params: { error: (err as Error).message } })
       return
     }
     vms.push({

@@ -187,6 +187,7 @@ export class Reconciler implements VmMonitors {
       imagesDir: imagesDir(this.ctx.config),
       accel: this.ctx.config.accel,
       forwardAddress: this.ctx.config.forwardAddress,
+      qemuUser: this.ctx.config.qemuUser,
     })
   }
 
@@ -289,13 +290,13 @@ export class Reconciler implements VmMonitors {
     let nextRetry = Infinity
     // Written together: each is its own record (and fsync), so there is no reason to queue them.
     const writes: Promise<void>[] = []
-    for (const id of new Set([...desiredById.keys(), ...actualById.keys(), ...byId.keys()])) {
+    for (const id of new Set([...desiredById.keys(), ...actualById.keys(), ...byId.keys(), ...seen.problems.filter((p) => p.vm).map((p) => p.id)])) {
       const problem = seen.problems.find((p) => p.id === id)
       const held = seen.held.has(id)
       const status = nextStatus({
         id, host: this.ctx.config.hostId, now: seen.now, held,
         desired: desiredById.get(id), prev: byId.get(id), memory: memory.get(id), actual: actualById.get(id),
-        started: starts.get(id), problem: problem && { msgid: problem.msgid, params: problem.params },
+        started: starts.get(id), problem: problem && { msgid: problem.msgid, params: problem.params }, problemVm: problem?.vm,
         inflight: this.inflight.get(id)?.state, death: deaths.get(id), qemuState: this.qemuStates.get(id),
       })
       if (!status) {

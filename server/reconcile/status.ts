@@ -1,5 +1,5 @@
 import type { VmMessage, VmStatus } from '../../schemas/vms'
-import type { DesiredVm } from './desired'
+import type { DesiredProblem, DesiredVm } from './desired'
 import { backoffMs, type VmMemory } from './plan'
 
 /** A VM that ran at least this long was healthy: its death is not counted as a failed start. */
@@ -47,6 +47,8 @@ export interface StatusInput {
   started?: { pid: number; startedAt: string } | { error: VmMessage }
   /** Why desired state cannot have it (a bad profile, a missing lab...). */
   problem?: VmMessage
+  /** The VM a problem is about, when it never ran: its status still shows what it would be. */
+  problemVm?: DesiredProblem['vm']
   /** An operation under way. */
   inflight?: 'starting' | 'stopping'
   held: boolean
@@ -62,13 +64,14 @@ export interface StatusInput {
  */
 export function nextStatus(i: StatusInput): VmStatus | undefined {
   const { desired: d, prev, memory: mem, actual: a, started } = i
-  if (!d && !a && !i.inflight) return undefined
+  const pv = i.problemVm
+  if (!d && !a && !pv && !i.inflight) return undefined
   const base = {
     id: i.id,
-    kind: d?.kind ?? prev?.kind ?? 'manual',
-    lab: d?.lab ?? prev?.lab,
-    seat: d?.seat ?? prev?.seat,
-    profile: d?.profile ?? prev?.profile ?? '',
+    kind: d?.kind ?? pv?.kind ?? prev?.kind ?? 'manual',
+    lab: d?.lab ?? pv?.lab ?? prev?.lab,
+    seat: d?.seat ?? pv?.seat ?? prev?.seat,
+    profile: d?.profile ?? pv?.profile ?? prev?.profile ?? '',
     host: i.host,
     lastExit: i.death ? { at: new Date(i.now).toISOString(), reason: i.death } : prev?.lastExit,
   }

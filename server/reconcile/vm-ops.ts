@@ -5,7 +5,9 @@ import { N_ } from '../../schemas/msgid'
 import type { VmMessage } from '../../schemas/vms'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { cleanupStale, probeVm, type VmProcess } from '../qemu/process'
-import { vmPaths } from '../qemu/paths'
+import { qemuCwd, vmPaths } from '../qemu/paths'
+import { prepareFirmware } from '../qemu/firmware'
+import { qemuStartError } from '../qemu/start-error'
 import { shq } from '../shell'
 import type { Monitors } from './monitors'
 import type { DesiredVm } from './desired'
@@ -41,7 +43,7 @@ export async function qemuLogTail(log: string, lines = 3): Promise<string> {
 export async function startVms(rt: HostRuntime, vms: DesiredVm[]): Promise<Map<string, StartResult>> {
   const results = new Map<string, StartResult>()
   const ready: DesiredVm[] = []
-  await mkdir(rt.runDir, { recursive: true, mode: 0o750 })
+  await mkdir(qemuCwd(rt.runDir), { recursive: true, mode: 0o750 })
   await Promise.all(vms.map(async (vm) => {
     for (const path of vm.images) {
       try {
@@ -54,6 +56,7 @@ export async function startVms(rt: HostRuntime, vms: DesiredVm[]): Promise<Map<s
     const gaps = vm.network ? await networkGaps(vm.network) : []
     if (gaps.length) return void results.set(vm.id, { ok: false, error: networkNotReady(gaps) })
     await cleanupStale(rt.runDir, vm.id)
+    await prepareFirmware(vm.spec)
     ready.push(vm)
   }))
   if (ready.length === 0) return results
@@ -62,7 +65,7 @@ export async function startVms(rt: HostRuntime, vms: DesiredVm[]): Promise<Map<s
     .map((vm) => `( ${[rt.qemu, ...vm.argv].map(shq).join(' ')} </dev/null >/dev/null 2>${shq(files(vm).err)}; echo $? >${shq(files(vm).rc)} ) &`)
     .concat('wait')
     .join('\n')
-  await execa('sh', ['-c', script], { reject: false, timeout: 120_000, stdin: 'ignore' })
+  await execa('sh', ['-c', script], { reject: false, timeout: 120_000, stdin: 'ignore', cwd: qemuCwd(rt.runDir) })
   await Promise.all(ready.map(async (vm) => {
     const f = files(vm)
     const rc = (await readFile(f.rc, 'utf8').catch(() => '')).trim()
@@ -71,7 +74,7 @@ export async function startVms(rt: HostRuntime, vms: DesiredVm[]): Promise<Map<s
     await Promise.all([rm(f.rc, { force: true }), rm(f.err, { force: true })])
     if (rc !== '0') {
       await cleanupStale(rt.runDir, vm.id)
-      const error: VmMessage = why ? { msgid: N_('QEMU: {output}'), params: { output: why } } : { msgid: N_('QEMU exited with {code}'), params: { code: rc || '?' } }
+      const error: VmMessage = why ? qemuStartError(why) : { msgid: N_('QEMU exited with {code}'), params: { code: rc || '?' } }
       return void results.set(vm.id, { ok: false, error })
     }
     const proc = await probeVm(vmPaths(rt.runDir, vm.id).pidfile)

@@ -4,7 +4,7 @@ import type { Context } from '../context'
 import { ConflictError } from '../errors'
 import { mustGet } from '../records'
 import { seatEndpoint } from '../network/endpoint'
-import { assignedSeat, brokerSeat } from './broker'
+import { assignedSeat, brokerSeat, releaseSeats } from './broker'
 import { fillArgs, placeholderValues, type TerminalAnswer } from './command'
 import { type Caller, identifyTerminal } from './identify'
 
@@ -28,9 +28,13 @@ export async function answerTerminal(ctx: Context, caller: Caller, requestHost: 
   return { ...seat, program: client.program, argv: fillArgs(client.args, placeholderValues(seat, params)), params }
 }
 
-/** The launcher's heartbeat, kept under the terminal's name with the seat it was given. */
+/**
+ * The launcher's heartbeat, kept under the terminal's name with the seat it was given. `idle` (its
+ * client ended) gives the seat up at once: only `connected` holds one.
+ */
 export async function recordHeartbeat(ctx: Context, caller: Caller, state: HeartbeatState) {
   const terminal = await identifyTerminal(ctx.store, caller)
-  const seat = await assignedSeat(ctx.store, terminal)
+  if (state === 'idle') await releaseSeats(ctx.store, terminal)
+  const seat = state === 'idle' ? undefined : await assignedSeat(ctx.store, terminal)
   await ctx.store.heartbeats.upsert(terminal.id, () => ({ terminal: terminal.id, ...(seat ? { seat } : {}), state, at: new Date().toISOString() }))
 }

@@ -25,13 +25,16 @@ const byClaim = (store: Repositories, space: 'terminal-ip' | 'terminal-mac', fie
   claimedTerminal(store, space, value, (t) => t[field] === value)
 
 /**
- * The terminal calling: by the MAC it names, else by its address. An unknown one is noted as
- * pending for an admin to adopt, and refused.
+ * The terminal calling: by the MAC it names, else by its address; a terminal known by both is
+ * answered only when both match, so neither a MAC nor an address alone takes another terminal's
+ * seat. An unknown MAC is never answered by its address: it is noted as pending for an admin to
+ * adopt. Every refusal reads the same, so a caller cannot tell a known MAC from an unknown one.
  */
 export async function identifyTerminal(store: Repositories, caller: Caller): Promise<Stored<Terminal>> {
-  const terminal = (caller.mac && (await byClaim(store, 'terminal-mac', 'mac', caller.mac))) || (await byClaim(store, 'terminal-ip', 'ip', caller.ip))
-  if (terminal) return terminal
-  await recordPending(store, caller.ip, caller.mac)
+  const terminal = caller.mac ? await byClaim(store, 'terminal-mac', 'mac', caller.mac) : await byClaim(store, 'terminal-ip', 'ip', caller.ip)
+  if (terminal && (!terminal.ip || terminal.ip === caller.ip) && (!terminal.mac || terminal.mac === caller.mac)) return terminal
+  // A known terminal's MAC or address used from elsewhere is not a new terminal to list.
+  if (!terminal) await recordPending(store, caller.ip, caller.mac)
   throw new ForbiddenError(
     N_('This terminal ({address}) is not known to LabVirt; an administrator can adopt it from the pending terminals'),
     { address: caller.mac ?? caller.ip },

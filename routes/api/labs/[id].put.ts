@@ -9,5 +9,5 @@ export default defineEventHandler(async (event) => {
   const id = readId(event)
   const input = await readBody(event, LabUpdate)
   const { store, config } = await useContext()
-  return updateLab(store, actorOf(event), id, input, config.forwardPorts)
+  return updateLab(store, actorOf(event), id, input, { ...config.forwardPorts, address: config.forwardAddress })
 })

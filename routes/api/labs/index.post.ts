@@ -8,7 +8,7 @@ import { actorOf } from '../../../server/http/session'
 export default defineEventHandler(async (event) => {
   const input = await readBody(event, LabCreate)
   const { store, config } = await useContext()
-  const lab = await createLab(store, actorOf(event), input, config.forwardPorts)
+  const lab = await createLab(store, actorOf(event), input, { ...config.forwardPorts, address: config.forwardAddress })
   setResponseStatus(event, 201)
   return lab
 })

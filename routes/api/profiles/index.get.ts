@@ -1,5 +1,6 @@
 import { defineEventHandler } from 'h3'
+import { languageOf } from '../../../server/http/language'
 import { useContext } from '../../../server/context'
 import { listProfiles } from '../../../server/profiles'
 
-export default defineEventHandler(async () => listProfiles((await useContext()).store))
+export default defineEventHandler(async (event) => listProfiles((await useContext()).store, languageOf(event)))

@@ -286,3 +286,54 @@ describe('POST /api/terminal/heartbeat', () => {
     expect(plain.text).toMatch(/^.+\nstate: .+\n$/)
   })
 })
+
+// Issue 8, finding 4: a MAC or an address alone no longer takes another terminal's seat.
+describe('terminal identity', () => {
+  const MAC = '52:54:00:cc:00:01'
+  const refusal = async (from: string, query = '') => {
+    const res = await call(from, `/api/terminal${query}`)
+    expect(res.status, res.text).toBe(403)
+    return res.text
+  }
+  const pendingIds = async () => (await w.api.get('/api/pending-terminals')).body.map((p: { id: string }) => p.id)
+
+  it('a terminal known by MAC and address is answered only when both match, and refused like an unknown one', async () => {
+    const t = await terminal({ ip: '127.0.0.61', mac: MAC })
+    const ok = await json('127.0.0.61', `/api/terminal?mac=${MAC}`)
+    expect(ok.status, ok.text).toBe(200)
+    expect(JSON.parse(ok.text).terminal).toBe(t.id)
+    // Its MAC from another address, and its address without the MAC.
+    const elsewhere = await refusal('127.0.0.62', `?mac=${MAC}`)
+    await refusal('127.0.0.61')
+    expect((await heartbeat('127.0.0.62', { state: 'connected' }, `?mac=${MAC}`)).status).toBe(403)
+    // Nothing tells a known MAC from an unknown one.
+    const unknown = await refusal('127.0.0.62', '?mac=52:54:00:cc:00:99')
+    expect(elsewhere.replace(MAC, 'M')).toBe(unknown.replace('52:54:00:cc:00:99', 'M'))
+    // A known terminal's MAC is not listed as a new terminal.
+    expect(await pendingIds()).not.toContain('52-54-00-cc-00-01')
+  })
+
+  it('an unknown MAC from a known address is pending, never answered as that address', async () => {
+    await terminal({ ip: '127.0.0.63' })
+    await refusal('127.0.0.63', '?mac=52:54:00:cc:00:03')
+    const entry = (await w.api.get('/api/pending-terminals')).body.find((p: { id: string }) => p.id === '52-54-00-cc-00-03')
+    expect(entry).toMatchObject({ ip: '127.0.0.63', mac: '52:54:00:cc:00:03' })
+    expect((await heartbeat('127.0.0.63', { state: 'connected' }, '?mac=52:54:00:cc:00:03')).status).toBe(403)
+    expect((await w.api.delete('/api/pending-terminals/52-54-00-cc-00-03')).status).toBe(204)
+  })
+
+  it('an idle heartbeat frees the seat at once', async () => {
+    await terminal({ ip: '127.0.0.64' })
+    await terminal({ ip: '127.0.0.66' })
+    await terminal({ ip: '127.0.0.65' })
+    const first = JSON.parse((await json('127.0.0.64')).text).seat
+    expect((await json('127.0.0.66')).status).toBe(200)
+    expect((await heartbeat('127.0.0.64', { state: 'connected' })).status).toBe(204)
+    // Both seats taken: the third terminal waits.
+    expect((await json('127.0.0.65')).status).toBe(503)
+    expect((await heartbeat('127.0.0.64', { state: 'idle' })).status).toBe(204)
+    const freed = await json('127.0.0.65')
+    expect(freed.status, freed.text).toBe(200)
+    expect(JSON.parse(freed.text).seat).toBe(first)
+  })
+})

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest'
+import { type AddressInfo, createServer } from 'node:net'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { lowestFreeBlock, placeForwards, putReservation, reserveForwards } from '../../../server/network/ports'
+import { bindProbe, lowestFreeBlock, placeForwards, putReservation, reserveForwards } from '../../../server/network/ports'
 import { openKv, repositories } from '../../../storage'
 import { ConflictError, ValidationError } from '../../../server/errors'
 
@@ -56,7 +57,7 @@ describe('reserveForwards (a real file store)', () => {
     const dir = await mkdtemp(join(tmpdir(), 'labvirt-ports-'))
     const store = repositories(await openKv({ dir }))
     try {
-      const reserve = async (lab: string, now: number) => (await reserveForwards(store, lab, { mode: 'user' }, 4, undefined, [], range, now)).network
+      const reserve = async (lab: string, now: number) => (await reserveForwards(store, lab, { mode: 'user' }, 4, undefined, [], range, undefined, now)).network
       const ghost = await reserve('ghost', T0)
       const kept = await reserve('kept', T0 + 1000)
       expect([ghost.hostPort, kept.hostPort]).toEqual([20000, 20004])
@@ -67,6 +68,28 @@ describe('reserveForwards (a real file store)', () => {
       await putReservation(store, 'kept', undefined)
       expect((await reserve('after', T0 + 60_700)).hostPort).toBe(20004)
     } finally {
+      await store.kv.close()
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+})
+
+describe('reserveForwards with a bind probe (real sockets on loopback)', () => {
+  it('moves a new block past a port another program listens on, and keeps a lab its own block', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'labvirt-ports-'))
+    const store = repositories(await openKv({ dir }))
+    const other = createServer()
+    await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve))
+    const taken = (other.address() as AddressInfo).port
+    const near = { from: taken, to: taken + 40 }
+    try {
+      const placed = (await reserveForwards(store, 'fresh', { mode: 'user' }, 4, undefined, [], near, bindProbe('127.0.0.1'))).network
+      expect(placed.mode === 'user' && placed.hostPort).toBeGreaterThan(taken)
+      // The block a lab already has is held by its own seats: it is not probed away.
+      const kept = (await reserveForwards(store, 'old', { mode: 'user' }, 4, { mode: 'user', hostPort: taken + 20 }, [], near, async () => [taken + 20])).network
+      expect(kept).toEqual({ mode: 'user', hostPort: taken + 20 })
+    } finally {
+      other.close()
       await store.kv.close()
       await rm(dir, { recursive: true, force: true })
     }

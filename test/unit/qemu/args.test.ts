@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { buildQemuArgs, QemuSpecError, type VmDisk, type VmSpec } from '../../../server/qemu/args'
+import { buildQemuArgs, OVMF_CODE, QemuSpecError, SANDBOX, type VmDisk, type VmSpec } from '../../../server/qemu/args'
 
 const RUN = '/run/labvirt'
 const base: VmSpec = {
@@ -17,7 +17,7 @@ const base: VmSpec = {
 const spec = (over: Partial<VmSpec>): VmSpec => ({ ...base, ...over })
 
 // The fixed start and end of every argv; each case spells out everything in between.
-const HEAD = ['-name', 'lab1-1', '-uuid', '6f1c0f1e-8f5a-4d43-9a55-0c2b8e7f0001', '-m', '512', '-smp', '2', '-accel', 'tcg', '-nodefaults', '-vga', 'std']
+const HEAD = ['-name', 'lab1-1', '-uuid', '6f1c0f1e-8f5a-4d43-9a55-0c2b8e7f0001', '-machine', 'pc', '-m', '512', '-smp', '2', '-accel', 'tcg', '-nodefaults', '-vga', 'std']
 const tail = (boot = 'c') => [
   '-boot', boot,
   '-qmp', 'unix:/run/labvirt/lab1-1.qmp,server=on,wait=off',
@@ -25,6 +25,7 @@ const tail = (boot = 'c') => [
   '-vnc', 'unix:/run/labvirt/lab1-1.vnc',
   '-pidfile', '/run/labvirt/lab1-1.pid',
   '-D', '/run/labvirt/lab1-1.log',
+  '-sandbox', SANDBOX,
   '-daemonize',
 ]
 
@@ -203,13 +204,42 @@ const cases: Case[] = [
       '-vnc', 'unix:/run/lab,,virt/lab1-1.vnc',
       '-pidfile', '/run/lab,virt/lab1-1.pid',
       '-D', '/run/lab,virt/lab1-1.log',
+      '-sandbox', SANDBOX,
       '-daemonize',
     ],
   },
   {
     name: 'extra args appended last, in order',
-    spec: spec({ disks: [hd('/img/a.qcow2')], extraArgs: ['-usb', '-device', 'usb-tablet', '-rtc', 'base=localtime'] }),
-    argv: [...HEAD, ...ideHd(0, '/img/a.qcow2'), ...tail(), '-usb', '-device', 'usb-tablet', '-rtc', 'base=localtime'],
+    spec: spec({ disks: [hd('/img/a.qcow2')], extraArgs: ['-usb', '-device', 'virtio-rng-pci', '-k', 'es', '-no-hpet'] }),
+    argv: [...HEAD, ...ideHd(0, '/img/a.qcow2'), ...tail(), '-usb', '-device', 'virtio-rng-pci', '-k', 'es', '-no-hpet'],
+  },
+  {
+    name: 'every hardware field: q35, CPU model, UEFI, local RTC, SMBIOS (commas escaped), tablet, HDA, qxl',
+    spec: spec({
+      disks: [hd('/img/a.qcow2')], machine: 'q35', cpuModel: 'Skylake-Client', firmware: 'uefi', rtcLocalTime: true, usbTablet: true, sound: 'hda', display: 'qxl',
+      smbios: { manufacturer: 'ACME, Inc.', product: 'Lab PC', serial: 'x,file=/etc/passwd' },
+    }),
+    argv: [
+      '-name', 'lab1-1', '-uuid', '6f1c0f1e-8f5a-4d43-9a55-0c2b8e7f0001', '-machine', 'q35', '-cpu', 'Skylake-Client', '-m', '512', '-smp', '2', '-accel', 'tcg', '-nodefaults', '-vga', 'qxl',
+      '-drive', `if=pflash,format=raw,readonly=on,file=${OVMF_CODE}`,
+      '-drive', 'if=pflash,format=raw,file=/run/labvirt/lab1-1.vars.fd',
+      '-rtc', 'base=localtime',
+      '-smbios', 'type=1,manufacturer=ACME,, Inc.,product=Lab PC,serial=x,,file=/etc/passwd',
+      ...ideHd(0, '/img/a.qcow2'),
+      '-usb', '-device', 'usb-tablet',
+      '-audiodev', 'none,id=snd0', '-device', 'intel-hda', '-device', 'hda-duplex,audiodev=snd0',
+      ...tail(),
+    ],
+  },
+  {
+    name: 'the defaults spelled out change nothing; AC97 sound, virtio display',
+    spec: spec({ machine: 'pc', cpuModel: null, firmware: 'bios', rtcLocalTime: false, usbTablet: false, sound: 'ac97', display: 'virtio', smbios: {} }),
+    argv: [...HEAD.slice(0, -1), 'virtio', '-audiodev', 'none,id=snd0', '-device', 'AC97,audiodev=snd0', ...tail()],
+  },
+  {
+    name: 'run as an unprivileged user',
+    spec: spec({ runAs: 'labvirt' }),
+    argv: [...HEAD, ...tail().slice(0, -1), '-runas', 'labvirt', '-daemonize'],
   },
   {
     name: 'boot d: CD-ROM install',
@@ -220,13 +250,14 @@ const cases: Case[] = [
     name: 'kvm, maintenance name, uppercase UUID normalised',
     spec: spec({ name: 'win10-maint', uuid: '6F1C0F1E-8F5A-4D43-9A55-0C2B8E7F0002', accel: 'kvm', memoryMiB: 4096, cpus: 4 }),
     argv: [
-      '-name', 'win10-maint', '-uuid', '6f1c0f1e-8f5a-4d43-9a55-0c2b8e7f0002', '-m', '4096', '-smp', '4', '-accel', 'kvm', '-nodefaults', '-vga', 'std',
+      '-name', 'win10-maint', '-uuid', '6f1c0f1e-8f5a-4d43-9a55-0c2b8e7f0002', '-machine', 'pc', '-m', '4096', '-smp', '4', '-accel', 'kvm', '-nodefaults', '-vga', 'std',
       '-boot', 'c',
       '-qmp', 'unix:/run/labvirt/win10-maint.qmp,server=on,wait=off',
       '-qmp', 'unix:/run/labvirt/win10-maint.tool.qmp,server=on,wait=off',
       '-vnc', 'unix:/run/labvirt/win10-maint.vnc',
       '-pidfile', '/run/labvirt/win10-maint.pid',
       '-D', '/run/labvirt/win10-maint.log',
+      '-sandbox', SANDBOX,
       '-daemonize',
     ],
   },
@@ -277,8 +308,16 @@ const bad: BadCase[] = [
   { name: 'bad network mode', spec: spec({ nic: nic({ netdev: { mode: 'vde' } }) }), fields: ['nic.netdev.mode'] },
   { name: 'bad port', spec: spec({ nic: nic({ netdev: { mode: 'user', hostfwd: [{ hostPort: 0, guestPort: 70000 }] } }) }), fields: ['nic.netdev.hostfwd[0].hostPort', 'nic.netdev.hostfwd[0].guestPort'] },
   { name: 'forward address not an IPv4 literal', spec: spec({ nic: nic({ netdev: { mode: 'user', hostfwd: [{ hostAddress: '0.0.0.0:1-:22,hostfwd=tcp:', hostPort: 20000, guestPort: 3389 }] } }) }), fields: ['nic.netdev.hostfwd[0].hostAddress'] },
-  { name: 'reserved extra arg', spec: spec({ extraArgs: ['-usb', '-drive', 'file=/etc/shadow'] }), fields: ['extraArgs[1]'] },
-  { name: 'reserved extra arg with --', spec: spec({ extraArgs: ['--qmp', 'tcp::4444'] }), fields: ['extraArgs[0]'] },
+  { name: 'an option outside the allowlist, and its value', spec: spec({ extraArgs: ['-usb', '-drive', 'file=/etc/shadow'] }), fields: ['extraArgs[1]', 'extraArgs[2]'] },
+  { name: 'an allowed option spelled with --', spec: spec({ extraArgs: ['--usb'] }), fields: ['extraArgs[0]'] },
+  { name: 'a device with a property', spec: spec({ extraArgs: ['-device', 'usb-tablet,bus=usb-bus.0'] }), fields: ['extraArgs[1]'] },
+  { name: 'a device outside the allowlist', spec: spec({ extraArgs: ['-device', 'loader,file=README.md'] }), fields: ['extraArgs[1]'] },
+  { name: 'an option without its value', spec: spec({ extraArgs: ['-usb', '-k'] }), fields: ['extraArgs[1]'] },
+  { name: 'a bare word (a disk image to QEMU)', spec: spec({ extraArgs: ['fat:rw:..'] }), fields: ['extraArgs[0]'] },
+  { name: 'CPU model with flags', spec: spec({ cpuModel: 'max,+vmx' }), fields: ['cpuModel'] },
+  { name: 'bad machine, sound, display, firmware', spec: spec({ machine: 'isapc' as 'pc', sound: 'wav' as 'hda', display: 'cirrus' as 'std', firmware: 'coreboot' as 'bios' }), fields: ['machine', 'sound', 'display', 'firmware'] },
+  { name: 'SMBIOS: an unknown key, a control character', spec: spec({ smbios: { file: '/etc/passwd', serial: 'a\nb' } as VmSpec['smbios'] }), fields: ['smbios.file', 'smbios.serial'] },
+  { name: 'runAs not a user name', spec: spec({ runAs: 'nobody,chroot=/' }), fields: ['runAs'] },
   { name: 'control character in an extra arg', spec: spec({ extraArgs: ['-usb\n'] }), fields: ['extraArgs[0]'] },
   { name: 'boot d without a CD-ROM', spec: spec({ boot: 'd', disks: [hd('/img/a.qcow2')] }), fields: ['boot'] },
 ]

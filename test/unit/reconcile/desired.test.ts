@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest'
 import { desiredVms, type Model } from '../../../server/reconcile/desired'
 
 const meta = { revision: 1, createdAt: '2026-01-01T00:00:00.000Z', updatedAt: '2026-01-01T00:00:00.000Z' }
+// The hardware fields at their defaults.
+const FIELDS = { machine: 'pc', cpuModel: null, rtcLocalTime: false, usbTablet: false, sound: 'none', display: 'std', smbios: {}, firmware: 'bios' } as const
 const host = { runDir: '/srv/labvirt/run', imagesDir: '/srv/labvirt/images', accel: 'tcg' as const }
 
 function model(over: Partial<Model> = {}): Model {
@@ -11,9 +13,9 @@ function model(over: Partial<Model> = {}): Model {
       { id: 'data', name: 'data', description: '', file: 'data.qcow2', format: 'qcow2', virtualSize: 1, actualSize: 1, ...meta },
     ],
     profiles: [
-      { id: 'old', name: 'old', description: '', memoryMiB: 512, cpus: 1, nic: 'virtio', disks: [{ image: 'win', bus: 'ide', media: 'disk' }], extraArgs: [], active: false, restartPeriodHours: null, ...meta },
-      { id: 'win10', name: 'win10', description: '', memoryMiB: 2048, cpus: 2, nic: 'e1000', disks: [{ image: 'win', bus: 'ide', media: 'disk' }], extraArgs: [], active: true, restartPeriodHours: 24, ...meta, revision: 7 },
-      { id: 'linux', name: 'linux', description: '', memoryMiB: 1024, cpus: 1, nic: 'virtio', disks: [{ image: 'data', bus: 'virtio', media: 'disk' }], extraArgs: [], active: true, restartPeriodHours: null, ...meta },
+      { id: 'old', name: 'old', description: '', memoryMiB: 512, cpus: 1, nic: 'virtio', disks: [{ image: 'win', bus: 'ide', media: 'disk' }], ...FIELDS, extraArgs: [], active: false, restartPeriodHours: null, ...meta },
+      { id: 'win10', name: 'win10', description: '', memoryMiB: 2048, cpus: 2, nic: 'e1000', disks: [{ image: 'win', bus: 'ide', media: 'disk' }], ...FIELDS, extraArgs: [], active: true, restartPeriodHours: 24, ...meta, revision: 7 },
+      { id: 'linux', name: 'linux', description: '', memoryMiB: 1024, cpus: 1, nic: 'virtio', disks: [{ image: 'data', bus: 'virtio', media: 'disk' }], ...FIELDS, extraArgs: [], active: true, restartPeriodHours: null, ...meta },
     ],
     labs: [
       { id: 'a', name: 'a', description: '', size: 2, max: 4, profiles: ['old', 'win10', 'linux'], macBase: '52:54:00:0a:0b:00', network: { mode: 'user' }, ...meta },

@@ -27,14 +27,21 @@ afterEach(async () => {
 const refused = (caller: { ip: string; mac?: string }) => expect(identifyTerminal(store, caller)).rejects.toBeInstanceOf(ForbiddenError)
 
 describe('identifying a terminal', () => {
-  it('by MAC first, then by address', async () => {
+  it('by the MAC it names, else by address; both must match a terminal known by both', async () => {
     await createTerminal(store, SYSTEM, { name: 'by-ip', description: '', ip: '10.0.0.1', lab: 'aula', params: {} })
     await createTerminal(store, SYSTEM, { name: 'by-mac', description: '', mac: '52:54:00:aa:bb:01', lab: 'aula', params: {} })
+    await createTerminal(store, SYSTEM, { name: 'by-both', description: '', ip: '10.0.0.7', mac: '52:54:00:aa:bb:07', lab: 'aula', params: {} })
     expect((await identifyTerminal(store, { ip: '10.0.0.1' })).id).toBe('by-ip')
     expect((await identifyTerminal(store, { ip: '10.0.0.1', mac: '52:54:00:aa:bb:01' })).id).toBe('by-mac')
-    // An unknown MAC from a known address: the address still says who it is.
-    expect((await identifyTerminal(store, { ip: '10.0.0.1', mac: '52:54:00:aa:bb:99' })).id).toBe('by-ip')
+    expect((await identifyTerminal(store, { ip: '10.0.0.9', mac: '52:54:00:aa:bb:01' })).id).toBe('by-mac')
+    expect((await identifyTerminal(store, { ip: '10.0.0.7', mac: '52:54:00:aa:bb:07' })).id).toBe('by-both')
+    await refused({ ip: '10.0.0.8', mac: '52:54:00:aa:bb:07' })
+    await refused({ ip: '10.0.0.7' })
+    // An unknown MAC from a known address is a new terminal, pending; not that address's.
+    await refused({ ip: '10.0.0.1', mac: '52:54:00:aa:bb:99' })
+    expect(await store.pending.get('52-54-00-aa-bb-99')).toMatchObject({ ip: '10.0.0.1' })
     await refused({ ip: '10.0.0.2' })
+    expect((await store.pending.list()).map((p) => p.id).sort()).toEqual(['10-0-0-2', '52-54-00-aa-bb-99'])
   })
 
   it('a claim whose terminal no longer has the address identifies no one', async () => {
@@ -60,11 +67,25 @@ describe('pending terminals', () => {
     expect((await store.pending.list()).map((p) => p.id)).toEqual(['10-0-0-5', '52-54-00-aa-bb-02'])
   })
 
-  it('a flood of unknown addresses stops being recorded at the cap; known ones are still refreshed', async () => {
+  it('a flood of unknown addresses evicts the oldest seen at the cap; known ones are still refreshed', async () => {
     const t0 = Date.now()
-    for (let i = 0; i < 25; i++) await recordPending(store, `10.1.0.${i}`, undefined, t0, 20)
+    for (let i = 0; i < 25; i++) await recordPending(store, `10.1.0.${i}`, undefined, t0 + i, 20)
+    const ids = (await store.pending.list()).map((p) => p.id)
+    expect(ids).toHaveLength(20)
+    // The newest are listed (a real terminal that asked last among them), the first five went.
+    expect(ids).toContain('10-1-0-24')
+    expect(ids).not.toContain('10-1-0-4')
+    await recordPending(store, '10.1.0.5', undefined, t0 + 61_000, 20)
+    expect((await store.pending.get('10-1-0-5'))?.lastSeen).toBe(new Date(t0 + 61_000).toISOString())
     expect(await store.pending.list()).toHaveLength(20)
-    await recordPending(store, '10.1.0.0', undefined, t0 + 61_000, 20)
-    expect((await store.pending.get('10-1-0-0'))?.lastSeen).toBe(new Date(t0 + 61_000).toISOString())
+  })
+
+  it('one address naming many MACs keeps only its latest few, and pushes no other address out', async () => {
+    const t0 = Date.now()
+    await recordPending(store, '10.2.0.1', '52:54:00:dd:00:ff', t0)
+    for (let i = 0; i < 30; i++) await recordPending(store, '10.2.0.9', `52:54:00:dd:00:${i.toString(16).padStart(2, '0')}`, t0 + 1 + i, 1000, 4)
+    const list = await store.pending.list()
+    expect(list.filter((p) => p.ip === '10.2.0.9').map((p) => p.mac).sort()).toEqual(['52:54:00:dd:00:1a', '52:54:00:dd:00:1b', '52:54:00:dd:00:1c', '52:54:00:dd:00:1d'])
+    expect(list.map((p) => p.id)).toContain('52-54-00-dd-00-ff')
   })
 })
