@@ -27,6 +27,8 @@ export interface EventRecord {
   kind: string
   id: string
   revision?: number
+  /** The caller's address, for sign-ins and sign-outs. */
+  address?: string
 }
 
 /** Every collection of the store, by key prefix. */

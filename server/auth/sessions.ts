@@ -3,6 +3,8 @@ import type { Repositories, Session } from '../../storage'
 
 export const SESSION_COOKIE = 'labvirt_session'
 export const SESSION_TTL_S = 12 * 3600
+/** A user keeps at most this many sessions: a new one ends the oldest (a script logging in in a loop cannot fill the store). */
+export const SESSIONS_PER_USER = 20
 
 // The store keeps only a hash of the token, so a copy of the store cannot be replayed as cookies.
 const keyOf = (token: string) => `sessions:${createHash('sha256').update(token).digest('hex')}`
@@ -10,8 +12,16 @@ const keyOf = (token: string) => `sessions:${createHash('sha256').update(token).
 export async function createSession(store: Repositories, username: string): Promise<string> {
   const token = randomBytes(32).toString('base64url')
   const session: Session = { username, expiresAt: Date.now() + SESSION_TTL_S * 1000 }
+  const older = (await sessionsOf(store, username)).sort((a, b) => a[1].expiresAt - b[1].expiresAt)
+  await Promise.all(older.slice(0, Math.max(0, older.length - SESSIONS_PER_USER + 1)).map(([k]) => store.kv.remove(k)))
   await store.kv.set(keyOf(token), session, { ttl: SESSION_TTL_S })
   return token
+}
+
+async function sessionsOf(store: Repositories, username: string): Promise<[string, Session][]> {
+  const keys = await store.kv.keys('sessions')
+  const sessions = await Promise.all(keys.map(async (k) => [k, await store.kv.get<Session>(k)] as const))
+  return sessions.filter((s): s is [string, Session] => s[1]?.username === username)
 }
 
 export async function readSession(store: Repositories, token: string | undefined): Promise<Session | null> {
@@ -31,9 +41,7 @@ export async function endSession(store: Repositories, token: string | undefined)
 
 /** Ends every session of a user: on deletion, role change or password change. */
 export async function endSessionsOf(store: Repositories, username: string) {
-  const keys = await store.kv.keys('sessions')
-  const sessions = await Promise.all(keys.map(async (k) => [k, await store.kv.get<Session>(k)] as const))
-  await Promise.all(sessions.filter(([, s]) => s?.username === username).map(([k]) => store.kv.remove(k)))
+  await Promise.all((await sessionsOf(store, username)).map(([k]) => store.kv.remove(k)))
 }
 
 /** Removes expired sessions (the file store has no TTL of its own). Returns how many. */

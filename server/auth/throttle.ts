@@ -1,14 +1,22 @@
 /**
- * Slows down password guessing per client address: after FREE failures within WINDOW, each further
- * attempt must wait twice as long as the previous one (1 s, 2 s, 4 s, ... up to MAX). A success
- * clears the address. Kept in memory: per host, which is where the guessing lands.
+ * Slows down password guessing: after FREE failures within WINDOW, each further attempt must wait
+ * twice as long as the previous one (1 s, 2 s, 4 s, ... up to MAX). Failures count per client
+ * address and per username, so neither many usernames from one address nor one username from many
+ * addresses guesses fast. A success clears what that username failed from that address, and nothing
+ * else: signing in as someone else in between does not reset the count of an attack. Kept in
+ * memory: per host, which is where the guessing lands.
  */
 const FREE = 5
 const WINDOW_MS = 15 * 60_000
 const MAX_WAIT_MS = 5 * 60_000
 const MAX_TRACKED = 10_000
 
-interface Failures { count: number; last: number }
+interface Failures {
+  count: number
+  last: number
+  /** A refused attempt since the last failure was reported (the event log gets one per wait). */
+  reported?: boolean
+}
 
 /**
  * What one guesser controls: an IPv4 address, or an IPv6 /64 (a client gets a whole /64 and can
@@ -23,18 +31,58 @@ export function throttleKey(address: string): string {
   return `${groups.slice(0, 4).map((g) => (parseInt(g, 16) || 0).toString(16)).join(':')}::/64`
 }
 
+const keys = (address: string, username: string) => {
+  const a = `a ${throttleKey(address)}`
+  const u = `u ${username}`
+  return { a, u, pair: `${a}\n${u}` }
+}
+
 export class LoginThrottle {
   private failures = new Map<string, Failures>()
   constructor(private now: () => number = Date.now) {}
 
-  /** Milliseconds this address must still wait before it may try again (0: go ahead). */
-  waitMs(address: string): number {
-    address = throttleKey(address)
-    const f = this.failures.get(address)
+  /** Milliseconds this address and username must still wait before they may try again (0: go ahead). */
+  waitMs(address: string, username: string): number {
+    const { a, u } = keys(address, username)
+    return Math.max(this.waitOf(a), this.waitOf(u))
+  }
+
+  /**
+   * The wait, and whether this refusal is the first since the last failure (so that a guesser
+   * hammering through a wait is logged once, not once per attempt).
+   */
+  check(address: string, username: string): { waitMs: number; first: boolean } {
+    const waitMs = this.waitMs(address, username)
+    if (waitMs === 0) return { waitMs, first: false }
+    const { a, u } = keys(address, username)
+    const f = this.waitOf(a) > 0 ? this.failures.get(a)! : this.failures.get(u)!
+    const first = !f.reported
+    f.reported = true
+    return { waitMs, first }
+  }
+
+  fail(address: string, username: string) {
+    for (const key of Object.values(keys(address, username))) this.add(key, 1)
+  }
+
+  succeed(address: string, username: string) {
+    const { a, u, pair } = keys(address, username)
+    const n = this.failures.get(pair)?.count ?? 0
+    this.failures.delete(pair)
+    for (const key of [a, u]) {
+      const f = this.failures.get(key)
+      if (!f) continue
+      f.count -= n
+      if (f.count <= 0) this.failures.delete(key)
+    }
+  }
+
+  private waitOf(key: string): number {
+    const f = this.failures.get(key)
     if (!f) return 0
     const t = this.now()
     if (t - f.last > WINDOW_MS) {
-      this.failures.delete(address)
+      this.failures.delete(key)
       return 0
     }
     if (f.count < FREE) return 0
@@ -42,25 +90,21 @@ export class LoginThrottle {
     return Math.max(0, f.last + wait - t)
   }
 
-  fail(address: string) {
-    address = throttleKey(address)
-    const f = this.failures.get(address)
-    if (f) {
-      f.count++
+  private add(key: string, n: number) {
+    const f = this.failures.get(key)
+    if (f && this.now() - f.last <= WINDOW_MS) {
+      f.count += n
       f.last = this.now()
+      f.reported = false
       return
     }
-    if (this.failures.size >= MAX_TRACKED) this.prune()
-    this.failures.set(address, { count: 1, last: this.now() })
-  }
-
-  succeed(address: string) {
-    this.failures.delete(throttleKey(address))
+    if (!f && this.failures.size >= MAX_TRACKED) this.prune()
+    this.failures.set(key, { count: n, last: this.now() })
   }
 
   private prune() {
     const t = this.now()
-    for (const [a, f] of this.failures) if (t - f.last > WINDOW_MS) this.failures.delete(a)
+    for (const [k, f] of this.failures) if (t - f.last > WINDOW_MS) this.failures.delete(k)
     // Still full: forget the oldest rather than grow without bound.
     while (this.failures.size >= MAX_TRACKED) this.failures.delete(this.failures.keys().next().value!)
   }

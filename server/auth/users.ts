@@ -4,9 +4,9 @@ import { RecordConflict, type Repositories, type Stored, type StoredUser } from 
 import type { User, UserCreate, UserUpdate } from '../../schemas/users'
 import { AuthError, ConflictError, DomainError } from '../errors'
 import { guardRecord, keepName, mustGet } from '../records'
-import { type Actor, recordEvent, SYSTEM } from '../events'
+import { type Actor, recordAccess, recordEvent, SYSTEM } from '../events'
 import { hashPassword, randomPassword, verifyPassword } from './passwords'
-import { createSession, endSessionsOf } from './sessions'
+import { createSession, endSession, endSessionsOf, readSession } from './sessions'
 import type { LoginThrottle } from './throttle'
 
 const KIND = N_('user')
@@ -26,20 +26,33 @@ export async function login(
   username: string,
   password: string,
 ): Promise<{ token: string; user: User }> {
-  const wait = throttle.waitMs(address)
-  if (wait > 0) {
-    throw new DomainError(429, 'too_many_attempts', N_('Too many failed logins; try again in {seconds} s'), { seconds: Math.ceil(wait / 1000) }, { retryAfter: Math.ceil(wait / 1000) })
+  const { waitMs, first } = throttle.check(address, username)
+  if (waitMs > 0) {
+    if (first) await recordAccess(store, username, address, 'login-throttled')
+    const seconds = Math.ceil(waitMs / 1000)
+    throw new DomainError(429, 'too_many_attempts', N_('Too many failed logins; try again in {seconds} s'), { seconds }, { retryAfter: seconds })
   }
+  // Counted before the password is checked, so that guesses sent all at once are counted too; a
+  // success takes it back.
+  throttle.fail(address, username)
   const user = /^[a-z][a-z0-9-]*$/.test(username) ? await store.users.get(username) : null
   dummyHash ??= hashPassword(randomPassword())
   const ok = await verifyPassword(password, user?.passwordHash ?? (await dummyHash))
   if (!user || !ok) {
-    throttle.fail(address)
+    await recordAccess(store, username, address, 'login-failed')
     throw new AuthError(401, N_('Wrong username or password'))
   }
-  throttle.succeed(address)
+  throttle.succeed(address, username)
   const token = await createSession(store, user.id)
+  await recordAccess(store, user.id, address, 'login')
   return { token, user: publicUser(user) }
+}
+
+/** Ends the session of `token`, if it is one, and logs who left. */
+export async function logout(store: Repositories, token: string | undefined, address: string) {
+  const session = await readSession(store, token)
+  await endSession(store, token)
+  if (session) await recordAccess(store, session.username, address, 'logout')
 }
 
 export async function listUsers(store: Repositories) {

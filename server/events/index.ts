@@ -32,11 +32,26 @@ export async function recordEvent(
   id: string,
   revision?: number,
 ) {
-  const now = Date.now()
-  const event: EventRecord = { at: new Date(now).toISOString(), actor: actor.username, action, kind, id, revision }
+  const event = eventOf(actor, action, kind, id, revision)
   changes.emit('change', event)
+  await append(store, event)
+}
+
+function eventOf(actor: Actor, action: string, kind: string, id: string, revision?: number): EventRecord {
+  return { at: new Date().toISOString(), actor: actor.username, action, kind, id, revision }
+}
+
+/**
+ * Logs a sign-in, a failed one, a refused one or a sign-out (`action`) of `username` from
+ * `address`. Nothing the reconciler or dnsmasq follow changed, so it is not announced to them.
+ */
+export async function recordAccess(store: Repositories, username: string, address: string, action: 'login' | 'login-failed' | 'login-throttled' | 'logout') {
+  await append(store, { ...eventOf({ username }, action, 'session', username), address })
+}
+
+async function append(store: Repositories, event: EventRecord) {
   try {
-    await store.kv.set(eventKey(now), event)
+    await store.kv.set(eventKey(Date.parse(event.at)), event)
   } catch (err) {
     console.error('[labvirt] could not record event', event, err)
   }

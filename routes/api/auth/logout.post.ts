@@ -1,11 +1,12 @@
 import { defineEventHandler } from 'h3'
 import { useContext } from '../../../server/context'
-import { endSession } from '../../../server/auth/sessions'
+import { logout } from '../../../server/auth/users'
+import { clientAddress } from '../../../server/http/client'
 import { clearSessionCookie, sessionToken } from '../../../server/http/session'
 
 export default defineEventHandler(async (event) => {
-  const { store } = await useContext()
-  await endSession(store, sessionToken(event))
+  const { store, config } = await useContext()
+  await logout(store, sessionToken(event), clientAddress(event, config.trustProxy))
   clearSessionCookie(event)
   return { ok: true }
 })
