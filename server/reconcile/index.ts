@@ -5,8 +5,7 @@ import { detectAccel } from '../qemu/args'
 import { probeVm } from '../qemu/process'
 import { drivesOf } from '../qemu/cmdline'
 import { vmPaths } from '../qemu/paths'
-import { changes } from '../events'
-import { holdLease, RecordConflict } from '../../storage'
+import { holdLease, RecordConflict, type StoreChange } from '../../storage'
 import { unlessConflict } from '../records'
 import type { VmMessage, VmStatus } from '../../schemas/vms'
 import { N_ } from '../../schemas/msgid'
@@ -17,6 +16,12 @@ import { type HostRuntime, qemuLogTail, startVms, stopVm, type StopHow } from '.
 
 /** A VM that ran at least this long was healthy: its death is not counted as a failed start. */
 const HEALTHY_AFTER_MS = 30_000
+
+/**
+ * The collections desired state is computed from: a write to one of them (here or, on a shared
+ * Redis store, on another host) triggers a pass. Not `vms` or `connections`: the pass writes those.
+ */
+const DESIRED_INPUTS = new Set(['labs', 'profiles', 'images', 'maintenance', 'manual', 'holds'])
 
 /** How long the reconciler's lease lasts without renewal (each pass renews it). */
 const LEASE_MS = 20_000
@@ -54,7 +59,9 @@ export class Reconciler {
   readonly consoles = new Map<string, number>()
   /** VMs this process stopped since the last pass: gone on purpose, not died. */
   private stoppedByUs = new Set<string>()
-  private onChange = () => this.trigger()
+  private onChange = (c: StoreChange) => {
+    if (c.collection === '*' || DESIRED_INPUTS.has(c.collection)) this.trigger()
+  }
 
   constructor(private ctx: Context) {
     this.rt = {
@@ -78,7 +85,7 @@ export class Reconciler {
   }
 
   start() {
-    changes.on('change', this.onChange)
+    this.ctx.store.kv.changes.on('change', this.onChange)
     this.timer = setInterval(() => this.trigger(), this.ctx.config.reconcileIntervalMs)
     this.timer.unref()
     this.trigger()
@@ -86,7 +93,7 @@ export class Reconciler {
 
   /** Stops the loop and lets go of the VMs: they keep running, to be adopted by the next start. */
   async stop() {
-    changes.off('change', this.onChange)
+    this.ctx.store.kv.changes.off('change', this.onChange)
     clearInterval(this.timer)
     clearTimeout(this.retryTimer)
     await this.running?.catch(() => {})
@@ -209,6 +216,13 @@ export class Reconciler {
       }
       memory.set(s.id, mem)
     }
+    // A death is written before any restart, so the store (and the live stream) shows the VM down
+    // even when this same pass starts it again at once.
+    await Promise.all([...deaths].map(([id, reason]) => {
+      const { revision, createdAt, updatedAt, pid, qemuState, ...prev } = byId.get(id)!
+      const mem = memory.get(id)!
+      return this.write({ ...prev, state: 'stopped', failures: mem.failures, retryAt: mem.retryAt, error: reason, lastExit: { at: new Date(now).toISOString(), reason } })
+    }))
     // A stop of ours is forgiven once a pass sees the VM gone. Not sooner: a stop that ends while
     // this pass awaits (observe, QMP) leaves the VM in `actual` here, and clearing the mark now
     // would make the next pass count our own stop as a death (a failure, an error on a held VM).
