@@ -23,7 +23,7 @@ export default defineNitroConfig({
   // Explicit imports everywhere: server/ and storage/ must load under plain vitest too.
   imports: false,
   errorHandler: '~/server/http/error-handler',
-  experimental: { tasks: true },
+  experimental: { tasks: true, websocket: true },
   scheduledTasks: { '17 * * * *': ['store:sweep'] },
   virtual: {
     '#labvirt-catalogs': () => `export default ${JSON.stringify(catalogs())}`,

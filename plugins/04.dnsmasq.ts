@@ -1,14 +1,13 @@
 import { join } from 'node:path'
 import { defineNitroPlugin } from 'nitropack/runtime'
 import { useContext } from '../server/context'
-import { changes } from '../server/events'
-import type { EventRecord } from '../storage'
+import type { StoreChange } from '../storage'
 import { storeReservations } from '../server/network/dhcp'
 import { ManagedDnsmasq } from '../server/network/dnsmasq'
 
 // LABVIRT_DHCP_INTERFACE set: LabVirt runs dnsmasq on that interface with the seats' and terminals'
-// reservations, rereads them when a lab or terminal changes here, and every reconcile interval for
-// changes other hosts make to a shared store.
+// reservations, rereads them when a lab or terminal is written (here or on another host of a shared
+// store), and every reconcile interval in case a change signal was missed.
 export default defineNitroPlugin((nitro) => {
   let stopped = false
   const running = useContext().then(async ({ config, store }) => {
@@ -29,14 +28,14 @@ export default defineNitroPlugin((nitro) => {
         await new Promise((r) => setTimeout(r, 2000))
       }
     }
-    const onChange = (e: EventRecord) => {
-      if (e.kind === 'lab' || e.kind === 'terminal') void dnsmasq.refresh()
+    const onChange = (c: StoreChange) => {
+      if (c.collection === 'labs' || c.collection === 'terminals' || c.collection === '*') void dnsmasq.refresh()
     }
-    changes.on('change', onChange)
+    store.kv.changes.on('change', onChange)
     const timer = setInterval(() => void dnsmasq.refresh(), config.reconcileIntervalMs)
     timer.unref()
     return async () => {
-      changes.off('change', onChange)
+      store.kv.changes.off('change', onChange)
       clearInterval(timer)
       await dnsmasq.stop()
     }

@@ -60,7 +60,7 @@ export function repositories(kv: Kv) {
 }
 
 export type Repositories = ReturnType<typeof repositories>
-export { openKv, type Kv } from './kv'
+export { openKv, type Kv, type StoreChange } from './kv'
 export { Repository, RecordConflict, type Stored } from './repository'
 export { StoreUnavailableError } from './errors'
 export { claimUnique, releaseUnique, uniqueOwner } from './unique'

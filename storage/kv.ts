@@ -6,6 +6,24 @@ import { atomicFsDriver, sweepTemporaryFiles } from './fs-driver'
 import { StoreUnavailableError } from './errors'
 import { lockDataDir } from './dir-lock'
 import { mkdirSync } from 'node:fs'
+import { randomUUID } from 'node:crypto'
+import { EventEmitter } from 'node:events'
+
+/**
+ * One write or delete of a key (`labs:lab1` -> collection `labs`, id `lab1`), made by this process
+ * or, on a shared Redis store, by another host. `collection: '*'` means changes may have been
+ * missed (the store's change channel was down): whoever keeps copies should reread everything.
+ */
+export interface StoreChange {
+  collection: string
+  id: string
+  deleted: boolean
+}
+
+function changeOf(key: string, deleted: boolean): StoreChange {
+  const at = key.indexOf(':')
+  return at < 0 ? { collection: key, id: '', deleted } : { collection: key.slice(0, at), id: key.slice(at + 1), deleted }
+}
 
 /**
  * The key-value store every repository stands on: unstorage for reads, writes and listing, plus an
@@ -24,6 +42,8 @@ export interface Kv {
   update<T>(key: string, fn: (current: T | null) => T | null | Promise<T | null>): Promise<T | null>
   ping(): Promise<void>
   close(): Promise<void>
+  /** Emits `change` after every write and delete that landed: the reconciler and the live stream listen. */
+  readonly changes: EventEmitter<{ change: [StoreChange] }>
 }
 
 // Anything the backend throws (Redis down, disk gone) becomes StoreUnavailableError, answered 503;
@@ -45,7 +65,15 @@ function parse<T>(raw: unknown): T | null {
 
 abstract class BaseKv implements Kv {
   abstract readonly kind: 'fs' | 'redis'
-  constructor(protected storage: Storage) {}
+  readonly changes = new EventEmitter<{ change: [StoreChange] }>()
+  constructor(protected storage: Storage) {
+    // Every stream of the console listens: more than EventEmitter's default of 10 is normal.
+    this.changes.setMaxListeners(0)
+  }
+
+  protected changed(key: string, deleted: boolean) {
+    this.changes.emit('change', changeOf(key, deleted))
+  }
 
   get<T>(key: string) {
     return guard(async () => parse<T>(await this.storage.getItemRaw(key)))
@@ -60,11 +88,13 @@ abstract class BaseKv implements Kv {
       return all.sort()
     })
   }
-  set(key: string, value: unknown, opts?: { ttl?: number }) {
-    return guard(() => this.storage.setItemRaw(key, JSON.stringify(value), opts))
+  async set(key: string, value: unknown, opts?: { ttl?: number }) {
+    await guard(() => this.storage.setItemRaw(key, JSON.stringify(value), opts))
+    this.changed(key, false)
   }
-  remove(key: string) {
-    return guard(() => this.storage.removeItem(key))
+  async remove(key: string) {
+    await guard(() => this.storage.removeItem(key))
+    this.changed(key, true)
   }
   abstract update<T>(key: string, fn: (current: T | null) => T | null | Promise<T | null>): Promise<T | null>
   abstract ping(): Promise<void>
@@ -107,11 +137,13 @@ class FsKv extends BaseKv {
     this.cache.delete(key)
     await guard(() => this.storage.setItemRaw(key, raw, opts))
     this.remember(key, raw)
+    this.changed(key, false)
   }
   override async remove(key: string) {
     this.cache.delete(key)
     await guard(() => this.storage.removeItem(key))
     this.remember(key, null)
+    this.changed(key, true)
   }
   override async close() {
     await super.close()
@@ -158,10 +190,45 @@ if cur ~= ARGV[1] then return 0 end
 if ARGV[2] == '' then redis.call('DEL', KEYS[1]) else redis.call('SET', KEYS[1], ARGV[2]) end
 return 1`
 
+/**
+ * The Redis channel every host publishes its writes on, `{origin, key, deleted}`: one per database,
+ * since channels are shared by all databases of a server.
+ */
+const changesChannel = (url: string) => `labvirt:changes:${/^\/(\d+)/.exec(new URL(url).pathname)?.[1] ?? '0'}`
+
 class RedisKv extends BaseKv {
   readonly kind = 'redis' as const
-  constructor(storage: Storage, private client: Redis, private base: string) {
+  /** This process, so it can skip its own messages (it emitted them when it wrote). */
+  private origin = randomUUID()
+  private subscriber: Redis
+  constructor(storage: Storage, private client: Redis, private base: string, private channel: string) {
     super(storage)
+    // Pub/sub needs a connection of its own. It queues while Redis is down and resubscribes after;
+    // what was published meanwhile is lost, so a reconnect says "reread everything" ('*').
+    this.subscriber = client.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null, lazyConnect: false } as any)
+    this.subscriber.on('error', () => {})
+    let connectedBefore = false
+    this.subscriber.on('ready', () => {
+      if (connectedBefore) this.changes.emit('change', { collection: '*', id: '', deleted: false })
+      connectedBefore = true
+    })
+    this.subscriber.on('message', (_channel: string, raw: string) => {
+      try {
+        const m = JSON.parse(raw) as { origin: string; key: string; deleted: boolean }
+        if (m.origin !== this.origin && typeof m.key === 'string') this.changes.emit('change', changeOf(m.key, m.deleted === true))
+      } catch {}
+    })
+    void this.subscriber.subscribe(channel).catch(() => {})
+  }
+
+  protected override changed(key: string, deleted: boolean) {
+    super.changed(key, deleted)
+    // Best effort: a host that misses it still sees the change at its next periodic pass.
+    this.client.publish(this.channel, JSON.stringify({ origin: this.origin, key, deleted })).catch(() => {})
+  }
+  override async close() {
+    this.subscriber.disconnect()
+    await super.close()
   }
   async update<T>(key: string, fn: (current: T | null) => T | null | Promise<T | null>) {
     const redisKey = `${this.base}:${key}`
@@ -172,7 +239,10 @@ class RedisKv extends BaseKv {
       if (next === current) return next
       const nextRaw = next === null ? '' : JSON.stringify(next)
       const ok = await guard(() => this.client.eval(CAS_SCRIPT, 1, redisKey, raw ?? '', nextRaw))
-      if (ok === 1) return next
+      if (ok === 1) {
+        this.changed(key, next === null)
+        return next
+      }
       // Someone else wrote in between: read again and let `fn` decide against the new value.
     }
   }
@@ -225,7 +295,7 @@ export async function openKv(opts: KvOptions): Promise<Kv> {
       })
     }
     const storage = createStorage({ driver })
-    return new RedisKv(storage, client, base)
+    return new RedisKv(storage, client, base, changesChannel(opts.url))
   }
   const base = join(opts.dir, 'store')
   mkdirSync(base, { recursive: true })

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto'
-import type { Repositories, Session } from '../../storage'
+import type { Repositories, Session, Stored, StoredUser } from '../../storage'
 
 export const SESSION_COOKIE = 'labvirt_session'
 export const SESSION_TTL_S = 12 * 3600
@@ -33,6 +33,12 @@ export async function readSession(store: Repositories, token: string | undefined
     return null
   }
   return session
+}
+
+/** The user a session token belongs to, while both exist: what every signed-in request checks. */
+export async function userOfSession(store: Repositories, token: string | undefined): Promise<Stored<StoredUser> | null> {
+  const session = await readSession(store, token)
+  return session ? store.users.get(session.username) : null
 }
 
 export async function endSession(store: Repositories, token: string | undefined) {

@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto'
-import { EventEmitter } from 'node:events'
 import type { EventRecord, Repositories } from '../../storage'
 
 /** Who does something through the API (or `system` for LabVirt itself). */
@@ -8,9 +7,6 @@ export interface Actor {
 }
 
 export const SYSTEM: Actor = { username: 'system' }
-
-/** Every change this process makes to the store, as it is logged: the reconciler listens. */
-export const changes = new EventEmitter<{ change: [EventRecord] }>()
 
 // Keys sort by time: a zero-padded millisecond clock, a counter that orders this process's events
 // within one millisecond, then randomness so two hosts never collide.
@@ -33,7 +29,6 @@ export async function recordEvent(
   revision?: number,
 ) {
   const event = eventOf(actor, action, kind, id, revision)
-  changes.emit('change', event)
   await append(store, event)
 }
 

@@ -3,7 +3,7 @@ import { type H3Event, send, setResponseHeader, setResponseStatus } from 'h3'
 import type { NitroErrorHandler } from 'nitropack'
 import { DomainError, ValidationError } from '../errors'
 import { StoreUnavailableError } from '../../storage'
-import { translate } from '../i18n'
+import { type Language, translate } from '../i18n'
 import { languageOf } from './language'
 
 const GENERIC: Record<number, string> = {
@@ -17,7 +17,11 @@ const GENERIC: Record<number, string> = {
  * being unreachable is 503; anything else is a bug, logged, and answered 500 without details.
  */
 export function errorBody(error: { statusCode?: number; cause?: unknown }, event: H3Event) {
-  const lang = languageOf(event)
+  return errorBodyIn(error, languageOf(event))
+}
+
+/** The same body in a given language: for answers given outside an h3 event (a refused WebSocket). */
+export function errorBodyIn(error: { statusCode?: number; cause?: unknown }, lang: Language) {
   const cause = error instanceof DomainError ? error : error.cause
   if (cause instanceof DomainError) {
     const body: Record<string, unknown> = {

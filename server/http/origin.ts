@@ -32,3 +32,21 @@ export function originAllowed(headers: OriginHeaders, own: { publicUrl?: string;
   if (own.publicUrl && origin === originOf(own.publicUrl)) return true
   return headers.host !== undefined && origin === originOf(`${own.protocol ?? 'http'}://${headers.host}`)
 }
+
+/** What the WebSocket origin check needs of an upgrade request. */
+export interface RequestLike {
+  url: string
+  headers: Headers
+}
+
+/**
+ * The same rule for a WebSocket upgrade, where no CORS applies and browsers always send Origin:
+ * here a missing Origin is refused too, so only LabVirt's own pages (or `publicUrl`) open a console.
+ */
+export function isSameOrigin(req: RequestLike, publicUrl?: string): boolean {
+  const origin = req.headers.get('origin')
+  if (!origin || !URL.canParse(req.url)) return false
+  const url = new URL(req.url)
+  const site = req.headers.get('sec-fetch-site') ?? undefined
+  return originAllowed({ origin, host: url.host, 'sec-fetch-site': site }, { publicUrl, protocol: url.protocol === 'https:' ? 'https' : 'http' })
+}

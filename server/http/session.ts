@@ -11,6 +11,15 @@ export function sessionToken(event: H3Event) {
   return getCookie(event, SESSION_COOKIE)
 }
 
+/** The session token from a raw Cookie header: for a WebSocket upgrade, where no h3 event exists. */
+export function sessionTokenOf(cookieHeader: string | null | undefined): string | undefined {
+  for (const part of (cookieHeader ?? '').split(';')) {
+    const at = part.indexOf('=')
+    if (at > 0 && part.slice(0, at).trim() === SESSION_COOKIE) return part.slice(at + 1).trim()
+  }
+  return undefined
+}
+
 /** `Secure` when the browser reached us over https: the public URL's scheme, else the request's. */
 export function setSessionCookie(event: H3Event, token: string, config: Pick<Config, 'publicUrl' | 'trustProxy'>) {
   const https = config.publicUrl ? config.publicUrl.startsWith('https:') : requestProtocol(event, config.trustProxy) === 'https'

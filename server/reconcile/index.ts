@@ -4,9 +4,9 @@ import { imagesDir, runDir } from '../config'
 import { probeVm } from '../qemu/process'
 import { drivesOf } from '../qemu/cmdline'
 import { vmPaths } from '../qemu/paths'
-import { changes } from '../events'
-import { holdLease, RecordConflict } from '../../storage'
+import { holdLease, RecordConflict, type StoreChange } from '../../storage'
 import { unlessConflict } from '../records'
+import type { RecordMeta } from '../../storage/repository'
 import type { VmMessage, VmStatus } from '../../schemas/vms'
 import { N_ } from '../../schemas/msgid'
 import { type DesiredProblem, type DesiredVm, desiredVms, type Model } from './desired'
@@ -15,6 +15,12 @@ import { nextStatus, remember, type StatusInput } from './status'
 import { Monitors } from './monitors'
 import type { QmpClient } from '../qemu/qmp'
 import { type HostRuntime, qemuLogTail, startVms, stopVm, type StopHow } from './vm-ops'
+
+/**
+ * The collections desired state is computed from: a write to one of them (here or, on a shared
+ * Redis store, on another host) triggers a pass. Not `vms` or `connections`: the pass writes those.
+ */
+const DESIRED_INPUTS = new Set(['labs', 'profiles', 'images', 'maintenance', 'manual', 'holds'])
 
 /** How long the reconciler's lease lasts without renewal (each pass renews it). */
 const LEASE_MS = 20_000
@@ -74,7 +80,9 @@ export class Reconciler implements VmMonitors {
   private readonly consoles = new Map<string, number>()
   /** VMs this process stopped since the last pass: gone on purpose, not died. */
   private stoppedByUs = new Set<string>()
-  private onChange = () => this.trigger()
+  private onChange = (c: StoreChange) => {
+    if (c.collection === '*' || DESIRED_INPUTS.has(c.collection)) this.trigger()
+  }
 
   constructor(private ctx: Context) {
     this.rt = {
@@ -106,7 +114,7 @@ export class Reconciler implements VmMonitors {
   }
 
   start() {
-    changes.on('change', this.onChange)
+    this.ctx.store.kv.changes.on('change', this.onChange)
     this.timer = setInterval(() => this.trigger(), this.ctx.config.reconcileIntervalMs)
     this.timer.unref()
     this.trigger()
@@ -114,7 +122,7 @@ export class Reconciler implements VmMonitors {
 
   /** Stops the loop and lets go of the VMs: they keep running, to be adopted by the next start. */
   async stop() {
-    changes.off('change', this.onChange)
+    this.ctx.store.kv.changes.off('change', this.onChange)
     clearInterval(this.timer)
     clearTimeout(this.retryTimer)
     await this.running?.catch(() => {})
@@ -206,6 +214,14 @@ export class Reconciler implements VmMonitors {
     // this pass awaits (observe, QMP) leaves the VM in `actual` here, and clearing the mark now
     // would make the next pass count our own stop as a death (a failure, an error on a held VM).
     for (const id of this.stoppedByUs) if (!running.has(id)) this.stoppedByUs.delete(id)
+    // A death is written before any restart, so the store (and the live stream) shows the VM down
+    // even when this same pass starts it again at once.
+    const byId = new Map(seen.statuses.map((s) => [s.id, s]))
+    await Promise.all([...deaths].map(([id, reason]) => {
+      const { revision, createdAt, updatedAt, pid, qemuState, ...prev } = byId.get(id)! as VmStatus & Partial<RecordMeta>
+      const mem = memory.get(id)!
+      return this.write({ ...prev, state: 'stopped', failures: mem.failures, retryAt: mem.retryAt, error: reason, lastExit: { at: new Date(seen.now).toISOString(), reason } })
+    }))
 
     const actions = plan({
       desired: seen.desired,

@@ -2,12 +2,13 @@ import { N_ } from '../../schemas/msgid'
 import type { Maintenance, VmActionName, VmConnectionView, VmMessage, VmStatus } from '../../schemas/vms'
 import { DEFAULT_LANGUAGE, type Language, translate } from '../i18n'
 import type { Context } from '../context'
-import { ConflictError, DomainError, msg, NotFoundError, type Params } from '../errors'
+import { ConflictError, msg, NotFoundError, type Params } from '../errors'
 import { guardRecord, mustGet, unlessConflict } from '../records'
 import { type Actor, recordEvent } from '../events'
 import type { Reconciler } from '../reconcile'
 import type { RecordMeta } from '../../storage/repository'
 import type { Connection } from '../../schemas/terminal-api'
+import { monitorOf, qmpFailed } from './monitor'
 
 const KIND = N_('VM')
 
@@ -89,10 +90,9 @@ export async function vmAction(ctx: Context, reconciler: Reconciler, actor: Acto
       await reconciler.stopNow(id, 'quit')
       break
     case 'reset': {
-      const qmp = vm.pid ? await reconciler.monitor(id) : undefined
-      if (!qmp) throw new ConflictError(N_('The VM "{id}" is not running'), { id })
+      const qmp = await monitorOf(reconciler, vm)
       await qmp.execute('system_reset').catch((err) => {
-        throw new DomainError(502, 'qmp_failed', N_('QEMU did not accept the command: {error}'), { error: (err as Error).message })
+        throw qmpFailed(err)
       })
       break
     }

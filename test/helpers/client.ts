@@ -23,6 +23,11 @@ export class ApiClient {
     const res = await fetch(`${this.url}${path}`, { method, headers, body: payload })
     const setCookie = res.headers.get('set-cookie')
     if (setCookie) this.cookie = setCookie.split(';')[0]!
+    // A stream (server-sent events) never ends by itself: its status and headers are the answer.
+    if (res.headers.get('content-type')?.startsWith('text/event-stream')) {
+      await res.body?.cancel()
+      return { status: res.status, body: undefined as T, headers: res.headers }
+    }
     const text = await res.text()
     let parsed: any = text
     try {

@@ -18,6 +18,7 @@ import { TerminalAdopt, TerminalCreate, TerminalUpdate } from '../../schemas/ter
 import { HeartbeatBody, PendingId } from '../../schemas/terminal-api'
 import { Login, UserCreate, UserUpdate } from '../../schemas/users'
 import { MaintenanceAction, ManualCreate, VmAction, VmId } from '../../schemas/vms'
+import { KeyChord, TypeText } from '../../schemas/keys'
 
 // For every write route the server has (read from routes/, so a new one cannot escape), hundreds of
 // malformed requests made by breaking a valid body: wrong types, missing and unknown fields, huge,
@@ -87,6 +88,8 @@ const SPECS: Record<string, Spec> = {
     valid: () => ({ action: 'start', mode: 'exclusive', force: false, lab: set.lab.id }),
   },
   'POST /api/vms/[id]/actions': { schema: VmAction, id: () => `${set.lab.id}-1`, idSchema: VmId, valid: () => ({ action: 'restart' }) },
+  'POST /api/vms/[id]/keys': { schema: KeyChord, id: () => `${set.lab.id}-1`, idSchema: VmId, valid: () => ({ keys: ['ctrl', 'alt', 'delete'] }) },
+  'POST /api/vms/[id]/type': { schema: TypeText, id: () => `${set.lab.id}-1`, idSchema: VmId, valid: () => ({ text: 'Hello, World!\n' }) },
   'POST /api/terminal/heartbeat': { schema: HeartbeatBody, valid: () => ({ state: 'connected' }) },
   'POST /api/pending-terminals/[id]/adopt': {
     schema: TerminalAdopt,
@@ -105,6 +108,8 @@ const SPECS: Record<string, Spec> = {
 const ID_SCHEMAS: Record<string, v.GenericSchema> = {
   '/api/vms/[id]': VmId,
   '/api/vms/[id]/actions': VmId,
+  '/api/vms/[id]/keys': VmId,
+  '/api/vms/[id]/type': VmId,
   '/api/pending-terminals/[id]': PendingId,
   '/api/pending-terminals/[id]/adopt': PendingId,
 }

@@ -61,6 +61,8 @@ export interface QmpCommands {
   system_reset: { args: undefined; ret: Empty }
   system_powerdown: { args: undefined; ret: Empty }
   quit: { args: undefined; ret: Empty }
+  /** Presses `keys` together, holds them `hold-time` ms (100 by default), releases them; queued in QEMU. */
+  'send-key': { args: { keys: { type: 'qcode'; data: string }[]; 'hold-time'?: number }; ret: Empty }
   'human-monitor-command': { args: { 'command-line': string; 'cpu-index'?: number }; ret: string }
 }
 

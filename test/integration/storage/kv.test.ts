@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { openKv, type Kv } from '../../../storage/kv'
+import { openKv, type Kv, type StoreChange } from '../../../storage/kv'
 import { StoreUnavailableError } from '../../../storage/errors'
 import { startRedis, type TestRedis } from '../../helpers/redis'
 
@@ -136,7 +136,54 @@ describe.each(['fs', 'redis'] as const)('Kv on %s', (kind) => {
   })
 })
 
+describe.each(['fs', 'redis'] as const)('the change signal of Kv on %s', (kind) => {
+  it('says which collection and record each write and delete touched, after it landed', async () => {
+    const kv = await open(kind, kind === 'redis' ? nextDb() : 0)
+    const seen: StoreChange[] = []
+    kv.changes.on('change', (c) => seen.push(c))
+    await kv.set('labs:a1', { n: 1 })
+    await kv.update('labs:a1', () => ({ n: 2 }))
+    await kv.update('labs:a1', (cur) => cur) // unchanged: nothing written, nothing said
+    await kv.remove('labs:a1')
+    await kv.update('vms:b-1', () => ({ n: 1 }))
+    await kv.update('vms:b-1', () => null)
+    expect(seen).toEqual([
+      { collection: 'labs', id: 'a1', deleted: false },
+      { collection: 'labs', id: 'a1', deleted: false },
+      { collection: 'labs', id: 'a1', deleted: true },
+      { collection: 'vms', id: 'b-1', deleted: false },
+      { collection: 'vms', id: 'b-1', deleted: true },
+    ])
+  })
+})
+
 describe('Kv on redis, two processes', () => {
+  it("one host hears of the other's writes, once, and not of another database's", async () => {
+    const db = nextDb()
+    const a = await open('redis', db)
+    const b = await open('redis', db)
+    const other = await open('redis', db === 15 ? 1 : db + 1)
+    const heardByB: StoreChange[] = []
+    const heardByA: StoreChange[] = []
+    b.changes.on('change', (c) => heardByB.push(c))
+    a.changes.on('change', (c) => heardByA.push(c))
+    // The subscription is made in the background: write until B hears one.
+    await until(async () => {
+      await a.set('labs:x1', { n: 1 })
+      if (!heardByB.length) throw new Error('not heard yet')
+    })
+    await other.set('labs:elsewhere', { n: 1 })
+    await a.update('profiles:p1', () => ({ n: 1 }))
+    await until(async () => {
+      if (!heardByB.some((c) => c.collection === 'profiles')) throw new Error('not heard yet')
+    })
+    expect(heardByB.at(-1)).toEqual({ collection: 'profiles', id: 'p1', deleted: false })
+    expect(heardByB.some((c) => c.id === 'elsewhere')).toBe(false)
+    // A hears its own writes once (as it makes them), not again from the channel.
+    expect(heardByA.filter((c) => c.collection === 'profiles')).toHaveLength(1)
+  })
+
+
   it('two clients (two hosts) incrementing one key 50 times each end at 100', async () => {
     const db = nextDb()
     const a = await open('redis', db)

@@ -24,6 +24,11 @@ describe('accessFor', () => {
     ['GET', '/api', 'session'],
     ['GET', '/api/', 'session'],
     ['GET', '/api/nonexistent', 'session'],
+    ['GET', '/api/stream', 'session'],
+    // A VM's screen is an admin's, even to look at.
+    ['GET', '/api/vms/l1-1/console', 'admin'],
+    ['GET', '/api/vms/l1-1/vnc?lang=es', 'admin'],
+    ['GET', '/api/vms/l1-1', 'session'],
     // Logout is a write anyone signed in may do.
     ['POST', '/api/auth/logout', 'session'],
     // Every other write needs an administrator.
