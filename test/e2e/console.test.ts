@@ -145,6 +145,10 @@ describe('the web console', () => {
     await expect.poll(() => seat(page, 'demo-1').getAttribute('data-state'), { timeout: 60_000 }).toBe('running')
     await expect(seat(page, 'demo-1').innerText()).resolves.toContain('en marcha')
     await screenshot(page, 'dashboard-es')
+    // A tablet: everything fits without scrolling sideways, in the longer language.
+    await page.setViewportSize({ width: 768, height: 1000 })
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(768)
+    await screenshot(page, 'dashboard-es-768')
     // Remembered: a new tab opens in Spanish, and the API answers in it.
     const again = await browser.page()
     await again.goto(server.url)
@@ -162,6 +166,24 @@ describe('the web console', () => {
     expect(await page.locator('.bulk').count()).toBe(0)
     // The only button is signing out.
     expect(await page.locator('button').allInnerTexts()).toEqual(['Sign out'])
+    await page.close()
+  })
+})
+
+describe('bulk actions', () => {
+  it('runs an action on the selected seats and reports each seat that failed', async () => {
+    const page = await signedIn('/')
+    await expect.poll(() => seat(page, 'demo-2').getAttribute('data-state'), { timeout: 60_000 }).toBe('running')
+    await page.getByRole('button', { name: 'Select all shown' }).click()
+    await page.getByRole('button', { name: 'Reset', exact: true }).click()
+    await expect.poll(() => page.locator('.bulk-result').innerText()).toContain('Reset: 2 of 2 seats done')
+    // One seat stopped (elsewhere), then both reset: the stopped one fails, with the server's reason.
+    const admin = await adminClient(server.url)
+    expect((await admin.post('/api/vms/demo-2/actions', { action: 'stop' })).status).toBe(200)
+    await expect.poll(() => seat(page, 'demo-2').getAttribute('data-state'), { timeout: 30_000 }).toBe('held')
+    await page.getByRole('button', { name: 'Reset', exact: true }).click()
+    await expect.poll(() => page.locator('.bulk-result').innerText()).toContain('Reset: 1 of 2 seats done')
+    await expect(page.locator('.bulk-result .form-error').innerText()).resolves.toMatch(/demo-2: .*not running/)
     await page.close()
   })
 })
