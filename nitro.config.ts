@@ -1,6 +1,6 @@
 import { readFileSync, readdirSync } from 'node:fs'
 import { defineNitroConfig } from 'nitropack/config'
-import { parsePo } from './server/i18n/po'
+import { parsePo } from './scripts/po-catalog.mjs'
 
 // The gettext catalogs are compiled into the server bundle, so the built output needs no locales/.
 function catalogs() {

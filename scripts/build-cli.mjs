@@ -5,13 +5,14 @@ import { build } from 'esbuild'
 import { readdirSync, readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { parsePo } from './po-catalog.mjs'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
-// The gettext catalogs go into the bundle as text (bin/cli/i18n.ts parses them).
-const po = Object.fromEntries(
+// The gettext catalogs go into the bundle compiled (bin/cli/i18n.ts installs them).
+const catalogs = Object.fromEntries(
   readdirSync(resolve(root, 'locales')).flatMap((f) => {
     const m = /^([a-z]{2})\.po$/.exec(f)
-    return m ? [[m[1], readFileSync(resolve(root, 'locales', f), 'utf8')]] : []
+    return m ? [[m[1], parsePo(readFileSync(resolve(root, 'locales', f)))]] : []
   }),
 )
 await build({
@@ -21,7 +22,7 @@ await build({
   format: 'esm',
   target: 'node20',
   logLevel: 'warning',
-  define: { __LABVIRT_PO__: JSON.stringify(po) },
+  define: { __LABVIRT_CATALOGS__: JSON.stringify(catalogs) },
   // Bundled CommonJS packages (cross-spawn, under execa) require Node's built-ins.
   banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
   outfile: resolve(root, process.env.LABVIRT_OUTPUT_DIR || '.output', 'cli/labvirt.mjs'),

@@ -2,7 +2,6 @@ import { fileURLToPath } from 'node:url'
 import vue from '@vitejs/plugin-vue'
 import VueI18nPlugin from '@intlify/unplugin-vue-i18n/vite'
 import { defineConfig } from 'vite'
-// @ts-expect-error plain .mjs build script
 import { OUT, writeUiMessages } from '../scripts/ui-messages.mjs'
 
 // The messages come from locales/*.po; compiled here so every build has the current ones.

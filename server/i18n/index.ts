@@ -1,4 +1,4 @@
-import type { Catalog } from './po'
+import type { Catalog } from '../../scripts/po-catalog.mjs'
 import type { Msg, Params } from '../errors'
 
 export const LANGUAGES = ['en', 'es'] as const

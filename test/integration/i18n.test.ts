@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path'
 import { ApiClient, adminClient } from '../helpers/client'
 import { bodies, createLabSet, type LabSet, uniqueName } from '../helpers/fixtures'
 import { startServer, type TestServer } from '../helpers/server'
-import { parsePo } from '../../server/i18n/po'
+import { parsePo } from '../../scripts/po-catalog.mjs'
 import { setCatalogs, translate } from '../../server/i18n'
 
 // Error answers in the caller's language (Accept-Language), from locales/<lang>.po compiled into

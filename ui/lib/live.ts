@@ -1,5 +1,6 @@
-import { ref, shallowReactive, shallowRef, type ShallowRef } from 'vue'
+import { ref, shallowReactive, shallowRef, watch, type ShallowRef } from 'vue'
 import { get, sessionEnded } from './api'
+import { language } from './i18n'
 
 /** A VM as GET /api/vms shows it. */
 export interface Vm {
@@ -118,7 +119,8 @@ function startPolling() {
 const parse = (e: MessageEvent) => JSON.parse(e.data as string)
 
 function openStream() {
-  const es = new EventSource('/api/stream')
+  // EventSource cannot set Accept-Language: the language the VMs' messages come in goes in the query.
+  const es = new EventSource(`/api/stream?lang=${language.value}`)
   source = es
   es.addEventListener('open', () => (status.value = 'live'))
   es.addEventListener('vms', (e) => receive(parse(e as MessageEvent), true))
@@ -130,19 +132,29 @@ function openStream() {
     for (const fn of changeListeners) fn(kind, id)
   })
   es.addEventListener('error', async () => {
-    status.value = 'down'
     // EventSource does not say why: ask once. No stream route (404) means poll; a 401 ends the
     // session (the API client sends the user to sign-in); anything else, EventSource retries.
     const ctrl = new AbortController()
-    const res = await fetch('/api/stream', { signal: ctrl.signal, headers: { accept: 'text/event-stream' } }).catch(() => undefined)
+    const res = await fetch(`/api/stream?lang=${language.value}`, { signal: ctrl.signal, headers: { accept: 'text/event-stream' } }).catch(() => undefined)
     ctrl.abort()
+    if (source !== es) return
     if (res?.status === 404) startPolling()
     else if (res?.status === 401) {
       stop()
       sessionEnded()
-    }
+    } else status.value = 'down'
   })
 }
+
+// The VMs' messages (errors, exit reasons) come translated: fetch them again in a new language.
+watch(language, () => {
+  if (!started) return
+  if (poller) void poll()
+  else {
+    source?.close()
+    openStream()
+  }
+})
 
 /** Opens the tab's live connection (once; called by the signed-in layout). */
 export function start() {

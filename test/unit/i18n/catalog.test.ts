@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { parsePo } from '../../../server/i18n/po'
+import { parsePo } from '../../../scripts/po-catalog.mjs'
 import { negotiateLanguage, setCatalogs, translate } from '../../../server/i18n'
 
 const ROOT = resolve(__dirname, '../../..')
