@@ -2,7 +2,7 @@ import { isAbsolute } from 'node:path'
 import * as v from 'valibot'
 import { IFNAME_PATTERN, IPV4_PATTERN, Mac, NAME_PATTERN } from '../../schemas/common'
 import { extraArgIssues } from '../../schemas/extra-args'
-import { CPU_MODEL_PATTERN, DISK_BUSES, DISK_MEDIA, DISPLAYS, MACHINES, NIC_MODELS, SMBIOS_FIELDS, SMBIOS_PATTERN, SOUND_DEVICES } from '../../schemas/profiles'
+import { CPU_MODEL_PATTERN, DISK_BUSES, DISK_MEDIA, DISPLAYS, FIRMWARES, MACHINES, NIC_MODELS, SMBIOS_FIELDS, SMBIOS_PATTERN, SOUND_DEVICES } from '../../schemas/profiles'
 import { UNIX_PATH_MAX, vmPaths } from './paths'
 
 export type Accel = 'kvm' | 'tcg'
@@ -74,7 +74,7 @@ export interface VmSpec {
   /** SMBIOS type 1 strings. */
   smbios?: Partial<Record<SmbiosField, string>>
   /** UEFI boots OVMF with the VM's own variables file (`vmPaths(...).uefiVars`, made by `prepareFirmware`). */
-  firmware?: 'bios' | 'uefi'
+  firmware?: (typeof FIRMWARES)[number]
   /** Run as this user once started (`-runas`); unset keeps the user LabVirt runs as. */
   runAs?: string
   /** The profile's extra args (an allowlist: schemas/extra-args.ts), appended last. */
@@ -216,7 +216,7 @@ function validate(spec: VmSpec): { ide: (Placed | undefined)[]; others: Placed[]
   checkOneOf(spec.machine, MACHINES, 'machine', issues)
   checkOneOf(spec.sound, SOUND_DEVICES, 'sound', issues)
   checkOneOf(spec.display, DISPLAYS, 'display', issues)
-  checkOneOf(spec.firmware, ['bios', 'uefi'], 'firmware', issues)
+  checkOneOf(spec.firmware, FIRMWARES, 'firmware', issues)
   if (spec.cpuModel != null && !(typeof spec.cpuModel === 'string' && CPU_MODEL_PATTERN.test(spec.cpuModel))) issues.push({ field: 'cpuModel', message: 'must be a CPU model name without commas' })
   if (spec.runAs !== undefined && !(typeof spec.runAs === 'string' && USER_PATTERN.test(spec.runAs))) issues.push({ field: 'runAs', message: 'must be a user name' })
   for (const [key, value] of Object.entries(spec.smbios ?? {})) {

@@ -56,7 +56,12 @@ export async function startVms(rt: HostRuntime, vms: DesiredVm[]): Promise<Map<s
     const gaps = vm.network ? await networkGaps(vm.network) : []
     if (gaps.length) return void results.set(vm.id, { ok: false, error: networkNotReady(gaps) })
     await cleanupStale(rt.runDir, vm.id)
-    await prepareFirmware(vm.spec)
+    try {
+      await prepareFirmware(vm.spec)
+    } catch (err) {
+      console.error(`[labvirt] ${vm.id}: UEFI variables: ${(err as Error).message}`)
+      return void results.set(vm.id, { ok: false, error: { msgid: N_('The UEFI firmware is missing on this host: install the ovmf package') } })
+    }
     ready.push(vm)
   }))
   if (ready.length === 0) return results

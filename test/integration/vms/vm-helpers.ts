@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { readdirSync, readFileSync } from 'node:fs'
-import { mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises'
+import { chmod, mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -178,6 +178,9 @@ export async function guestView(qmp: QmpClient, drive: string, sizeBytes: number
   try {
     await writeFile(target, '')
     await truncate(target, sizeBytes)
+    // QEMU opens it long after it dropped root (LABVIRT_QEMU_USER): let whichever user it runs as.
+    await chmod(dir, 0o711)
+    await chmod(target, 0o666)
     await qmp.executeRaw('blockdev-add', { driver: 'raw', 'node-name': node, file: { driver: 'file', filename: target } })
     try {
       const done = qmp.waitForEvent<{ device: string; error?: string }>('BLOCK_JOB_COMPLETED', { timeoutMs: 15_000, filter: (e) => e.data.device === node })
