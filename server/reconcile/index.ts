@@ -6,6 +6,7 @@ import { probeVm } from '../qemu/process'
 import { drivesOf } from '../qemu/cmdline'
 import { vmPaths } from '../qemu/paths'
 import { changes } from '../events'
+import { hidePaths } from '../errors'
 import { holdLease, RecordConflict } from '../../storage'
 import { unlessConflict } from '../records'
 import type { VmMessage, VmStatus } from '../../schemas/vms'
@@ -363,7 +364,7 @@ export class Reconciler {
  */
 async function exitReason(log: string): Promise<VmMessage> {
   const lines = await qemuLogTail(log)
-  return lines ? { msgid: N_('QEMU exited: {output}'), params: { output: lines } } : { msgid: N_('QEMU exited without a message (killed?)') }
+  return lines ? { msgid: N_('QEMU exited: {output}'), params: { output: hidePaths(lines) } } : { msgid: N_('QEMU exited without a message (killed?)') }
 }
 
 
