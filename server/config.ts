@@ -19,6 +19,8 @@ export interface Config {
   accel: Accel
   /** How long a powerdown waits for the guest (ACPI) before it quits QEMU. */
   powerdownTimeoutMs: number
+  /** How long a request body may take to arrive (LABVIRT_REQUEST_TIMEOUT, seconds). */
+  requestTimeoutMs: number
   /** How often the reconcile loop runs even when nothing triggers it. */
   reconcileIntervalMs: number
   /** `LABVIRT_RECONCILE=off`: serve the API but start, stop and adopt no VM on this host. */
@@ -164,6 +166,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env, kvmDevice = '/d
     accel: accel(env.LABVIRT_ACCEL, kvmDevice),
     powerdownTimeoutMs: seconds(env, 'LABVIRT_POWERDOWN_TIMEOUT', 60) * 1000,
     reconcileIntervalMs: seconds(env, 'LABVIRT_RECONCILE_INTERVAL', 5) * 1000,
+    requestTimeoutMs: seconds(env, 'LABVIRT_REQUEST_TIMEOUT', 30) * 1000,
     reconcile: onOff(env, 'LABVIRT_RECONCILE'),
     heartbeatTimeoutMs: seconds(env, 'LABVIRT_HEARTBEAT_TIMEOUT', 90) * 1000,
     forwardPorts: portRange(env.LABVIRT_FORWARD_PORTS),

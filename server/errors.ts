@@ -70,3 +70,11 @@ export class UnavailableError extends DomainError {
     super(503, 'unavailable', msgid, params, { retryAfter })
   }
 }
+
+/**
+ * `text` (a tool's error output) with every absolute path cut to its last name: answers reach
+ * viewers, who need the file's name but not the host's layout. The server log keeps the original.
+ */
+export function hidePaths(text: string): string {
+  return text.replace(/(?:\/[^\s'"`:,/]+)+\/([^\s'"`:,/]+)/g, '$1')
+}

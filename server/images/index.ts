@@ -1,15 +1,16 @@
 import { N_ } from '../../schemas/msgid'
 import type * as v from 'valibot'
-import { mkdir, open, rm, stat } from 'node:fs/promises'
+import { mkdir, open, rm } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import type { Stored } from '../../storage'
 import type { Image, ImageCreate, ImageUpdate } from '../../schemas/images'
 import { type Config, imagesDir } from '../config'
 import type { Context } from '../context'
-import { ConflictError, DomainError } from '../errors'
+import { ConflictError, DomainError, hidePaths } from '../errors'
 import { alreadyExists, guardRecord, keepName, mustGet, refuseIfUsed } from '../records'
 import { type Actor, recordEvent } from '../events'
 import { createQcow2, imageInfo, QemuImgError } from '../qemu/img'
+import { imageFile } from './files'
 
 const KIND = N_('image')
 
@@ -28,7 +29,10 @@ async function qemuImg<T>(op: () => Promise<T>): Promise<T> {
   try {
     return await op()
   } catch (err) {
-    if (err instanceof QemuImgError) throw new DomainError(503, 'qemu_img_failed', N_('qemu-img failed: {error}'), { error: err.message })
+    if (err instanceof QemuImgError) {
+      console.error('[labvirt] qemu-img failed:', err.message)
+      throw new DomainError(503, 'qemu_img_failed', N_('qemu-img failed: {error}'), { error: hidePaths(err.message) })
+    }
     throw err
   }
 }
@@ -46,16 +50,6 @@ async function reserve(path: string, file: string) {
   }
 }
 
-async function fileExists(path: string) {
-  try {
-    await stat(path)
-    return true
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false
-    throw err
-  }
-}
-
 export const listImages = ({ store }: Context) => store.images.list()
 
 /**
@@ -64,9 +58,12 @@ export const listImages = ({ store }: Context) => store.images.list()
  */
 export async function getImage(ctx: Context, id: string): Promise<ImageView> {
   const image = await mustGet(ctx.store.images, KIND, id)
-  const path = imagePath(ctx.config, image.file)
-  if (!(await fileExists(path))) return { ...image, missing: true }
-  const info = await qemuImg(() => imageInfo(path))
+  const file = await imageFile(imagesDir(ctx.config), image.file)
+  if ('problem' in file) {
+    if (file.problem === 'unsafe') console.error(`[labvirt] image "${id}": ${imagePath(ctx.config, image.file)} is not a regular file in the images directory; not opened`)
+    return { ...image, missing: true }
+  }
+  const info = await qemuImg(() => imageInfo(file.path))
   return { ...image, actualSize: info.actualSize }
 }
 

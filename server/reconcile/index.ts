@@ -4,6 +4,7 @@ import { imagesDir, runDir } from '../config'
 import { probeVm } from '../qemu/process'
 import { drivesOf } from '../qemu/cmdline'
 import { vmPaths } from '../qemu/paths'
+import { hidePaths } from '../errors'
 import { holdLease, RecordConflict, type StoreChange } from '../../storage'
 import { unlessConflict } from '../records'
 import type { RecordMeta } from '../../storage/repository'
@@ -375,7 +376,7 @@ export class Reconciler implements VmMonitors {
  */
 async function exitReason(log: string): Promise<VmMessage> {
   const lines = await qemuLogTail(log)
-  return lines ? { msgid: N_('QEMU exited: {output}'), params: { output: lines } } : { msgid: N_('QEMU exited without a message (killed?)') }
+  return lines ? { msgid: N_('QEMU exited: {output}'), params: { output: hidePaths(lines) } } : { msgid: N_('QEMU exited without a message (killed?)') }
 }
 
 

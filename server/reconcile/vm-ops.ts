@@ -1,5 +1,5 @@
 import { access, constants, mkdir, readFile, rm } from 'node:fs/promises'
-import { join } from 'node:path'
+import { basename, dirname, join } from 'node:path'
 import { execa } from 'execa'
 import { N_ } from '../../schemas/msgid'
 import type { VmMessage } from '../../schemas/vms'
@@ -12,6 +12,8 @@ import { shq } from '../shell'
 import type { Monitors } from './monitors'
 import type { DesiredVm } from './desired'
 import { networkGaps, networkNotReady } from '../network/checks'
+import { imageFile } from '../images/files'
+import { hidePaths } from '../errors'
 
 export interface HostRuntime {
   runDir: string
@@ -45,11 +47,17 @@ export async function startVms(rt: HostRuntime, vms: DesiredVm[]): Promise<Map<s
   const ready: DesiredVm[] = []
   await mkdir(qemuCwd(rt.runDir), { recursive: true, mode: 0o750 })
   await Promise.all(vms.map(async (vm) => {
+    // Named, not by path: VM errors reach every viewer, and the host's layout is not theirs to see.
     for (const path of vm.images) {
+      const file = await imageFile(dirname(path), basename(path))
+      if ('problem' in file) {
+        const msgid = file.problem === 'missing' ? N_('Image file {file} is missing') : N_('Image file {file} is not a regular file of the images directory')
+        return void results.set(vm.id, { ok: false, error: { msgid, params: { file: basename(path) } } })
+      }
       try {
-        await access(path, constants.R_OK)
+        await access(file.path, constants.R_OK)
       } catch {
-        return void results.set(vm.id, { ok: false, error: { msgid: N_('Image file missing or unreadable: {path}'), params: { path } } })
+        return void results.set(vm.id, { ok: false, error: { msgid: N_('Image file {file} is unreadable'), params: { file: basename(path) } } })
       }
     }
     // A missing tap or bridge is root's to fix: say which step, rather than QEMU's own words.
@@ -79,7 +87,8 @@ export async function startVms(rt: HostRuntime, vms: DesiredVm[]): Promise<Map<s
     await Promise.all([rm(f.rc, { force: true }), rm(f.err, { force: true })])
     if (rc !== '0') {
       await cleanupStale(rt.runDir, vm.id)
-      const error: VmMessage = why ? qemuStartError(why) : { msgid: N_('QEMU exited with {code}'), params: { code: rc || '?' } }
+      if (why) console.error(`[labvirt] ${vm.id}: QEMU failed to start:`, why)
+      const error: VmMessage = why ? qemuStartError(hidePaths(why)) : { msgid: N_('QEMU exited with {code}'), params: { code: rc || '?' } }
       return void results.set(vm.id, { ok: false, error })
     }
     const proc = await probeVm(vmPaths(rt.runDir, vm.id).pidfile)

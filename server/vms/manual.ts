@@ -1,10 +1,9 @@
 import type * as v from 'valibot'
-import { access } from 'node:fs/promises'
-import { join } from 'node:path'
 import { N_ } from '../../schemas/msgid'
 import type { ManualCreate } from '../../schemas/vms'
 import type { Context } from '../context'
 import { imagesDir } from '../config'
+import { imageFile } from '../images/files'
 import { ConflictError, ValidationError } from '../errors'
 import { guardRecord, missingRef, mustGet } from '../records'
 import { type Actor, recordEvent } from '../events'
@@ -20,10 +19,10 @@ export async function createManual(ctx: Context, actor: Actor, input: v.InferOut
   const missing = await missingRef(store.profiles, N_('profile'), input.profile, 'profile')
   if (missing) throw new ValidationError([missing])
   if (input.cdrom) {
-    try {
-      await access(join(imagesDir(ctx.config), input.cdrom))
-    } catch {
-      throw new ValidationError([{ field: 'cdrom', message: N_('No file "{file}" in the images directory'), params: { file: input.cdrom } }])
+    const file = await imageFile(imagesDir(ctx.config), input.cdrom)
+    if ('problem' in file) {
+      const message = file.problem === 'missing' ? N_('No file "{file}" in the images directory') : N_('"{file}" is not a regular file of the images directory')
+      throw new ValidationError([{ field: 'cdrom', message, params: { file: input.cdrom } }])
     }
   }
   if (input.boot === 'd' && !input.cdrom) throw new ValidationError([{ field: 'boot', message: N_('Booting from CD-ROM needs a CD-ROM') }])

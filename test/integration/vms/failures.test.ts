@@ -77,12 +77,12 @@ describe('a profile whose VMs cannot start', () => {
       return seats.length === 2 && seats.every((s) => s.state === 'failed' && s.error) && seats
     })
     for (const s of failed) {
-      expect(s.error, s.id).toBe(`Image file missing or unreadable: ${file}`)
+      expect(s.error, s.id).toBe(`Image file ${bad.image.file} is missing`)
       expect(s.pid, s.id).toBeUndefined()
     }
     // The reason is a message like any other: in the reader's language.
     const es = await fetch(`${w.server.url}/api/vms/${ids[0]}`, { headers: { cookie: w.api.cookie, 'accept-language': 'es' } })
-    expect((await es.json()).error).toBe(`Falta el archivo de imagen o no se puede leer: ${file}`)
+    expect((await es.json()).error).toBe(`Falta el archivo de imagen ${bad.image.file}`)
     const goodSeat = await waitFor('the other lab\'s seat running', 15_000, async (see) => {
       const s = seatsOf(await listVms(w.api), good.lab.id)[0]
       see(s && brief([s]))
