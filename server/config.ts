@@ -14,6 +14,8 @@ export interface Config {
   qemu: string
   /** LABVIRT_ACCEL (kvm, tcg or auto): `auto` is resolved here, /dev/kvm probed once at start. */
   accel: Accel
+  /** QEMU's nice value (LABVIRT_QEMU_NICE, 0-19): guests booting at once must not starve the API. */
+  qemuNice: number
   /** How long a powerdown waits for the guest (ACPI) before it quits QEMU. */
   powerdownTimeoutMs: number
   /** How often the reconcile loop runs even when nothing triggers it. */
@@ -107,6 +109,12 @@ function accel(value: string | undefined, kvmDevice: string): Accel {
   return resolveAccel(wanted as (typeof ACCELS)[number], kvmDevice)
 }
 
+function niceValue(value: string | undefined): number {
+  if (!value) return 5
+  if (!/^\d{1,2}$/.test(value) || Number(value) > 19) refuse(`LABVIRT_QEMU_NICE must be a whole number from 0 to 19, got ${value}`)
+  return Number(value)
+}
+
 function onOff(env: NodeJS.ProcessEnv, name: string): boolean {
   const value = env[name]
   if (value && value !== 'on' && value !== 'off') refuse(`${name} must be on or off, got ${value}`)
@@ -126,6 +134,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env, kvmDevice = '/d
     trustProxy: (env.LABVIRT_TRUST_PROXY || '').split(/[\s,]+/).filter(Boolean),
     qemu: env.LABVIRT_QEMU || 'qemu-system-x86_64',
     accel: accel(env.LABVIRT_ACCEL, kvmDevice),
+    qemuNice: niceValue(env.LABVIRT_QEMU_NICE),
     powerdownTimeoutMs: seconds(env, 'LABVIRT_POWERDOWN_TIMEOUT', 60) * 1000,
     reconcileIntervalMs: seconds(env, 'LABVIRT_RECONCILE_INTERVAL', 5) * 1000,
     reconcile: onOff(env, 'LABVIRT_RECONCILE'),
