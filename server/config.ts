@@ -17,6 +17,8 @@ export interface Config {
   qemu: string
   /** LABVIRT_ACCEL (kvm, tcg or auto): `auto` is resolved here, /dev/kvm probed once at start. */
   accel: Accel
+  /** QEMU's nice value (LABVIRT_QEMU_NICE, 0-19): guests booting at once must not starve the API. */
+  qemuNice: number
   /** How long a powerdown waits for the guest (ACPI) before it quits QEMU. */
   powerdownTimeoutMs: number
   /** How long a request body may take to arrive (LABVIRT_REQUEST_TIMEOUT, seconds). */
@@ -144,6 +146,12 @@ function accel(value: string | undefined, kvmDevice: string): Accel {
   return resolveAccel(wanted as (typeof ACCELS)[number], kvmDevice)
 }
 
+function niceValue(value: string | undefined): number {
+  if (!value) return 5
+  if (!/^\d{1,2}$/.test(value) || Number(value) > 19) refuse(`LABVIRT_QEMU_NICE must be a whole number from 0 to 19, got ${value}`)
+  return Number(value)
+}
+
 function onOff(env: NodeJS.ProcessEnv, name: string): boolean {
   const value = env[name]
   if (value && value !== 'on' && value !== 'off') refuse(`${name} must be on or off, got ${value}`)
@@ -164,6 +172,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env, kvmDevice = '/d
     publicUrl: publicUrl(env.LABVIRT_PUBLIC_URL),
     qemu: env.LABVIRT_QEMU || 'qemu-system-x86_64',
     accel: accel(env.LABVIRT_ACCEL, kvmDevice),
+    qemuNice: niceValue(env.LABVIRT_QEMU_NICE),
     powerdownTimeoutMs: seconds(env, 'LABVIRT_POWERDOWN_TIMEOUT', 60) * 1000,
     reconcileIntervalMs: seconds(env, 'LABVIRT_RECONCILE_INTERVAL', 5) * 1000,
     requestTimeoutMs: seconds(env, 'LABVIRT_REQUEST_TIMEOUT', 30) * 1000,

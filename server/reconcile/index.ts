@@ -89,6 +89,7 @@ export class Reconciler implements VmMonitors {
     this.rt = {
       runDir: runDir(ctx.config),
       qemu: ctx.config.qemu,
+      qemuNice: ctx.config.qemuNice,
       powerdownTimeoutMs: ctx.config.powerdownTimeoutMs,
       monitors: new Monitors(runDir(ctx.config), (n) => {
         if (n.kind === 'closed') {

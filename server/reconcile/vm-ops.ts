@@ -18,6 +18,8 @@ import { hidePaths } from '../errors'
 export interface HostRuntime {
   runDir: string
   qemu: string
+  /** QEMU's nice value (LABVIRT_QEMU_NICE): booting guests must not starve the server. */
+  qemuNice: number
   monitors: Monitors
   powerdownTimeoutMs: number
 }
@@ -38,9 +40,9 @@ export async function qemuLogTail(log: string, lines = 3): Promise<string> {
 /**
  * Starts VMs daemonized, all at once. QEMU's parent exits once its VM is set up (or failed to
  * be), so its exit code and stderr are each start's verdict; a missing image is reported without
- * trying. One `sh` forks every QEMU of the batch: forking from node blocks its event loop for
+ * trying. One `sh` forks every QEMU of a batch: forking from node blocks its event loop for
  * tens of milliseconds per child (measured in bench/diag-spawn.ts), which delays the whole batch
- * and the API while a lab cold-starts.
+ * and the API while a lab cold-starts. A batch of one is spawned directly.
  */
 export async function startVms(rt: HostRuntime, vms: DesiredVm[]): Promise<Map<string, StartResult>> {
   const results = new Map<string, StartResult>()
@@ -73,18 +75,32 @@ export async function startVms(rt: HostRuntime, vms: DesiredVm[]): Promise<Map<s
     ready.push(vm)
   }))
   if (ready.length === 0) return results
-  const files = (vm: DesiredVm) => ({ err: join(rt.runDir, `${vm.id}.start-err`), rc: join(rt.runDir, `${vm.id}.start-rc`) })
-  const script = ready
-    .map((vm) => `( ${[rt.qemu, ...vm.argv].map(shq).join(' ')} </dev/null >/dev/null 2>${shq(files(vm).err)}; echo $? >${shq(files(vm).rc)} ) &`)
-    .concat('wait')
-    .join('\n')
-  await execa('sh', ['-c', script], { reject: false, timeout: 120_000, stdin: 'ignore', cwd: qemuCwd(rt.runDir) })
+  // `nice` execs QEMU in place, so the daemon keeps the lower priority; 0 leaves it out.
+  const command = (vm: DesiredVm) => [...(rt.qemuNice ? ['nice', '-n', String(rt.qemuNice)] : []), rt.qemu, ...vm.argv]
+  const verdicts = new Map<string, { rc: string; stderr: string }>()
+  if (ready.length === 1) {
+    // One VM (an admin's start, a seat back after a death): no shell to fork in between.
+    const [file, ...args] = command(ready[0]!)
+    const r = await execa(file!, args, { reject: false, timeout: 120_000, stdin: 'ignore', stdout: 'ignore', cwd: qemuCwd(rt.runDir) })
+    verdicts.set(ready[0]!.id, { rc: r.exitCode === undefined ? '' : String(r.exitCode), stderr: String(r.stderr ?? '') })
+  } else {
+    const files = (vm: DesiredVm) => ({ err: join(rt.runDir, `${vm.id}.start-err`), rc: join(rt.runDir, `${vm.id}.start-rc`) })
+    const script = ready
+      .map((vm) => `( ${command(vm).map(shq).join(' ')} </dev/null >/dev/null 2>${shq(files(vm).err)}; echo $? >${shq(files(vm).rc)} ) &`)
+      .concat('wait')
+      .join('\n')
+    await execa('sh', ['-c', script], { reject: false, timeout: 120_000, stdin: 'ignore', cwd: qemuCwd(rt.runDir) })
+    await Promise.all(ready.map(async (vm) => {
+      const f = files(vm)
+      const [rc, stderr] = await Promise.all([readFile(f.rc, 'utf8').catch(() => ''), readFile(f.err, 'utf8').catch(() => '')])
+      verdicts.set(vm.id, { rc: rc.trim(), stderr })
+      await Promise.all([rm(f.rc, { force: true }), rm(f.err, { force: true })])
+    }))
+  }
   await Promise.all(ready.map(async (vm) => {
-    const f = files(vm)
-    const rc = (await readFile(f.rc, 'utf8').catch(() => '')).trim()
+    const { rc, stderr } = verdicts.get(vm.id)!
     // With -D, QEMU reports errors to its log rather than to stderr.
-    const why = (await readFile(f.err, 'utf8').catch(() => '')).trim() || (await qemuLogTail(vmPaths(rt.runDir, vm.id).log))
-    await Promise.all([rm(f.rc, { force: true }), rm(f.err, { force: true })])
+    const why = stderr.trim() || (rc !== '0' ? await qemuLogTail(vmPaths(rt.runDir, vm.id).log) : '')
     if (rc !== '0') {
       await cleanupStale(rt.runDir, vm.id)
       if (why) console.error(`[labvirt] ${vm.id}: QEMU failed to start:`, why)

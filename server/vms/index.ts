@@ -70,9 +70,12 @@ export async function vmAction(ctx: Context, reconciler: Reconciler, actor: Acto
   }
   switch (action) {
     case 'start':
-      await store.holds.remove(id).catch(unlessConflict)
+      // Only what is there to undo is written (each write is an fsync on the file store).
+      if (vm.held) await store.holds.remove(id).catch(unlessConflict)
       // An admin's start forgives earlier failures: try again now.
-      await store.vms.update(id, undefined, (cur) => ({ ...cur, failures: 0, retryAt: undefined, error: undefined })).catch(unlessConflict)
+      if (vm.failures || vm.retryAt || vm.error) {
+        await store.vms.update(id, undefined, (cur) => ({ ...cur, failures: 0, retryAt: undefined, error: undefined })).catch(unlessConflict)
+      }
       break
     case 'stop':
       await hold()

@@ -33,6 +33,8 @@ describe('settings checked at start', () => {
     [{ LABVIRT_HEARTBEAT_TIMEOUT: '-5' }, 'LABVIRT_HEARTBEAT_TIMEOUT must be a number of seconds above 0, got -5'],
     [{ LABVIRT_CONNECTION_POLL: '2s' }, 'LABVIRT_CONNECTION_POLL must be a number of seconds above 0, got 2s'],
     [{ LABVIRT_RECONCILE: 'no' }, 'LABVIRT_RECONCILE must be on or off, got no'],
+    [{ LABVIRT_QEMU_NICE: '20' }, 'LABVIRT_QEMU_NICE must be a whole number from 0 to 19, got 20'],
+    [{ LABVIRT_QEMU_NICE: '-5' }, 'LABVIRT_QEMU_NICE must be a whole number from 0 to 19, got -5'],
   ])('refuses %o', (env, message) => {
     expect(() => readConfig(env)).toThrow(ConfigError)
     expect(() => readConfig(env)).toThrow(message)
@@ -42,5 +44,6 @@ describe('settings checked at start', () => {
     const c = readConfig({ LABVIRT_POWERDOWN_TIMEOUT: '1.5', LABVIRT_RECONCILE: 'off' })
     expect(c).toMatchObject({ powerdownTimeoutMs: 1500, reconcile: false, reconcileIntervalMs: 5000 })
     expect(readConfig({ LABVIRT_RECONCILE: 'on' }).reconcile).toBe(true)
+    expect([readConfig({}).qemuNice, readConfig({ LABVIRT_QEMU_NICE: '0' }).qemuNice, readConfig({ LABVIRT_QEMU_NICE: '19' }).qemuNice]).toEqual([5, 0, 19])
   })
 })
