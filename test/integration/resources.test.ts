@@ -436,7 +436,7 @@ describe('events', () => {
     expect(res.body.map((e: Record<string, unknown>) => [e.actor, e.action, e.kind, e.id])).toEqual([
       ['dave', 'delete', 'client', 'ev-client'],
       ['dave', 'create', 'client', 'ev-client'],
-      ['admin', 'create', 'user', 'dave'],
+      ['dave', 'login', 'session', 'dave'],
     ])
     expect(res.body[1].revision).toBe(1)
 
