@@ -9,7 +9,7 @@ let admin: ApiClient
 let profile: string
 
 beforeAll(async () => {
-  server = await startServer({ LABVIRT_FORWARD_PORTS: '21000-21099' })
+  server = await startServer()
   admin = await adminClient(server.url)
   const image = await create(admin, 'images', bodies.image())
   profile = (await create(admin, 'profiles', bodies.profile(image.id))).id
