@@ -11,7 +11,8 @@ let admin: ApiClient
 const VIEWER = { username: 'crudviewer', password: 'viewer-password-1', role: 'viewer' }
 
 beforeAll(async () => {
-  server = await startServer({}, { vms: true })
+  // Blank disks never answer ACPI: a powerdown quits QEMU after 2 s, not 60.
+  server = await startServer({ LABVIRT_POWERDOWN_TIMEOUT: '2' }, { vms: true })
   admin = await adminClient(server.url)
   expect((await admin.post('/api/users', VIEWER)).status).toBe(201)
   browser = await startBrowser()
@@ -45,7 +46,7 @@ describe('labs, profiles and images pages', () => {
     await page.locator('#image-size').fill('16')
     await page.getByRole('button', { name: 'Create image' }).click()
     await expect.poll(() => page.locator(`tr[data-image="${image}"]`).innerText()).toContain('qcow2')
-    expect(await page.locator(`tr[data-image="${image}"]`).innerText()).toMatch(/16 MB/)
+    expect(await page.locator(`tr[data-image="${image}"]`).innerText()).toMatch(/16 MiB/)
     await page.evaluate(() => ((window as unknown as { marker: number }).marker = 1))
 
     await nav(page, 'Profiles')
@@ -137,6 +138,42 @@ describe('labs, profiles and images pages', () => {
     await page.getByRole('button', { name: 'Save lab' }).click()
     await expect.poll(() => page.locator('.notice').innerText()).toMatch(/changed meanwhile/)
     expect(await page.locator('#lab-description').inputValue()).toBe('changed elsewhere')
+    await page.close()
+  })
+
+  it('moves a lab\'s profiles with the keyboard, the focus following the moved profile', async () => {
+    const second = (await create(admin, 'profiles', bodies.profile(image))).id
+    const page = await signedIn('/labs')
+    await page.getByRole('button', { name: `Edit ${lab}` }).click()
+    await page.locator('#lab-add-profile').selectOption(second)
+    await page.getByRole('button', { name: 'Add', exact: true }).click()
+    const order = () => page.locator('.lab-form .ordered li .grow').allInnerTexts()
+    const focused = () => page.evaluate(() => document.activeElement?.getAttribute('aria-label'))
+    await page.getByRole('button', { name: `Move ${profile} down` }).focus()
+    await page.keyboard.press('Enter')
+    expect(await order()).toEqual([second, profile])
+    expect(await focused()).toBe(`Move ${profile} up`)
+    await page.keyboard.press('Enter')
+    expect(await order()).toEqual([profile, second])
+    expect(await focused()).toBe(`Move ${profile} down`)
+    await page.getByRole('button', { name: 'Save lab' }).click()
+    await page.locator('.ok-note').waitFor()
+    expect((await admin.get(`/api/labs/${lab}`)).body.profiles).toEqual([profile, second])
+    await page.close()
+  })
+
+  it('starts maintenance after a 409 listing the running seats, by powering them down, and stops it', async () => {
+    const page = await signedIn('/profiles')
+    const row = page.locator(`tr[data-profile="${profile}"]`)
+    await row.getByRole('button', { name: 'Start maintenance' }).click()
+    const blocked = page.locator('.maintenance-blocked')
+    await expect.poll(() => blocked.locator('li').allInnerTexts()).toEqual([`${lab}-1`, `${lab}-2`])
+    await blocked.getByRole('button', { name: 'Power them down and start maintenance' }).click()
+    await expect.poll(() => row.innerText(), { timeout: 90_000 }).toContain('in maintenance')
+    const vms = (await admin.get('/api/vms')).body as { id: string; kind: string; held: boolean }[]
+    expect(vms.find((v) => v.id === `${profile}-maint`)?.kind).toBe('maintenance')
+    await row.getByRole('button', { name: 'Stop maintenance' }).click()
+    await expect.poll(() => row.innerText(), { timeout: 90_000 }).not.toContain('in maintenance')
     await page.close()
   })
 

@@ -1,8 +1,9 @@
-import { language } from './i18n'
+import { formatNumber } from './i18n'
 
-const UNITS = ['byte', 'kilobyte', 'megabyte', 'gigabyte', 'terabyte'] as const
+// Binary units, as qemu-img and the image form (MiB) count; the symbols are the same in every language.
+const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
 
-/** A size in bytes in binary units ("1.5 GB"), in the chosen language. */
+/** A size in bytes as "1.5 GiB", the number in the chosen language. */
 export function formatBytes(bytes: number) {
   let n = bytes
   let u = 0
@@ -10,5 +11,5 @@ export function formatBytes(bytes: number) {
     n /= 1024
     u++
   }
-  return new Intl.NumberFormat(language.value, { style: 'unit', unit: UNITS[u], unitDisplay: 'short', maximumFractionDigits: n < 10 && u > 0 ? 1 : 0 }).format(n)
+  return `${formatNumber(Math.round(n * 10) / 10)} ${UNITS[u]}`
 }

@@ -1,5 +1,5 @@
-import { onMounted, onUnmounted, ref, type Ref } from 'vue'
-import { ApiError, del, get } from './api'
+import { nextTick, onMounted, onUnmounted, ref, type Ref } from 'vue'
+import { ApiError, del, get, post, put } from './api'
 import { type ChangeKind, onChange } from './live'
 
 /** A record as the API answers it. */
@@ -29,15 +29,26 @@ export function useRecords<T extends Stored>(kind: ChangeKind) {
   return { items, loaded, error, load }
 }
 
-/** Moves `list[i]` by `delta` places (-1 up, 1 down); nothing past either end. */
-export function move<T>(list: T[], i: number, delta: -1 | 1) {
+/**
+ * Moves `list[i]` by `delta` places (-1 up, 1 down) for the button `ev` came from (`data-move="up"`
+ * or `"down"` in an `<li>` of an `<ol>`), and puts the focus on the same button of the moved item,
+ * so a keyboard user can press it again; at an end, on the other one.
+ */
+export async function move<T>(list: T[], i: number, delta: -1 | 1, ev: Event) {
   const j = i + delta
   if (j < 0 || j >= list.length) return
   ;[list[i], list[j]] = [list[j]!, list[i]!]
+  const button = ev.currentTarget as HTMLElement
+  const ol = button.closest('ol')
+  const which = button.dataset.move
+  await nextTick()
+  const row = ol?.children[j]
+  const same = row?.querySelector<HTMLButtonElement>(`[data-move="${which}"]`)
+  ;(same && !same.disabled ? same : row?.querySelector<HTMLButtonElement>(`[data-move="${which === 'up' ? 'down' : 'up'}"]`))?.focus()
 }
 
 /** The record a stale save's 409 carries (the server's current one), to reload the form with. */
-export function staleCurrent<T>(err: unknown): T | undefined {
+function staleCurrent<T>(err: unknown): T | undefined {
   return err instanceof ApiError && err.status === 409 ? (err.body.current as T | undefined) : undefined
 }
 
@@ -45,12 +56,72 @@ export function staleCurrent<T>(err: unknown): T | undefined {
  * Deletes a record after the user confirms, guarded by its revision. Returns the error message
  * to show (a 409 names who still uses it), or '' when it is gone (or the user changed their mind).
  */
-export async function confirmDelete(kind: ChangeKind, rec: Stored, question: string): Promise<string> {
+async function confirmDelete(kind: ChangeKind, rec: Stored, question: string): Promise<string> {
   if (!window.confirm(question)) return ''
   try {
     await del(`/api/${kind}/${encodeURIComponent(rec.id)}?revision=${rec.revision}`)
     return ''
   } catch (err) {
     return (err as Error).message
+  }
+}
+
+/**
+ * A form's save: POST for a new record, PUT with its revision for an edit. A stale save's 409
+ * hands the saved record to `reload` and keeps the server's message in `notice`; any other error
+ * stays in `error` for the fields to show.
+ */
+export function useSave<R extends Stored>(kind: ChangeKind, record: R | null, body: () => object, reload: (current: R) => void, saved: (rec: R) => void) {
+  const error = ref<unknown>()
+  const notice = ref('')
+  const busy = ref(false)
+  let revision = record?.revision
+  async function save() {
+    busy.value = true
+    error.value = undefined
+    notice.value = ''
+    try {
+      saved(record
+        ? await put<R>(`/api/${kind}/${encodeURIComponent(record.id)}`, { ...body(), revision })
+        : await post<R>(`/api/${kind}`, body()))
+    } catch (err) {
+      const current = staleCurrent<R>(err)
+      if (current) {
+        reload(current)
+        revision = current.revision
+        notice.value = (err as Error).message
+      } else error.value = err
+    } finally {
+      busy.value = false
+    }
+  }
+  return { error, notice, busy, save }
+}
+
+/** A record page's state: the record in its editor ('new', or none), the last success, the last refusal. */
+export function useEditing<R extends Stored>(kind: ChangeKind, list: { load(): Promise<void> }) {
+  const editing = ref(null) as Ref<R | 'new' | null>
+  const message = ref('')
+  const problem = ref('')
+  return {
+    editing,
+    message,
+    problem,
+    open(rec: R | 'new') {
+      editing.value = rec
+      message.value = ''
+      problem.value = ''
+    },
+    /** Closes the editor, says `text`, and refetches the list. */
+    saved(text: string) {
+      message.value = text
+      editing.value = null
+      void list.load()
+    },
+    async remove(rec: R, question: string) {
+      message.value = ''
+      problem.value = await confirmDelete(kind, rec, question)
+      if (!problem.value) void list.load()
+    },
   }
 }
