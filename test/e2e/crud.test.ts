@@ -123,7 +123,7 @@ describe('labs, profiles and images pages', () => {
     await page.close()
   })
 
-  it('refuses to delete an image a profile uses, naming the profile; a stale lab save says so and shows the saved lab', async () => {
+  it('refuses to delete an image a profile uses or a lab a terminal uses, naming them; a stale lab save says so and shows the saved lab', async () => {
     const page = await signedIn('/images')
     page.once('dialog', (d) => void d.accept())
     await page.getByRole('button', { name: `Delete ${image}` }).click()
@@ -131,6 +131,12 @@ describe('labs, profiles and images pages', () => {
     expect((await admin.get(`/api/images/${image}`)).status).toBe(200)
 
     await nav(page, 'Labs')
+    const terminal = await create(admin, 'terminals', bodies.terminal(lab))
+    page.once('dialog', (d) => void d.accept())
+    await page.getByRole('button', { name: `Delete ${lab}` }).click()
+    await expect.poll(() => page.locator('.form-error').innerText()).toContain(terminal.id)
+    expect((await admin.delete(`/api/terminals/${terminal.id}`)).status).toBe(204)
+
     await page.getByRole('button', { name: `Edit ${lab}` }).click()
     const current = (await admin.get(`/api/labs/${lab}`)).body
     expect((await admin.put(`/api/labs/${lab}`, { ...current, description: 'changed elsewhere' })).status).toBe(200)
