@@ -144,6 +144,11 @@ describe('labs, profiles and images pages', () => {
     await page.getByRole('button', { name: 'Save lab' }).click()
     await expect.poll(() => page.locator('.notice').innerText()).toMatch(/changed meanwhile/)
     expect(await page.locator('#lab-description').inputValue()).toBe('changed elsewhere')
+    // Redone on the saved lab, the change goes through.
+    await page.locator('#lab-description').fill('my change')
+    await page.getByRole('button', { name: 'Save lab' }).click()
+    await page.locator('.ok-note').waitFor()
+    expect((await admin.get(`/api/labs/${lab}`)).body.description).toBe('my change')
     await page.close()
   })
 
@@ -162,9 +167,16 @@ describe('labs, profiles and images pages', () => {
     await page.keyboard.press('Enter')
     expect(await order()).toEqual([profile, second])
     expect(await focused()).toBe(`Move ${profile} down`)
+    await page.locator('#lab-ip').fill('10.77.0.10')
     await page.getByRole('button', { name: 'Save lab' }).click()
     await page.locator('.ok-note').waitFor()
-    expect((await admin.get(`/api/labs/${lab}`)).body.profiles).toEqual([profile, second])
+    expect((await admin.get(`/api/labs/${lab}`)).body).toMatchObject({ profiles: [profile, second], ipBase: '10.77.0.10' })
+    // A field emptied in the form is gone from the lab, not kept from before.
+    await page.getByRole('button', { name: `Edit ${lab}` }).click()
+    await page.locator('#lab-ip').fill('')
+    await page.getByRole('button', { name: 'Save lab' }).click()
+    await page.locator('.ok-note').waitFor()
+    expect((await admin.get(`/api/labs/${lab}`)).body.ipBase).toBeUndefined()
     await page.close()
   })
 

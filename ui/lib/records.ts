@@ -67,7 +67,9 @@ async function confirmDelete(kind: ChangeKind, rec: Stored, question: string): P
 }
 
 /**
- * A form's save: POST for a new record, PUT with its revision for an edit. A stale save's 409
+ * A form's save: POST for a new record, PUT with its revision for an edit. An edit sends the
+ * record as loaded with the form's fields over it, so fields the form does not show (added by a
+ * newer server) keep their values; `body()` gives a cleared field as undefined. A stale save's 409
  * hands the saved record to `reload` and keeps the server's message in `notice`; any other error
  * stays in `error` for the fields to show.
  */
@@ -75,20 +77,20 @@ export function useSave<R extends Stored>(kind: ChangeKind, record: R | null, bo
   const error = ref<unknown>()
   const notice = ref('')
   const busy = ref(false)
-  let revision = record?.revision
+  let base = record
   async function save() {
     busy.value = true
     error.value = undefined
     notice.value = ''
     try {
-      saved(record
-        ? await put<R>(`/api/${kind}/${encodeURIComponent(record.id)}`, { ...body(), revision })
+      saved(base
+        ? await put<R>(`/api/${kind}/${encodeURIComponent(base.id)}`, { ...base, ...body(), revision: base.revision })
         : await post<R>(`/api/${kind}`, body()))
     } catch (err) {
       const current = staleCurrent<R>(err)
       if (current) {
         reload(current)
-        revision = current.revision
+        base = current
         notice.value = (err as Error).message
       } else error.value = err
     } finally {
