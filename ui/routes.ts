@@ -16,5 +16,8 @@ declare module 'vue-router' {
 export const routes: RouteRecordRaw[] = [
   { path: '/sign-in', name: 'sign-in', component: () => import('./pages/SignIn.vue'), meta: { public: true } },
   { path: '/', name: 'dashboard', component: () => import('./pages/Dashboard.vue'), meta: { nav: N_('Dashboard') } },
+  { path: '/labs', name: 'labs', component: () => import('./pages/Labs.vue'), meta: { nav: N_('Labs') } },
+  { path: '/profiles', name: 'profiles', component: () => import('./pages/Profiles.vue'), meta: { nav: N_('Profiles') } },
+  { path: '/images', name: 'images', component: () => import('./pages/Images.vue'), meta: { nav: N_('Images') } },
   { path: '/:path(.*)*', name: 'not-found', component: () => import('./pages/NotFound.vue') },
 ]

@@ -7,12 +7,25 @@ import { ConflictError, type FieldIssue, msg, ValidationError } from '../errors'
 import { guardRecord, keepName, mustGet, refuseIfUsed } from '../records'
 import { type Actor, recordEvent } from '../events'
 import { releaseAll, type UniqueValue, writeUnique } from '../unique'
-import { bindProbe, type ForwardSettings, putReservation, reserveForwards } from '../network/ports'
+import { bindProbe, type ForwardSettings, placeForwards, type PortRange, putReservation, reserveForwards } from '../network/ports'
+import { seatIp, seatMac, seatVm } from './seats'
 
 const KIND = N_('lab')
 type LabInput = v.InferOutput<typeof LabCreate>
 
 export { seatIp, seatMac } from './seats'
+
+/** A seat as a lab would get it: the console shows these before the lab is saved. */
+export interface SeatPreview {
+  seat: number
+  vm: string
+  mac: string
+  ip?: string
+  /** User mode: the host port forwarded to the seat's desktop port. */
+  hostPort?: number
+  /** Runs now (seat <= size), or only reserved up to the maximum. */
+  running: boolean
+}
 
 // QEMU's own OUI (52:54:00) with two octets from the lab's name; bumped until no lab has it.
 function defaultMacBase(name: string, taken: Set<string>): string {
@@ -96,6 +109,30 @@ async function writeWithForwards<R extends Stored<Lab>>(store: Repositories, lab
     await putReservation(store, lab.name, before).catch(() => {})
     throw err
   }
+}
+
+/**
+ * The lab `input` would be saved as (checked as a create or update would, nothing written) and
+ * its seats up to the maximum: the MAC base it would get, each seat's VM, MAC, IP and forwarded
+ * port. The port block is the one free now; another lab may take it before this one is saved.
+ */
+export async function previewLab(store: Repositories, input: LabInput, forwardPorts: PortRange) {
+  const lab = await checkLab(store, input.name, input)
+  const others = (await store.labs.list()).filter((l) => l.id !== lab.name)
+  const previous = await store.labs.get(lab.name)
+  const network = placeForwards(lab.network, lab.max, previous?.network, others, forwardPorts)
+  const seats: SeatPreview[] = []
+  for (let n = 1; n <= lab.max; n++) {
+    seats.push({
+      seat: n,
+      vm: seatVm(lab.name, n),
+      mac: seatMac(lab, n),
+      ip: seatIp(lab, n),
+      hostPort: network.mode === 'user' && network.hostPort !== undefined ? network.hostPort + n - 1 : undefined,
+      running: n <= lab.size,
+    })
+  }
+  return { macBase: lab.macBase, max: lab.max, network, seats }
 }
 
 export const listLabs = (store: Repositories) => store.labs.list()

@@ -3,6 +3,7 @@ import * as v from 'valibot'
 import { IFNAME_PATTERN, IPV4_PATTERN, Mac, NAME_PATTERN } from '../../schemas/common'
 import { extraArgIssues } from '../../schemas/extra-args'
 import { CPU_MODEL_PATTERN, DISK_BUSES, DISK_MEDIA, DISPLAYS, FIRMWARES, MACHINES, NIC_MODELS, SMBIOS_FIELDS, SMBIOS_PATTERN, SOUND_DEVICES } from '../../schemas/profiles'
+import { type IdeSlot, placeIde } from '../../schemas/ide'
 import { UNIX_PATH_MAX, vmPaths } from './paths'
 
 export type Accel = 'kvm' | 'tcg'
@@ -13,8 +14,6 @@ export type Machine = (typeof MACHINES)[number]
 export type SoundDevice = (typeof SOUND_DEVICES)[number]
 export type Display = (typeof DISPLAYS)[number]
 export type SmbiosField = (typeof SMBIOS_FIELDS)[number]
-/** IDE position: 0 primary master, 1 primary slave, 2 secondary master, 3 secondary slave. */
-export type IdeSlot = 0 | 1 | 2 | 3
 
 export interface VmDisk {
   /** Absolute path of the image (qcow2) or ISO. */
@@ -97,8 +96,6 @@ export class QemuSpecError extends Error {
 
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 const CONTROL_CHARS = /[\u0000-\u001f\u007f]/
-const IDE_SLOTS: IdeSlot[] = [0, 1, 2, 3]
-const SECONDARY_MASTER: IdeSlot = 2
 const NIC_DEVICES: Record<NicModel, string> = { virtio: 'virtio-net-pci', e1000: 'e1000', rtl8139: 'rtl8139' }
 const SOUND_ARGS: Record<SoundDevice, string[]> = {
   none: [],
@@ -160,8 +157,6 @@ function validate(spec: VmSpec): { ide: (Placed | undefined)[]; others: Placed[]
     }
   }
 
-  const ide: (Placed | undefined)[] = [undefined, undefined, undefined, undefined]
-  const unplaced: Placed[] = []
   const others: Placed[] = []
   const disks = Array.isArray(spec.disks) ? spec.disks : []
   if (!Array.isArray(spec.disks)) issues.push({ field: 'disks', message: 'must be a list' })
@@ -175,28 +170,18 @@ function validate(spec: VmSpec): { ide: (Placed | undefined)[]; others: Placed[]
       if (disk.media === 'cdrom') issues.push({ field: `${field}.media`, message: 'a CD-ROM must be on the IDE bus' })
       if (disk.slot !== undefined) issues.push({ field: `${field}.slot`, message: 'only IDE devices have a slot' })
       others.push({ disk, index })
-      return
-    }
-    if (disk.slot === undefined) return void unplaced.push({ disk, index })
-    if (!isInt(disk.slot, 0, 3)) return void issues.push({ field: `${field}.slot`, message: 'must be 0, 1, 2 or 3' })
-    const taken = ide[disk.slot]
-    if (taken) issues.push({ field: `${field}.slot`, message: `IDE slot ${disk.slot} is already taken by disks[${taken.index}]` })
-    else ide[disk.slot] = { disk, index }
+    } else if (disk.slot !== undefined && !isInt(disk.slot, 0, 3)) issues.push({ field: `${field}.slot`, message: 'must be 0, 1, 2 or 3' })
   })
+  const ide: (Placed | undefined)[] = [undefined, undefined, undefined, undefined]
   const ideCount = disks.filter((d) => d.bus === 'ide').length
   if (ideCount > 4) issues.push({ field: 'disks', message: `at most 4 IDE disks and CD-ROMs, got ${ideCount}` })
   else {
-    // The seed's layout: a CD-ROM is hdc unless placed, hard disks take hda, hdb, hdd.
-    const cdrom = unplaced.find((p) => p.disk.media === 'cdrom')
-    if (cdrom && !ide[SECONDARY_MASTER]) {
-      ide[SECONDARY_MASTER] = cdrom
-      unplaced.splice(unplaced.indexOf(cdrom), 1)
-    }
-    for (const p of unplaced) {
-      const free = IDE_SLOTS.find((s) => !ide[s])
-      if (free === undefined) issues.push({ field: `disks[${p.index}]`, message: 'no IDE slot is left' })
-      else ide[free] = p
-    }
+    const placed = placeIde(disks)
+    for (const { index, by } of placed.taken) issues.push({ field: `disks[${index}].slot`, message: `IDE slot ${disks[index]!.slot} is already taken by disks[${by}]` })
+    for (const index of placed.left) issues.push({ field: `disks[${index}]`, message: 'no IDE slot is left' })
+    placed.slots.forEach((index, slot) => {
+      if (index !== undefined) ide[slot] = { disk: disks[index]!, index }
+    })
   }
   if (spec.boot === 'd' && !disks.some((d) => d.media === 'cdrom')) issues.push({ field: 'boot', message: 'booting from CD-ROM needs a CD-ROM' })
 

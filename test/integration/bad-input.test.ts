@@ -77,6 +77,7 @@ const SPECS: Record<string, Spec> = {
     schema: LabCreate,
     valid: () => ({ ...bodies.lab(set.profile.id, set.client.id), macBase: '52:54:00:ab:cd:00', ipBase: '10.250.0.10', network: { mode: 'bridge', bridge: 'br0' } }),
   },
+  'POST /api/labs/preview': { schema: LabCreate, valid: () => ({ ...bodies.lab(set.profile.id, set.client.id), ipBase: '10.250.0.10' }) },
   'PUT /api/labs/[id]': { schema: LabUpdate, id: () => set.lab.id, valid: () => getRecord(`/api/labs/${set.lab.id}`) },
   'POST /api/terminals': { schema: TerminalCreate, valid: () => ({ ...bodies.terminal(set.lab.id, set.client.id), mac: '52:54:00:aa:bb:cc', seat: 1 }) },
   'PUT /api/terminals/[id]': { schema: TerminalUpdate, id: () => set.terminal.id, valid: () => getRecord(`/api/terminals/${set.terminal.id}`) },

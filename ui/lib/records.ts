@@ -1,0 +1,129 @@
+import { nextTick, onMounted, onUnmounted, ref, type Ref } from 'vue'
+import { ApiError, del, get, post, put } from './api'
+import { type ChangeKind, onChange } from './live'
+
+/** A record as the API answers it. */
+export interface Stored { id: string; revision: number; createdAt?: string; updatedAt?: string }
+
+/** A list of the API (`/api/<kind>`), loaded on mount and again when the stream says that kind changed. */
+export function useRecords<T extends Stored>(kind: ChangeKind) {
+  const items = ref([]) as Ref<T[]>
+  const loaded = ref(false)
+  const error = ref('')
+  async function load() {
+    try {
+      items.value = (await get<T[]>(`/api/${kind}`)).sort((a, b) => (a.id < b.id ? -1 : 1))
+      error.value = ''
+    } catch (err) {
+      error.value = (err as Error).message
+    } finally {
+      loaded.value = true
+    }
+  }
+  let off: (() => void) | undefined
+  onMounted(() => {
+    void load()
+    off = onChange((k) => k === kind && void load())
+  })
+  onUnmounted(() => off?.())
+  return { items, loaded, error, load }
+}
+
+/**
+ * Moves `list[i]` by `delta` places (-1 up, 1 down) for the button `ev` came from (`data-move="up"`
+ * or `"down"` in an `<li>` of an `<ol>`), and puts the focus on the same button of the moved item,
+ * so a keyboard user can press it again; at an end, on the other one.
+ */
+export async function move<T>(list: T[], i: number, delta: -1 | 1, ev: Event) {
+  const j = i + delta
+  if (j < 0 || j >= list.length) return
+  ;[list[i], list[j]] = [list[j]!, list[i]!]
+  const button = ev.currentTarget as HTMLElement
+  const ol = button.closest('ol')
+  const which = button.dataset.move
+  await nextTick()
+  const row = ol?.children[j]
+  const same = row?.querySelector<HTMLButtonElement>(`[data-move="${which}"]`)
+  ;(same && !same.disabled ? same : row?.querySelector<HTMLButtonElement>(`[data-move="${which === 'up' ? 'down' : 'up'}"]`))?.focus()
+}
+
+/** The record a stale save's 409 carries (the server's current one), to reload the form with. */
+function staleCurrent<T>(err: unknown): T | undefined {
+  return err instanceof ApiError && err.status === 409 ? (err.body.current as T | undefined) : undefined
+}
+
+/**
+ * Deletes a record after the user confirms, guarded by its revision. Returns the error message
+ * to show (a 409 names who still uses it), or '' when it is gone (or the user changed their mind).
+ */
+async function confirmDelete(kind: ChangeKind, rec: Stored, question: string): Promise<string> {
+  if (!window.confirm(question)) return ''
+  try {
+    await del(`/api/${kind}/${encodeURIComponent(rec.id)}?revision=${rec.revision}`)
+    return ''
+  } catch (err) {
+    return (err as Error).message
+  }
+}
+
+/**
+ * A form's save: POST for a new record, PUT with its revision for an edit. An edit sends the
+ * record as loaded with the form's fields over it, so fields the form does not show (added by a
+ * newer server) keep their values; `body()` gives a cleared field as undefined. A stale save's 409
+ * hands the saved record to `reload` and keeps the server's message in `notice`; any other error
+ * stays in `error` for the fields to show.
+ */
+export function useSave<R extends Stored>(kind: ChangeKind, record: R | null, body: () => object, reload: (current: R) => void, saved: (rec: R) => void) {
+  const error = ref<unknown>()
+  const notice = ref('')
+  const busy = ref(false)
+  let base = record
+  async function save() {
+    busy.value = true
+    error.value = undefined
+    notice.value = ''
+    try {
+      saved(base
+        ? await put<R>(`/api/${kind}/${encodeURIComponent(base.id)}`, { ...base, ...body(), revision: base.revision })
+        : await post<R>(`/api/${kind}`, body()))
+    } catch (err) {
+      const current = staleCurrent<R>(err)
+      if (current) {
+        reload(current)
+        base = current
+        notice.value = (err as Error).message
+      } else error.value = err
+    } finally {
+      busy.value = false
+    }
+  }
+  return { error, notice, busy, save }
+}
+
+/** A record page's state: the record in its editor ('new', or none), the last success, the last refusal. */
+export function useEditing<R extends Stored>(kind: ChangeKind, list: { load(): Promise<void> }) {
+  const editing = ref(null) as Ref<R | 'new' | null>
+  const message = ref('')
+  const problem = ref('')
+  return {
+    editing,
+    message,
+    problem,
+    open(rec: R | 'new') {
+      editing.value = rec
+      message.value = ''
+      problem.value = ''
+    },
+    /** Closes the editor, says `text`, and refetches the list. */
+    saved(text: string) {
+      message.value = text
+      editing.value = null
+      void list.load()
+    },
+    async remove(rec: R, question: string) {
+      message.value = ''
+      problem.value = await confirmDelete(kind, rec, question)
+      if (!problem.value) void list.load()
+    },
+  }
+}
