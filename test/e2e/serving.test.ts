@@ -58,6 +58,10 @@ describe('serving the console', () => {
       expect(res.status, path).toBe(404)
       expectSecurityHeaders(res)
     }
+    for (const method of ['POST', 'PUT', 'DELETE']) {
+      const res = await fetch(`${server.url}/labs/x`, { method, headers: { cookie: admin.cookie, 'content-type': 'application/json' }, body: method === 'DELETE' ? undefined : '{}' })
+      expect(res.status, `${method} /labs/x`).toBe(404)
+    }
     const api = await fetch(`${server.url}/api/nope`, { headers: { cookie: admin.cookie } })
     expect(api.status).toBe(404)
     expect((await api.json()).message).toBe('Not found')
