@@ -60,7 +60,9 @@ describe('serving the console', () => {
     }
     for (const method of ['POST', 'PUT', 'DELETE']) {
       const res = await fetch(`${server.url}/labs/x`, { method, headers: { cookie: admin.cookie, 'content-type': 'application/json' }, body: method === 'DELETE' ? undefined : '{}' })
-      expect(res.status, `${method} /labs/x`).toBe(404)
+      // The page is only read: any other method is not allowed.
+      expect(res.status, `${method} /labs/x`).toBe(405)
+      expectSecurityHeaders(res)
     }
     const api = await fetch(`${server.url}/api/nope`, { headers: { cookie: admin.cookie } })
     expect(api.status).toBe(404)

@@ -33,8 +33,7 @@ const SEED = Number(process.env.LABVIRT_FUZZ_SEED) || Math.floor(Math.random() *
 // ---------------------------------------------------------------------------------------------
 // Routes
 
-// The API's routes; the console's catch-all (routes/[...].ts) answers writes 404 (test/e2e/serving).
-const ROUTES = discoverRoutes(['POST', 'PUT', 'PATCH', 'DELETE']).filter((r) => r.pattern.startsWith('/api/'))
+const ROUTES = discoverRoutes(['POST', 'PUT', 'PATCH', 'DELETE'])
 const WRITES = ROUTES.filter((r) => ['POST', 'PUT', 'PATCH', 'DELETE'].includes(r.method))
 /** Writes that take no body at all. */
 const NO_BODY = new Set(['POST /api/auth/logout', 'POST /api/demo'])
