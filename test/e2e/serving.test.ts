@@ -67,6 +67,9 @@ describe('serving the console', () => {
     const api = await fetch(`${server.url}/api/nope`, { headers: { cookie: admin.cookie } })
     expect(api.status).toBe(404)
     expect((await api.json()).message).toBe('Not found')
+    // The console's live stream names its language in the query (EventSource sends no header).
+    const es = await fetch(`${server.url}/api/nope?lang=es`, { headers: { cookie: admin.cookie, 'accept-language': 'en' } })
+    expect((await es.json()).message).toBe('No se encontró')
     expectSecurityHeaders(api)
   })
 
