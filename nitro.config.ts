@@ -1,4 +1,5 @@
 import { readFileSync, readdirSync } from 'node:fs'
+import { resolve } from 'node:path'
 import { defineNitroConfig } from 'nitropack/config'
 import { parsePo } from './scripts/po-catalog.mjs'
 
@@ -15,6 +16,9 @@ function catalogs() {
 
 // LABVIRT_OUTPUT_DIR lets several builds (parallel test runs, a bench) live side by side.
 const outputDir = process.env.LABVIRT_OUTPUT_DIR
+// Where ui/vite.config.ts put the console: beside such a build (not inside: Nitro empties its
+// output), else ui/dist.
+const uiDist = outputDir ? `${resolve(outputDir)}-ui` : 'ui/dist'
 
 export default defineNitroConfig({
   compatibilityDate: '2026-11-01',
@@ -30,8 +34,8 @@ export default defineNitroConfig({
   },
   // The console (ui/, built first by Vite): hashed assets cached for good, index.html served by
   // routes/[...].ts for every client route.
-  publicAssets: [{ dir: 'ui/dist/assets', baseURL: '/assets', maxAge: 31_536_000 }],
-  serverAssets: [{ baseName: 'spa', dir: 'ui/dist', pattern: 'index.html' }],
+  publicAssets: [{ dir: `${uiDist}/assets`, baseURL: '/assets', maxAge: 31_536_000 }],
+  serverAssets: [{ baseName: 'spa', dir: uiDist, pattern: 'index.html' }],
   compressPublicAssets: { gzip: true, brotli: true },
   ...(outputDir ? { output: { dir: outputDir }, buildDir: `${outputDir}/.nitro` } : {}),
   ignore: ['test/**', 'bench/**', 'ui/**', 'bin/**', 'terminal/**', 'data/**'],

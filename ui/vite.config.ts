@@ -1,3 +1,4 @@
+import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import vue from '@vitejs/plugin-vue'
 import VueI18nPlugin from '@intlify/unplugin-vue-i18n/vite'
@@ -15,5 +16,6 @@ export default defineConfig({
     // runtimeOnly: messages precompiled at build time, so no message compiler (and no eval) ships.
     VueI18nPlugin({ include: [`${OUT}/*.json`], runtimeOnly: true, compositionOnly: true, fullInstall: false, strictMessage: false }),
   ],
-  build: { outDir: 'dist', emptyOutDir: true, assetsDir: 'assets' },
+  // Builds side by side (LABVIRT_OUTPUT_DIR, see nitro.config.ts) keep their own copy beside it.
+  build: { outDir: process.env.LABVIRT_OUTPUT_DIR ? `${resolve(process.env.LABVIRT_OUTPUT_DIR)}-ui` : 'dist', emptyOutDir: true, assetsDir: 'assets' },
 })

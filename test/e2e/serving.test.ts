@@ -58,9 +58,18 @@ describe('serving the console', () => {
       expect(res.status, path).toBe(404)
       expectSecurityHeaders(res)
     }
+    for (const method of ['POST', 'PUT', 'DELETE']) {
+      const res = await fetch(`${server.url}/labs/x`, { method, headers: { cookie: admin.cookie, 'content-type': 'application/json' }, body: method === 'DELETE' ? undefined : '{}' })
+      // The page is only read: any other method is not allowed.
+      expect(res.status, `${method} /labs/x`).toBe(405)
+      expectSecurityHeaders(res)
+    }
     const api = await fetch(`${server.url}/api/nope`, { headers: { cookie: admin.cookie } })
     expect(api.status).toBe(404)
     expect((await api.json()).message).toBe('Not found')
+    // The console's live stream names its language in the query (EventSource sends no header).
+    const es = await fetch(`${server.url}/api/nope?lang=es`, { headers: { cookie: admin.cookie, 'accept-language': 'en' } })
+    expect((await es.json()).message).toBe('No se encontró')
     expectSecurityHeaders(api)
   })
 
