@@ -6,6 +6,7 @@ import { ConflictError, DomainError, msg, NotFoundError, type Params } from '../
 import { guardRecord, mustGet, unlessConflict } from '../records'
 import { type Actor, recordEvent } from '../events'
 import type { Reconciler } from '../reconcile'
+import { maintenanceVm } from './names'
 
 const KIND = N_('VM')
 
@@ -104,6 +105,9 @@ export async function startMaintenance(ctx: Context, reconciler: Reconciler, act
   const { store } = ctx
   const profile = await mustGet(store.profiles, N_('profile'), profileId)
   if (opts.lab) await mustGet(store.labs, N_('lab'), opts.lab)
+  if (await store.manual.get(maintenanceVm(profile.id))) {
+    throw new ConflictError(N_('The maintenance VM "{id}" would have the name of a one-off VM'), { id: maintenanceVm(profile.id) })
+  }
   const maintenance: Maintenance = { profile: profile.id, mode: 'exclusive', lab: opts.lab, by: actor.username }
   // Which running seats would have to go: those desired now but not once maintenance is on.
   const before = (await reconciler.desired()).vms
