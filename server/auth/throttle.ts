@@ -65,6 +65,14 @@ export class LoginThrottle {
     for (const key of Object.values(keys(address, username))) this.add(key, 1)
   }
 
+  /** The failure counted ahead is confirmed: the wait runs from now, not from when the attempt began. */
+  confirm(address: string, username: string) {
+    for (const key of Object.values(keys(address, username))) {
+      const f = this.failures.get(key)
+      if (f) f.last = this.now()
+    }
+  }
+
   succeed(address: string, username: string) {
     const { a, u, pair } = keys(address, username)
     const n = this.failures.get(pair)?.count ?? 0

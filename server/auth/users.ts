@@ -39,6 +39,7 @@ export async function login(
   dummyHash ??= hashPassword(randomPassword())
   const ok = await verifyPassword(password, user?.passwordHash ?? (await dummyHash))
   if (!user || !ok) {
+    throttle.confirm(address, username)
     await recordAccess(store, username, address, 'login-failed')
     throw new AuthError(401, N_('Wrong username or password'))
   }

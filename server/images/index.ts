@@ -41,7 +41,7 @@ async function qemuImg<T>(op: () => Promise<T>): Promise<T> {
 // create: a file already there (another request's, or one with no record) is never touched.
 async function reserve(path: string, file: string) {
   try {
-    await (await open(path, 'wx', 0o640)).close()
+    await (await open(path, 'wx', 0o600)).close()
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
       throw new ConflictError(N_('The file "{file}" already exists in the images directory'), { file })

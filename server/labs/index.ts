@@ -1,4 +1,5 @@
 import { N_ } from '../../schemas/msgid'
+import { seatOf } from '../vms/names'
 import type * as v from 'valibot'
 import { createHash } from 'node:crypto'
 import type { Repositories, Stored } from '../../storage'
@@ -58,6 +59,8 @@ async function checkLab(store: Repositories, id: string, input: LabInput | v.Inf
     issues.push({ field: 'max', message: N_('Terminals {terminals} are pinned to seats above {n}'), params: { terminals: pinned.map((t) => t.id).join(', '), n: max } })
   }
   if (issues.length) throw new ValidationError(issues)
+  const oneOff = (await store.manual.list()).find((m) => seatOf(m.id, { id, max }) !== undefined)
+  if (oneOff) throw new ConflictError(N_('Seat "{id}" of this lab would have the name of a one-off VM'), { id: oneOff.id })
 
   const others = (await store.labs.list()).filter((l) => l.id !== id)
   const previous = await store.labs.get(id)

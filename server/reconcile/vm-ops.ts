@@ -1,4 +1,4 @@
-import { access, constants, mkdir, readFile, rm } from 'node:fs/promises'
+import { access, chmod, constants, mkdir, readFile, rm } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { execa } from 'execa'
 import { N_ } from '../../schemas/msgid'
@@ -47,7 +47,8 @@ export async function qemuLogTail(log: string, lines = 3): Promise<string> {
 export async function startVms(rt: HostRuntime, vms: DesiredVm[]): Promise<Map<string, StartResult>> {
   const results = new Map<string, StartResult>()
   const ready: DesiredVm[] = []
-  await mkdir(qemuCwd(rt.runDir), { recursive: true, mode: 0o750 })
+  await mkdir(rt.runDir, { recursive: true, mode: 0o700 })
+  await mkdir(qemuCwd(rt.runDir), { recursive: true, mode: 0o700 })
   await Promise.all(vms.map(async (vm) => {
     // Named, not by path: VM errors reach every viewer, and the host's layout is not theirs to see.
     for (const path of vm.images) {
@@ -109,6 +110,10 @@ export async function startVms(rt: HostRuntime, vms: DesiredVm[]): Promise<Map<s
     }
     const proc = await probeVm(vmPaths(rt.runDir, vm.id).pidfile)
     if (!proc) return void results.set(vm.id, { ok: false, error: { msgid: N_('QEMU started but exited at once') } })
+    // QEMU's -daemonize sets its umask to 027, so its sockets come out srwxr-x---: QMP is full
+    // control and VNC a screen without password. The run dir (0700) already keeps others out.
+    const { qmp, toolQmp, vnc } = vmPaths(rt.runDir, vm.id)
+    await Promise.all([qmp, toolQmp, vnc].map((p) => chmod(p, 0o600).catch(() => {})))
     void rt.monitors.ensure(vm.id)
     results.set(vm.id, { ok: true, proc })
   }))

@@ -9,6 +9,7 @@ import type { Reconciler } from '../reconcile'
 import type { RecordMeta } from '../../storage/repository'
 import type { Connection } from '../../schemas/terminal-api'
 import { monitorOf, qmpFailed } from './monitor'
+import { maintenanceVm } from './names'
 
 const KIND = N_('VM')
 
@@ -115,6 +116,9 @@ export async function startMaintenance(ctx: Context, reconciler: Reconciler, act
   const { store } = ctx
   const profile = await mustGet(store.profiles, N_('profile'), profileId)
   if (opts.lab) await mustGet(store.labs, N_('lab'), opts.lab)
+  if (await store.manual.get(maintenanceVm(profile.id))) {
+    throw new ConflictError(N_('The maintenance VM "{id}" would have the name of a one-off VM'), { id: maintenanceVm(profile.id) })
+  }
   const maintenance: Maintenance = { profile: profile.id, mode: 'exclusive', lab: opts.lab, by: actor.username }
   // Which running seats would have to go: those desired now but not once maintenance is on.
   const before = (await reconciler.desired()).vms

@@ -4,6 +4,7 @@ import type { ManualCreate } from '../../schemas/vms'
 import type { Context } from '../context'
 import { imagesDir } from '../config'
 import { imageFile } from '../images/files'
+import { maintenanceVm, seatOf } from './names'
 import { ConflictError, ValidationError } from '../errors'
 import { guardRecord, missingRef, mustGet } from '../records'
 import { type Actor, recordEvent } from '../events'
@@ -27,8 +28,10 @@ export async function createManual(ctx: Context, actor: Actor, input: v.InferOut
   }
   if (input.boot === 'd' && !input.cdrom) throw new ValidationError([{ field: 'boot', message: N_('Booting from CD-ROM needs a CD-ROM') }])
   // Seats are named <lab>-<n>: a manual VM must not take a name a seat has or may get.
-  const seatOf = (await store.labs.list()).find((l) => new RegExp(`^${l.id}-(\\d+)$`).test(input.name) && Number(input.name.slice(l.id.length + 1)) <= l.max)
-  if (seatOf) throw new ConflictError(N_('"{id}" is the name of a seat of lab "{lab}"'), { id: input.name, lab: seatOf.id })
+  const lab = (await store.labs.list()).find((l) => seatOf(input.name, l) !== undefined)
+  if (lab) throw new ConflictError(N_('"{id}" is the name of a seat of lab "{lab}"'), { id: input.name, lab: lab.id })
+  const profile = (await store.profiles.list()).find((p) => maintenanceVm(p.id) === input.name)
+  if (profile) throw new ConflictError(N_('"{id}" is the name of the maintenance VM of profile "{profile}"'), { id: input.name, profile: profile.id })
   const created = await guardRecord(KIND, input.name, () => store.manual.create(input.name, input))
   await recordEvent(store, actor, 'create', KIND, created.id)
   return created

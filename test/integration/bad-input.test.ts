@@ -423,8 +423,11 @@ async function send(c: Sent): Promise<{ status: number; text: string; json: any 
   return { status: res.status, text, json }
 }
 
-function problemWith(status: number, json: any): string | undefined {
+function problemWith(status: number, json: any, contentType?: string): string | undefined {
   if (status >= 500) return 'a 5xx'
+  // A body that is not JSON is refused whole (CSRF), and a JSON one never is.
+  const isJson = /^application\/json(;|$)/.test(contentType ?? '')
+  if (status === 415) return isJson ? 'a JSON body refused as not JSON' : json?.error === 'unsupported_media_type' ? undefined : 'a 415 of another kind'
   if (status < 400) return 'not an error'
   if (!json || typeof json !== 'object') return 'no JSON body'
   if (typeof json.message !== 'string' || json.message === '') return 'no message'
@@ -451,9 +454,7 @@ async function runAll(cases: Sent[]): Promise<Failure[]> {
         status = res.status
         statuses[status] = (statuses[status] ?? 0) + 1
         answer = res.text
-        // A body that is not declared JSON is refused whole (415), before any field is looked at.
-        const declaredJson = /^application\/json\s*(;|$)/i.test(c.contentType ?? '')
-        problem = res.status === 415 && !declaredJson ? undefined : problemWith(res.status, res.json)
+        problem = problemWith(res.status, res.json, c.contentType)
       } catch (err) {
         problem = `request failed: ${err} (${(err as Error).cause ?? 'no cause'})`
       }

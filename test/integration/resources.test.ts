@@ -431,12 +431,13 @@ describe('events', () => {
     expect((await dave.post('/api/clients', { name: 'ev-client', program: 'rdesktop', args: ['%HOST%'] })).status).toBe(201)
     expect((await dave.delete('/api/clients/ev-client')).status).toBe(204)
 
-    const res = await admin.get('/api/events?limit=3')
+    const res = await admin.get('/api/events?limit=4')
     expect(res.status).toBe(200)
     expect(res.body.map((e: Record<string, unknown>) => [e.actor, e.action, e.kind, e.id])).toEqual([
       ['dave', 'delete', 'client', 'ev-client'],
       ['dave', 'create', 'client', 'ev-client'],
       ['dave', 'login', 'session', 'dave'],
+      ['admin', 'create', 'user', 'dave'],
     ])
     expect(res.body[1].revision).toBe(1)
 

@@ -72,6 +72,15 @@ describe('LoginThrottle', () => {
     expect(th.waitMs('10.0.0.1', 'viewer')).toBeGreaterThan(0)
   })
 
+  it('a confirmed failure starts its wait when confirmed', () => {
+    const c = clock()
+    const th = new LoginThrottle(c.now)
+    for (let i = 0; i < 5; i++) th.fail('10.0.0.1', 'admin')
+    c.advance(700)
+    th.confirm('10.0.0.1', 'admin')
+    expect(th.waitMs('10.0.0.1', 'admin')).toBe(1000)
+  })
+
   it('reports the first refusal of each wait only', () => {
     const c = clock()
     const th = new LoginThrottle(c.now)
