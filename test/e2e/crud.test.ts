@@ -118,7 +118,7 @@ describe('labs, profiles and images pages', () => {
     await page.getByRole('button', { name: 'Create profile' }).click()
     await expect.poll(() => page.locator('#profile-memory-error').innerText()).not.toBe('')
     expect(await page.locator('#profile-disks-error').innerText()).not.toBe('')
-    expect(await page.locator('#profile-extra-error').innerText()).toMatch(/-drive.*LabVirt sets this option itself/)
+    expect(await page.locator('#profile-extra-error').innerText()).toMatch(/-drive: Extra arguments allow only/)
     expect((await admin.get('/api/profiles')).body.map((p: any) => p.id)).toEqual([profile])
     await page.close()
   })
