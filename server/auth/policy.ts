@@ -3,7 +3,8 @@ import type { Role } from '../../schemas/users'
 export type Access = 'public' | 'session' | 'admin'
 
 const PUBLIC = new Set(['/api/health', '/api/auth/login'])
-const ANY_ROLE_WRITES = new Set(['/api/auth/logout'])
+// A viewer changes their own password too (the route proves the current one).
+const ANY_ROLE_WRITES = new Set(['/api/auth/logout', '/api/auth/password'])
 
 /**
  * Who may call a route: the terminal routes and health are public (terminals have no session),
