@@ -24,7 +24,7 @@ export const EventsQuery = v.object({
     '100',
   ),
   user: v.optional(Name),
-  kind: v.optional(v.pipe(v.string(), v.regex(/^[a-z][a-z -]{0,39}$/, N_('Must be a kind of record, like lab')))),
+  kind: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z][A-Za-z -]{0,39}$/, N_('Must be a kind of record, like lab')))),
   q: v.optional(v.pipe(v.string(), v.maxLength(100), v.regex(/^[^\u0000-\u001f\u007f]*$/, N_('Control characters are not allowed')))),
   before: v.optional(Cursor),
   after: v.optional(Cursor),

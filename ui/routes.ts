@@ -16,5 +16,10 @@ declare module 'vue-router' {
 export const routes: RouteRecordRaw[] = [
   { path: '/sign-in', name: 'sign-in', component: () => import('./pages/SignIn.vue'), meta: { public: true } },
   { path: '/', name: 'dashboard', component: () => import('./pages/Dashboard.vue'), meta: { nav: N_('Dashboard') } },
+  { path: '/terminals', name: 'terminals', component: () => import('./pages/Terminals.vue'), meta: { nav: N_('Terminals') } },
+  { path: '/clients', name: 'clients', component: () => import('./pages/Clients.vue'), meta: { nav: N_('Client classes') } },
+  { path: '/users', name: 'users', component: () => import('./pages/Users.vue'), meta: { nav: N_('Users'), admin: true } },
+  { path: '/events', name: 'events', component: () => import('./pages/Events.vue'), meta: { nav: N_('Events') } },
+  { path: '/account', name: 'account', component: () => import('./pages/Account.vue'), meta: { nav: N_('My account') } },
   { path: '/:path(.*)*', name: 'not-found', component: () => import('./pages/NotFound.vue') },
 ]
