@@ -102,6 +102,11 @@ describe('the terminals page', () => {
     await page.getByRole('button', { name: 'Adoptar', exact: true }).click()
     await page.locator('#adopt-name').waitFor()
     await screenshot(page, 'terminals-es')
+    // A tablet: nothing wider than the window.
+    await page.setViewportSize({ width: 768, height: 1024 })
+    await screenshot(page, 'terminals-es-768')
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(768)
+    await page.setViewportSize({ width: 1280, height: 900 })
     await page.evaluate(() => localStorage.setItem('labvirt.language', 'en'))
   })
 })
