@@ -93,6 +93,27 @@ describe('the terminals page', () => {
     await screenshot(page, 'clients-en')
   })
 
+  it("edits a terminal (a bad address refused beside its field, nothing saved) and deletes one after a confirm", async () => {
+    const spare = await create(admin, 'terminals', bodies.terminal(lab, undefined, 'spare-pc'))
+    await page.goto(`${server.url}/terminals`)
+    const row = page.locator('tr[data-terminal="spare-pc"]')
+    await row.getByRole('button', { name: 'Edit' }).click()
+    await page.locator('#edit-spare-pc-ip').fill('10.0.0.300')
+    await page.getByRole('button', { name: 'Save' }).click()
+    await expect.poll(() => page.locator('#edit-spare-pc-ip-error').innerText()).toMatch(/IPv4/)
+    expect((await admin.get('/api/terminals/spare-pc')).body.ip).toBe(spare.ip)
+    await page.locator('#edit-spare-pc-ip').fill('10.0.0.30')
+    await page.locator('#edit-spare-pc-description').fill('by the window')
+    await page.getByRole('button', { name: 'Save' }).click()
+    await expect.poll(() => row.innerText()).toContain('by the window')
+    expect((await admin.get('/api/terminals/spare-pc')).body).toMatchObject({ ip: '10.0.0.30', description: 'by the window' })
+
+    await row.getByRole('button', { name: 'Delete' }).click()
+    await row.getByRole('button', { name: 'Delete' }).click()
+    await row.waitFor({ state: 'detached' })
+    expect((await admin.get('/api/terminals/spare-pc')).status).toBe(404)
+  })
+
   it('shows the terminals page in Spanish', async () => {
     await page.evaluate(() => localStorage.setItem('labvirt.language', 'es'))
     await page.goto(`${server.url}/terminals`)

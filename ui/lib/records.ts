@@ -1,5 +1,5 @@
 import { onUnmounted, ref, shallowRef } from 'vue'
-import { get } from './api'
+import { del, get } from './api'
 import { type ChangeKind, onChange, status } from './live'
 
 const POLL_MS = 5000
@@ -39,3 +39,32 @@ export function useRecords<T extends Stored>(path: string, kind: ChangeKind, opt
 
 /** `/api/<r>/<id>`, the id escaped. */
 export const recordPath = (resource: string, id: string) => `/api/${resource}/${encodeURIComponent(id)}`
+
+/**
+ * The create/edit/delete state of a list page: which row is being edited, whether the new-record
+ * form is open, and a delete guarded by the row's revision (its error shown above the list).
+ */
+export function useRecordEditor(resource: string, list: { load(): Promise<void> }) {
+  const editing = ref('')
+  const creating = ref(false)
+  const deleteError = ref('')
+  return {
+    editing,
+    creating,
+    deleteError,
+    saved() {
+      editing.value = ''
+      creating.value = false
+      void list.load()
+    },
+    async remove(row: Stored) {
+      deleteError.value = ''
+      try {
+        await del(`${recordPath(resource, row.id)}?revision=${row.revision}`)
+        await list.load()
+      } catch (err) {
+        deleteError.value = (err as Error).message
+      }
+    },
+  }
+}
