@@ -16,3 +16,10 @@ const clientEntries = {
 export const ClientCreate = v.strictObject(clientEntries)
 export const ClientUpdate = updateSchema(clientEntries)
 export type Client = v.InferOutput<typeof ClientCreate>
+
+/** `POST /api/clients/preview`: a client class being edited, and the terminal to fill it in for. */
+export const ClientPreview = v.strictObject({
+  program: clientEntries.program,
+  args: clientEntries.args,
+  terminal: Name,
+})

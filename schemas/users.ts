@@ -34,3 +34,9 @@ export interface User {
   createdAt: string
   updatedAt: string
 }
+
+/** `POST /api/auth/password`: the signed-in user's current password and the new one. */
+export const OwnPassword = v.strictObject({
+  current: v.pipe(v.string(), v.maxLength(256)),
+  password: Password,
+})

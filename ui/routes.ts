@@ -19,5 +19,10 @@ export const routes: RouteRecordRaw[] = [
   { path: '/labs', name: 'labs', component: () => import('./pages/Labs.vue'), meta: { nav: N_('Labs') } },
   { path: '/profiles', name: 'profiles', component: () => import('./pages/Profiles.vue'), meta: { nav: N_('Profiles') } },
   { path: '/images', name: 'images', component: () => import('./pages/Images.vue'), meta: { nav: N_('Images') } },
+  { path: '/terminals', name: 'terminals', component: () => import('./pages/Terminals.vue'), meta: { nav: N_('Terminals') } },
+  { path: '/clients', name: 'clients', component: () => import('./pages/Clients.vue'), meta: { nav: N_('Client classes') } },
+  { path: '/users', name: 'users', component: () => import('./pages/Users.vue'), meta: { nav: N_('Users'), admin: true } },
+  { path: '/events', name: 'events', component: () => import('./pages/Events.vue'), meta: { nav: N_('Events') } },
+  { path: '/account', name: 'account', component: () => import('./pages/Account.vue'), meta: { nav: N_('My account') } },
   { path: '/:path(.*)*', name: 'not-found', component: () => import('./pages/NotFound.vue') },
 ]

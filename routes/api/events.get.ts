@@ -5,6 +5,6 @@ import { listEvents } from '../../server/events'
 import { readQuery } from '../../server/http/input'
 
 export default defineEventHandler(async (event) => {
-  const { limit } = readQuery(event, EventsQuery)
-  return listEvents((await useContext()).store, limit)
+  const { limit, ...filter } = readQuery(event, EventsQuery)
+  return listEvents((await useContext()).store, limit, filter)
 })

@@ -3,7 +3,8 @@ import type { Role } from '../../schemas/users'
 export type Access = 'public' | 'session' | 'admin'
 
 const PUBLIC = new Set(['/api/health', '/api/auth/login'])
-const ANY_ROLE_WRITES = new Set(['/api/auth/logout'])
+// A viewer changes their own password too (the route proves the current one).
+const ANY_ROLE_WRITES = new Set(['/api/auth/logout', '/api/auth/password'])
 /** Reads that reach into a VM (its screen): admins only. */
 const ADMIN_READS = /^\/api\/vms\/[^/]+\/(?:console|vnc)$/
 

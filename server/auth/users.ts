@@ -1,8 +1,8 @@
 import { N_ } from '../../schemas/msgid'
 import type * as v from 'valibot'
 import { RecordConflict, type Repositories, type Stored, type StoredUser } from '../../storage'
-import type { User, UserCreate, UserUpdate } from '../../schemas/users'
-import { AuthError, ConflictError, DomainError } from '../errors'
+import type { OwnPassword, User, UserCreate, UserUpdate } from '../../schemas/users'
+import { AuthError, ConflictError, DomainError, ValidationError } from '../errors'
 import { guardRecord, keepName, mustGet } from '../records'
 import { type Actor, recordAccess, recordEvent, SYSTEM } from '../events'
 import { hashPassword, randomPassword, verifyPassword } from './passwords'
@@ -18,6 +18,13 @@ export function publicUser(u: Stored<StoredUser>): User {
 // Verifying against a throwaway hash when the user does not exist keeps the answer time the same,
 // so timing does not tell which usernames exist.
 let dummyHash: Promise<string> | undefined
+
+function refuseWhileThrottled(throttle: LoginThrottle, address: string, username: string) {
+  const wait = throttle.waitMs(address, username)
+  if (wait > 0) {
+    throw new DomainError(429, 'too_many_attempts', N_('Too many failed logins; try again in {seconds} s'), { seconds: Math.ceil(wait / 1000) }, { retryAfter: Math.ceil(wait / 1000) })
+  }
+}
 
 export async function login(
   store: Repositories,
@@ -71,6 +78,33 @@ export async function createUser(store: Repositories, actor: Actor, input: v.Inf
   )
   await recordEvent(store, actor, 'create', KIND, user.id, user.revision)
   return publicUser(user)
+}
+
+/**
+ * A signed-in user (a viewer too) changes their own password, proving the current one (a wrong
+ * one counts as a failed login, so a left-open session cannot be used to guess it). Every session
+ * of the user ends; the caller gets a new one, so only this browser stays signed in.
+ */
+export async function changeOwnPassword(
+  store: Repositories,
+  throttle: LoginThrottle,
+  address: string,
+  username: string,
+  input: v.InferOutput<typeof OwnPassword>,
+): Promise<{ token: string; user: User }> {
+  refuseWhileThrottled(throttle, address, username)
+  const cur = await mustGet(store.users, KIND, username)
+  if (!(await verifyPassword(input.current, cur.passwordHash))) {
+    throttle.fail(address, username)
+    throw new ValidationError([{ field: 'current', message: N_('Wrong password') }])
+  }
+  throttle.succeed(address, username)
+  const passwordHash = await hashPassword(input.password)
+  const user = await guardRecord(KIND, username, () => store.users.update(username, undefined, (u) => ({ username: u.username, role: u.role, passwordHash })), publicUser)
+  await endSessionsOf(store, username)
+  const token = await createSession(store, username)
+  await recordEvent(store, { username }, 'change-password', KIND, username, user.revision)
+  return { token, user: publicUser(user) }
 }
 
 async function adminsOtherThan(store: Repositories, id: string) {

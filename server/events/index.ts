@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import type { EventFilter } from '../../schemas/events'
 import type { EventRecord, Repositories } from '../../storage'
 
 /** Who does something through the API (or `system` for LabVirt itself). */
@@ -52,11 +53,48 @@ async function append(store: Repositories, event: EventRecord) {
   }
 }
 
-/** The newest events first. */
-export async function listEvents(store: Repositories, limit: number): Promise<EventRecord[]> {
-  const keys = await store.kv.keys('events')
-  const newest = keys.slice(-limit).reverse()
-  return store.kv.getMany<EventRecord>(newest)
+/** An event as the API lists it: with its place in the log, for paging. */
+export type ListedEvent = EventRecord & { cursor: string }
+
+const EVENTS = 'events:'
+// Keys are read in batches from the newest, so a filter that matches little reads no more than it must.
+const BATCH = 500
+
+function matches(e: EventRecord, f: EventFilter) {
+  if (f.user && e.actor !== f.user) return false
+  if (f.kind && e.kind !== f.kind) return false
+  if (!f.q) return true
+  const q = f.q.toLowerCase()
+  return [e.actor, e.action, e.kind, e.id].some((s) => s.toLowerCase().includes(q))
+}
+
+/** The newest `limit` events that pass the filter, newest first. */
+export async function listEvents(store: Repositories, limit: number, filter: EventFilter = {}): Promise<ListedEvent[]> {
+  let keys = await store.kv.keys('events')
+  // Keys sort by time, so a cursor is a cut in the sorted list.
+  if (filter.before) keys = keys.slice(0, sortedIndex(keys, EVENTS + filter.before))
+  if (filter.after) keys = keys.slice(sortedIndex(keys, `${EVENTS}${filter.after}\uffff`))
+  const out: ListedEvent[] = []
+  for (let end = keys.length; end > 0 && out.length < limit; end -= BATCH) {
+    const batch = keys.slice(Math.max(0, end - BATCH), end).reverse()
+    const records = await Promise.all(batch.map((k) => store.kv.get<EventRecord>(k)))
+    records.forEach((e, i) => {
+      if (e && out.length < limit && matches(e, filter)) out.push({ ...e, cursor: batch[i]!.slice(EVENTS.length) })
+    })
+  }
+  return out
+}
+
+/** The first index whose key is not below `key`. */
+function sortedIndex(keys: string[], key: string) {
+  let lo = 0
+  let hi = keys.length
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1
+    if (keys[mid]! < key) lo = mid + 1
+    else hi = mid
+  }
+  return lo
 }
 
 /** The log keeps this many events; older ones are pruned by the hourly sweep. */

@@ -12,11 +12,11 @@ import { startServer, type TestServer } from '../helpers/server'
 import { DeleteQuery, NAME_PATTERN } from '../../schemas/common'
 import { ImageCreate, ImageUpdate } from '../../schemas/images'
 import { ProfileCreate, ProfileUpdate } from '../../schemas/profiles'
-import { ClientCreate, ClientUpdate } from '../../schemas/clients'
+import { ClientCreate, ClientPreview, ClientUpdate } from '../../schemas/clients'
 import { LabCreate, LabUpdate } from '../../schemas/labs'
 import { TerminalAdopt, TerminalCreate, TerminalUpdate } from '../../schemas/terminals'
 import { HeartbeatBody, PendingId } from '../../schemas/terminal-api'
-import { Login, UserCreate, UserUpdate } from '../../schemas/users'
+import { Login, OwnPassword, UserCreate, UserUpdate } from '../../schemas/users'
 import { MaintenanceAction, ManualCreate, VmAction, VmId } from '../../schemas/vms'
 import { KeyChord, TypeText } from '../../schemas/keys'
 
@@ -67,6 +67,9 @@ const getRecord = async (path: string) => {
 
 const SPECS: Record<string, Spec> = {
   'POST /api/auth/login': { schema: Login, valid: () => ({ username: 'admin', password: 'not-the-password' }) },
+  // A wrong current password: a valid body never changes admin's password (or ends its session).
+  'POST /api/auth/password': { schema: OwnPassword, valid: () => ({ current: 'not-the-password', password: 'another-long-password' }) },
+  'POST /api/clients/preview': { schema: ClientPreview, valid: () => ({ program: 'xfreerdp', args: ['/v:%HOST%:%PORT%'], terminal: set.terminal.id }) },
   'POST /api/images': { schema: ImageCreate, valid: () => bodies.image() },
   'PUT /api/images/[id]': { schema: ImageUpdate, id: () => set.image.id, valid: () => getRecord(`/api/images/${set.image.id}`) },
   'POST /api/profiles': { schema: ProfileCreate, valid: () => ({ ...bodies.profile(set.image.id), restartPeriodHours: 24, extraArgs: ['-usb'] }) },

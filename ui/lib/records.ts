@@ -1,12 +1,18 @@
 import { nextTick, onMounted, onUnmounted, ref, type Ref } from 'vue'
 import { ApiError, del, get, post, put } from './api'
-import { type ChangeKind, onChange } from './live'
+import { type ChangeKind, onChange, status } from './live'
+
+const POLL_MS = 5000
 
 /** A record as the API answers it. */
 export interface Stored { id: string; revision: number; createdAt?: string; updatedAt?: string }
 
-/** A list of the API (`/api/<kind>`), loaded on mount and again when the stream says that kind changed. */
-export function useRecords<T extends Stored>(kind: ChangeKind) {
+/**
+ * A list of the API (`/api/<kind>`), loaded on mount and again when the stream says that kind
+ * changed (another tab, another admin); with `poll`, also every few seconds while the stream is
+ * not up, for records that change without an admin (pending terminals).
+ */
+export function useRecords<T extends Stored>(kind: ChangeKind, opts: { poll?: boolean } = {}) {
   const items = ref([]) as Ref<T[]>
   const loaded = ref(false)
   const error = ref('')
@@ -21,11 +27,16 @@ export function useRecords<T extends Stored>(kind: ChangeKind) {
     }
   }
   let off: (() => void) | undefined
+  let poller: ReturnType<typeof setInterval> | undefined
   onMounted(() => {
     void load()
     off = onChange((k) => k === kind && void load())
+    if (opts.poll) poller = setInterval(() => status.value !== 'live' && void load(), POLL_MS)
   })
-  onUnmounted(() => off?.())
+  onUnmounted(() => {
+    off?.()
+    clearInterval(poller)
+  })
   return { items, loaded, error, load }
 }
 
@@ -124,6 +135,39 @@ export function useEditing<R extends Stored>(kind: ChangeKind, list: { load(): P
       message.value = ''
       problem.value = await confirmDelete(kind, rec, question)
       if (!problem.value) void list.load()
+    },
+  }
+}
+
+/** `/api/<r>/<id>`, the id escaped. */
+export const recordPath = (resource: string, id: string) => `/api/${resource}/${encodeURIComponent(id)}`
+
+/**
+ * The create/edit/delete state of a list page whose rows edit in place: which row is being
+ * edited, whether the new-record form is open, and a delete guarded by the row's revision (its
+ * error shown above the list).
+ */
+export function useRecordEditor(resource: string, list: { load(): Promise<void> }) {
+  const editing = ref('')
+  const creating = ref(false)
+  const deleteError = ref('')
+  return {
+    editing,
+    creating,
+    deleteError,
+    saved() {
+      editing.value = ''
+      creating.value = false
+      void list.load()
+    },
+    async remove(row: Stored) {
+      deleteError.value = ''
+      try {
+        await del(`${recordPath(resource, row.id)}?revision=${row.revision}`)
+        await list.load()
+      } catch (err) {
+        deleteError.value = (err as Error).message
+      }
     },
   }
 }

@@ -31,6 +31,7 @@ describe('accessFor', () => {
     ['GET', '/api/vms/l1-1', 'session'],
     // Logout is a write anyone signed in may do.
     ['POST', '/api/auth/logout', 'session'],
+    ['POST', '/api/auth/password', 'session'],
     // Every other write needs an administrator.
     ['POST', '/api/labs', 'admin'],
     ['PUT', '/api/labs/a1', 'admin'],
