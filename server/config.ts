@@ -23,6 +23,8 @@ export interface Config {
   powerdownTimeoutMs: number
   /** How long a request body may take to arrive (LABVIRT_REQUEST_TIMEOUT, seconds). */
   requestTimeoutMs: number
+  /** Requests one client address may have under way at once (LABVIRT_MAX_REQUESTS_PER_ADDRESS). */
+  maxRequestsPerAddress: number
   /** How often the reconcile loop runs even when nothing triggers it. */
   reconcileIntervalMs: number
   /** `LABVIRT_RECONCILE=off`: serve the API but start, stop and adopt no VM on this host. */
@@ -138,6 +140,13 @@ function seconds(env: NodeJS.ProcessEnv, name: string, fallback: number) {
   return n
 }
 
+function count(env: NodeJS.ProcessEnv, name: string, fallback: number) {
+  const value = env[name]
+  if (!value) return fallback
+  if (!/^[1-9]\d{0,5}$/.test(value)) refuse(`${name} must be a whole number above 0, got ${value}`)
+  return Number(value)
+}
+
 const ACCELS = ['auto', 'kvm', 'tcg'] as const
 
 function accel(value: string | undefined, kvmDevice: string): Accel {
@@ -176,6 +185,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env, kvmDevice = '/d
     powerdownTimeoutMs: seconds(env, 'LABVIRT_POWERDOWN_TIMEOUT', 60) * 1000,
     reconcileIntervalMs: seconds(env, 'LABVIRT_RECONCILE_INTERVAL', 5) * 1000,
     requestTimeoutMs: seconds(env, 'LABVIRT_REQUEST_TIMEOUT', 30) * 1000,
+    maxRequestsPerAddress: count(env, 'LABVIRT_MAX_REQUESTS_PER_ADDRESS', 200),
     reconcile: onOff(env, 'LABVIRT_RECONCILE'),
     heartbeatTimeoutMs: seconds(env, 'LABVIRT_HEARTBEAT_TIMEOUT', 90) * 1000,
     forwardPorts: portRange(env.LABVIRT_FORWARD_PORTS),

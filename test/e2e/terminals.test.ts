@@ -54,7 +54,7 @@ describe('the terminals page', () => {
     await page.getByRole('button', { name: `Adopt into ${lab}` }).click()
     const known = page.locator(`tr[data-terminal="${name}"]`)
     await known.waitFor()
-    expect(await row.count()).toBe(0)
+    await expect.poll(() => row.count()).toBe(0)
     expect(await known.innerText()).toContain(MAC)
     expect((await admin.get(`/api/terminals/${name}`)).body).toMatchObject({ lab, mac: MAC })
 

@@ -26,7 +26,8 @@ export interface Vm {
   lastExit?: { at: string; reason: string }
 }
 
-export type ChangeKind = 'labs' | 'profiles' | 'images' | 'terminals' | 'clients' | 'users' | 'pending-terminals'
+const CHANGE_KINDS = ['labs', 'profiles', 'images', 'terminals', 'clients', 'users', 'pending-terminals'] as const
+export type ChangeKind = (typeof CHANGE_KINDS)[number]
 /** `live`: the stream is up; `polling`: no stream on this server, GET /api/vms every 2 s; `down`: neither answers. */
 export type LiveStatus = 'connecting' | 'live' | 'polling' | 'down'
 
@@ -123,7 +124,11 @@ function openStream() {
   const es = new EventSource(`/api/stream?lang=${language.value}`)
   source = es
   es.addEventListener('open', () => (status.value = 'live'))
-  es.addEventListener('vms', (e) => receive(parse(e as MessageEvent), true))
+  es.addEventListener('vms', (e) => {
+    receive(parse(e as MessageEvent), true)
+    // Sent on every (re)connection: whatever changed while no stream was open is fetched again.
+    for (const kind of CHANGE_KINDS) for (const fn of changeListeners) fn(kind, '')
+  })
   es.addEventListener('vm', (e) => receive([parse(e as MessageEvent)]))
   es.addEventListener('vm-removed', (e) => removed(parse(e as MessageEvent).id))
   es.addEventListener('event', (e) => (events.value = [parse(e as MessageEvent), ...events.value].slice(0, 100)))
