@@ -13,8 +13,9 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'integration',
-          include: ['test/integration/**/*.test.ts'],
-          // Real servers, QEMU and Redis: build the server once for all of them.
+          // Browser tests (test/e2e) too: they drive Chromium against the same built server.
+          include: ['test/integration/**/*.test.ts', 'test/e2e/**/*.test.ts'],
+          // Real servers, QEMU, Redis and Chromium: build the server once for all of them.
           globalSetup: ['test/helpers/global-setup.ts'],
         },
       },

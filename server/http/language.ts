@@ -1,7 +1,12 @@
-import { type H3Event, getRequestHeader } from 'h3'
+import { type H3Event, getQuery, getRequestHeader } from 'h3'
 import { negotiateLanguage } from '../i18n'
 
-/** The caller's language, from Accept-Language, among those LabVirt ships. */
+/**
+ * The caller's language among those LabVirt ships: `?lang=` first (an EventSource cannot set
+ * Accept-Language, so the console's live stream names the chosen language there), else
+ * Accept-Language.
+ */
 export function languageOf(event: H3Event) {
-  return negotiateLanguage(getRequestHeader(event, 'accept-language'))
+  const lang = getQuery(event).lang
+  return negotiateLanguage(typeof lang === 'string' && lang ? lang : getRequestHeader(event, 'accept-language'))
 }
