@@ -9,6 +9,8 @@ declare module 'vue-router' {
     nav?: string
     /** Admins only: a viewer is sent to the dashboard and sees no nav entry. */
     admin?: boolean
+    /** Shown alone, without the top bar (a detached console window). */
+    bare?: boolean
   }
 }
 
@@ -16,5 +18,7 @@ declare module 'vue-router' {
 export const routes: RouteRecordRaw[] = [
   { path: '/sign-in', name: 'sign-in', component: () => import('./pages/SignIn.vue'), meta: { public: true } },
   { path: '/', name: 'dashboard', component: () => import('./pages/Dashboard.vue'), meta: { nav: N_('Dashboard') } },
+  { path: '/vms/:id', name: 'vm', component: () => import('./pages/Vm.vue') },
+  { path: '/vms/:id/console', name: 'vm-console', component: () => import('./pages/VmConsoleWindow.vue'), meta: { admin: true, bare: true } },
   { path: '/:path(.*)*', name: 'not-found', component: () => import('./pages/NotFound.vue') },
 ]
