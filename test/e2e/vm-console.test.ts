@@ -62,6 +62,13 @@ const litPixels = (p: Page) =>
     return lit
   })
 
+/** The guest screen's own width and the width it is shown at. */
+const canvasWidths = (p: Page) =>
+  p.evaluate(() => {
+    const c = document.querySelector<HTMLCanvasElement>('.console-screen canvas')!
+    return { natural: c.width, css: Math.round(c.getBoundingClientRect().width) }
+  })
+
 /** Every value `.vm-console[data-console]` takes from now on, as the DOM changes. */
 async function recordViews(p: Page) {
   await p.evaluate(() => {
@@ -112,6 +119,25 @@ describe('the VM page and its console', () => {
     expect(await page.locator('.keys-menu').getAttribute('open')).toBeNull()
   })
 
+  it('scales to fit without enlarging, or 1:1 with scrolling; goes full screen and back', async () => {
+    const shown = () => canvasWidths(page)
+    // 1280 px wide: the fitted screen stays at its own size (720 px of firmware text), never enlarged.
+    await expect.poll(async () => { const s = await shown(); return s.css === s.natural }).toBe(true)
+    // A window too low for the screen: 1:1 scrolls, fit shrinks it.
+    await page.locator('.console-bar select').selectOption('actual')
+    await page.setViewportSize({ width: 1280, height: 500 })
+    await expect.poll(async () => { const s = await shown(); return s.css === s.natural }).toBe(true)
+    expect(await page.evaluate(() => localStorage.getItem('labvirt.console.scale'))).toBe('actual')
+    await page.locator('.console-bar select').selectOption('fit')
+    await expect.poll(async () => { const s = await shown(); return s.css < s.natural }).toBe(true)
+    await page.setViewportSize({ width: 1280, height: 900 })
+
+    await page.getByRole('button', { name: 'Full screen' }).click()
+    await expect.poll(() => page.evaluate(() => document.fullscreenElement?.classList.contains('vm-console') ?? false)).toBe(true)
+    await page.getByRole('button', { name: 'Exit full screen' }).click()
+    await expect.poll(() => page.evaluate(() => document.fullscreenElement === null)).toBe(true)
+  })
+
   it('types pasted text into the VM, and shows a refused text beside the field', async () => {
     await page.getByRole('button', { name: 'Type text…' }).click()
     const dialog = page.locator('dialog.paste')
@@ -141,6 +167,9 @@ describe('the VM page and its console', () => {
     await expect.poll(() => consoleView(popup), { timeout: 30_000 }).toBe('connected')
     await expect.poll(() => litPixels(popup), { timeout: 30_000, interval: 500 }).toBeGreaterThan(100)
     expect(await popup.locator('.topbar').count()).toBe(0)
+    // A window larger than the guest's screen shows it 1:1, not enlarged.
+    await expect.poll(async () => { const s = await canvasWidths(popup); return s.css === s.natural }).toBe(true)
+    await screenshot(popup, 'vm-console-window-en')
     await popup.close()
   })
 
@@ -153,6 +182,7 @@ describe('the VM page and its console', () => {
     await page.locator('.vm-console').getByRole('button', { name: 'Retry' }).click()
     await expect.poll(() => consoleView(page)).toBe('disconnected')
     expect(await page.locator('.console-reason').innerText()).toContain('no console socket')
+    await screenshot(page, 'vm-console-disconnected-en')
   })
 
   it('asks before stopping a VM a terminal is on; stopped, the console shows it and Start brings the screen back', async () => {
@@ -177,6 +207,7 @@ describe('the VM page and its console', () => {
     await confirm.getByRole('button', { name: 'Stop anyway' }).click()
     await expect.poll(() => consoleView(page), { timeout: 30_000 }).toBe('not-running')
     await page.locator('.vm-console').getByText('The VM is not running').waitFor()
+    await screenshot(page, 'vm-console-not-running-en')
     await page.locator('.vm-console').getByRole('button', { name: 'Start' }).click()
     await expect.poll(() => consoleView(page), { timeout: 60_000 }).toBe('connected')
     await expect.poll(() => litPixels(page), { timeout: 30_000, interval: 500 }).toBeGreaterThan(100)
