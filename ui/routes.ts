@@ -9,6 +9,8 @@ declare module 'vue-router' {
     nav?: string
     /** Admins only: a viewer is sent to the dashboard and sees no nav entry. */
     admin?: boolean
+    /** Shown alone, without the top bar (a detached console window). */
+    bare?: boolean
   }
 }
 
@@ -24,5 +26,7 @@ export const routes: RouteRecordRaw[] = [
   { path: '/users', name: 'users', component: () => import('./pages/Users.vue'), meta: { nav: N_('Users'), admin: true } },
   { path: '/events', name: 'events', component: () => import('./pages/Events.vue'), meta: { nav: N_('Events') } },
   { path: '/account', name: 'account', component: () => import('./pages/Account.vue'), meta: { nav: N_('My account') } },
+  { path: '/vms/:id', name: 'vm', component: () => import('./pages/Vm.vue') },
+  { path: '/vms/:id/console', name: 'vm-console', component: () => import('./pages/VmConsoleWindow.vue'), meta: { admin: true, bare: true } },
   { path: '/:path(.*)*', name: 'not-found', component: () => import('./pages/NotFound.vue') },
 ]

@@ -14,12 +14,14 @@ export class StreamReader {
   private waiters: (() => void)[] = []
   private constructor(private controller: AbortController) {}
 
-  static async open(url: string, cookie?: string, lang?: string): Promise<{ status: number; reader?: StreamReader }> {
+  /** `lang` goes in Accept-Language, or in `?lang=` with `langInQuery` (a browser's EventSource can set no header). */
+  static async open(url: string, cookie?: string, lang?: string, { langInQuery = false } = {}): Promise<{ status: number; reader?: StreamReader }> {
     const controller = new AbortController()
     const headers: Record<string, string> = { accept: 'text/event-stream' }
     if (cookie) headers.cookie = cookie
-    if (lang) headers['accept-language'] = lang
-    const res = await fetch(`${url}/api/stream`, { headers, signal: controller.signal })
+    if (lang && !langInQuery) headers['accept-language'] = lang
+    const query = lang && langInQuery ? `?lang=${lang}` : ''
+    const res = await fetch(`${url}/api/stream${query}`, { headers, signal: controller.signal })
     if (res.status !== 200 || !res.body) {
       await res.body?.cancel()
       return { status: res.status }
