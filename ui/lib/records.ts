@@ -1,5 +1,6 @@
-import { nextTick, onMounted, onUnmounted, ref, type Ref } from 'vue'
+import { nextTick, onMounted, onUnmounted, ref, watch, type Ref } from 'vue'
 import { ApiError, del, get, post, put } from './api'
+import { language } from './i18n'
 import { type ChangeKind, onChange, status } from './live'
 
 const POLL_MS = 5000
@@ -10,7 +11,8 @@ export interface Stored { id: string; revision: number; createdAt?: string; upda
 /**
  * A list of the API (`/api/<kind>`), loaded on mount and again when the stream says that kind
  * changed (another tab, another admin); with `poll`, also every few seconds while the stream is
- * not up, for records that change without an admin (pending terminals).
+ * not up, for records that change without an admin (pending terminals). A change of language
+ * loads it again too: records carry the server's translated messages (a profile's `problems`).
  */
 export function useRecords<T extends Stored>(kind: ChangeKind, opts: { poll?: boolean } = {}) {
   const items = ref([]) as Ref<T[]>
@@ -33,6 +35,7 @@ export function useRecords<T extends Stored>(kind: ChangeKind, opts: { poll?: bo
     off = onChange((k) => k === kind && void load())
     if (opts.poll) poller = setInterval(() => status.value !== 'live' && void load(), POLL_MS)
   })
+  watch(language, () => void load())
   onUnmounted(() => {
     off?.()
     clearInterval(poller)
