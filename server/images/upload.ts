@@ -3,6 +3,7 @@ import { createWriteStream } from 'node:fs'
 import { mkdir, rename, rm } from 'node:fs/promises'
 import type { IncomingMessage } from 'node:http'
 import { join } from 'node:path'
+import { Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { Stored } from '../../storage'
 import type { Image } from '../../schemas/images'
@@ -23,28 +24,34 @@ const tooLarge = (max: number) => new DomainError(413, 'too_large', N_('The imag
 /**
  * The bytes of `req`, as they arrive, into the file `path` (never held in memory), cut with
  * `tooBig()` once they pass `limit` and with a 400 when the sender stops sending for `idleMs`.
- * The request is read, never destroyed, on a refusal: the caller still answers on it.
+ * `req` is piped, not given to `pipeline`, which would destroy it on a refusal: the caller still
+ * answers on it. A Transform counts in the stream's own turn (no promise per chunk).
  */
 async function receive(req: IncomingMessage, path: string, limit: number, tooBig: () => DomainError, idleMs: number) {
   let received = 0
-  let idle: NodeJS.Timeout | undefined
-  const quiet = () => req.destroy(new Error('upload idle'))
-  async function* counted() {
-    idle = setTimeout(quiet, idleMs)
-    for await (const chunk of req.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
+  const idle = setTimeout(() => req.destroy(new Error('upload idle')), idleMs)
+  const counter = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
       idle.refresh()
       received += chunk.length
-      if (received > limit) throw tooBig()
-      yield chunk
-    }
+      if (received > limit) return done(tooBig())
+      done(null, chunk)
+    },
+  })
+  // The sender gone before the end (a cut connection, the idle timeout): the file is incomplete.
+  const cut = () => {
+    if (!req.complete) counter.destroy(new Error('upload cut off'))
   }
+  req.once('error', cut).once('close', cut)
   try {
-    await pipeline(counted, createWriteStream(path, { flags: 'wx', mode: 0o640 }))
+    req.pipe(counter)
+    await pipeline(counter, createWriteStream(path, { flags: 'wx', mode: 0o640 }))
   } catch (err) {
     if (err instanceof DomainError) throw err
     throw new DomainError(400, 'aborted', N_('The upload was cut off before it was complete'))
   } finally {
     clearTimeout(idle)
+    req.off('error', cut).off('close', cut)
   }
   return received
 }
