@@ -45,7 +45,7 @@ async function receive(req: IncomingMessage, path: string, limit: number, tooBig
   req.once('error', cut).once('close', cut)
   try {
     req.pipe(counter)
-    await pipeline(counter, createWriteStream(path, { flags: 'wx', mode: 0o640 }))
+    await pipeline(counter, createWriteStream(path, { flags: 'wx', mode: 0o600 }))
   } catch (err) {
     if (err instanceof DomainError) throw err
     throw new DomainError(400, 'aborted', N_('The upload was cut off before it was complete'))
