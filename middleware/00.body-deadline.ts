@@ -12,4 +12,6 @@ export default defineEventHandler(async (event) => {
   timer.unref()
   const done = () => clearTimeout(timer)
   req.once('end', done).once('close', done)
+  // An upload's handler lifts it once the session is known (server/http/long-body.ts).
+  event.context.releaseBodyDeadline = done
 })

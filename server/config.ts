@@ -49,6 +49,10 @@ export interface Config {
    * default; `root` keeps QEMU as root. Unset when LabVirt is not root (it cannot switch users).
    */
   qemuUser?: string
+  /** The largest image upload taken (LABVIRT_UPLOAD_MAX, bytes; `64G`-style suffixes). */
+  uploadMaxBytes: number
+  /** Free space an upload, import or conversion must leave in the data dir (LABVIRT_DISK_RESERVE). */
+  diskReserveBytes: number
 }
 
 /** A setting the server cannot start with: it says which and why, and the server exits. */
@@ -161,6 +165,17 @@ function niceValue(value: string | undefined): number {
   return Number(value)
 }
 
+const UNITS: Record<string, number> = { '': 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 }
+
+/** A size like `64G`, `512M` or `1073741824` (bytes). */
+function bytes(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const value = env[name]
+  if (!value) return fallback
+  const m = /^(\d{1,15})([KMGT]?)i?B?$/i.exec(value.trim())
+  if (!m) refuse(`${name} must be a size like 64G, 512M or a number of bytes, got ${value}`)
+  return Number(m[1]) * UNITS[m[2]!.toUpperCase()]!
+}
+
 function onOff(env: NodeJS.ProcessEnv, name: string): boolean {
   const value = env[name]
   if (value && value !== 'on' && value !== 'off') refuse(`${name} must be on or off, got ${value}`)
@@ -194,5 +209,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env, kvmDevice = '/d
     connectionTracking: connectionTracking(env.LABVIRT_CONNECTION_TRACKING),
     dhcp: dhcpSettings(env),
     qemuUser: qemuUser(env.LABVIRT_QEMU_USER, uid),
+    uploadMaxBytes: bytes(env, 'LABVIRT_UPLOAD_MAX', 64 * 2 ** 30),
+    diskReserveBytes: bytes(env, 'LABVIRT_DISK_RESERVE', 2 * 2 ** 30),
   }
 }

@@ -1,3 +1,7 @@
+import { createReadStream } from 'node:fs'
+import { stat } from 'node:fs/promises'
+import { request as httpRequest } from 'node:http'
+import { request as httpsRequest } from 'node:https'
 import { N_ } from '../../schemas/msgid'
 import { t } from './i18n'
 
@@ -11,12 +15,16 @@ export class Api {
     return new Api(url.replace(/\/$/, ''), env.LABVIRT_USER || 'admin', env.LABVIRT_PASSWORD || env.LABVIRT_ADMIN_PASSWORD)
   }
 
+  private language() {
+    return process.env.LANG?.split(/[_.]/)[0] || 'en'
+  }
+
   private async send(method: string, path: string, body?: unknown) {
     let res: Response
     try {
       res = await fetch(`${this.url}${path}`, {
         method,
-        headers: { 'content-type': 'application/json', 'accept-language': process.env.LANG?.split(/[_.]/)[0] || 'en', ...(this.cookie ? { cookie: this.cookie } : {}) },
+        headers: { 'content-type': 'application/json', 'accept-language': this.language(), ...(this.cookie ? { cookie: this.cookie } : {}) },
         body: body === undefined ? undefined : JSON.stringify(body),
       })
     } catch (err) {
@@ -33,12 +41,42 @@ export class Api {
   /** Calls the API, signing in first; a 4xx/5xx becomes an Error with the server's (translated) message. */
   async call<T = any>(method: string, path: string, body?: unknown): Promise<T> {
     if (!this.cookie) await this.login()
-    const { status, data } = await this.send(method, path, body)
-    if (status >= 400) {
-      const fields = (data?.fields ?? []).map((f: { field: string; message: string }) => `\n  ${f.field}: ${f.message}`).join('')
-      throw new Error(`${data?.message ?? status}${fields}`)
-    }
-    return data as T
+    return answer<T>(await this.send(method, path, body))
+  }
+
+  /**
+   * PUTs the file at `file` to `path` as application/octet-stream, streamed from disk (any size),
+   * telling `progress` how many bytes have gone out of how many.
+   */
+  async upload<T = any>(path: string, file: string, progress: (sent: number, total: number) => void): Promise<T> {
+    if (!this.cookie) await this.login()
+    const { size } = await stat(file)
+    const url = new URL(`${this.url}${path}`)
+    const request = url.protocol === 'https:' ? httpsRequest : httpRequest
+    const result = await new Promise<{ status: number; data: any }>((resolve, reject) => {
+      const req = request(url, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/octet-stream', 'content-length': size, 'accept-language': this.language(), cookie: this.cookie },
+      })
+      req.on('response', (res) => {
+        let text = ''
+        res.setEncoding('utf8').on('data', (d) => (text += d))
+        res.on('end', () => {
+          let data: any = text
+          try {
+            data = JSON.parse(text)
+          } catch {}
+          resolve({ status: res.statusCode ?? 0, data })
+        })
+      })
+      req.on('error', (err) => reject(new Error(t(N_('Cannot reach LabVirt at {url}: {error}'), { url: this.url, error: err.message }))))
+      let sent = 0
+      const source = createReadStream(file)
+      source.on('data', (chunk) => progress((sent += chunk.length), size))
+      source.on('error', reject)
+      source.pipe(req)
+    })
+    return answer<T>(result)
   }
 
   private async login() {
@@ -46,4 +84,12 @@ export class Api {
     const { status, data } = await this.send('POST', '/api/auth/login', { username: this.user, password: this.password })
     if (status !== 200) throw new Error(data?.message ?? String(status))
   }
+}
+
+function answer<T>({ status, data }: { status: number; data: any }): T {
+  if (status >= 400) {
+    const fields = (data?.fields ?? []).map((f: { field: string; message: string }) => `\n  ${f.field}: ${f.message}`).join('')
+    throw new Error(`${data?.message ?? status}${fields}`)
+  }
+  return data as T
 }

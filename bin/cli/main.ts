@@ -5,6 +5,7 @@ import { Api } from './api'
 import { t } from './i18n'
 import { demo } from './demo'
 import { guarded } from './guarded'
+import { image } from './images'
 import { dhcp, network } from './network'
 import { table } from './table'
 import { terminal } from './terminals'
@@ -76,6 +77,7 @@ const main = defineCommand({
   subCommands: {
     vm: defineCommand({ meta: { name: 'vm', description: t(N_('List and control VMs')) }, subCommands: { list: vmList, ...vmActions } }),
     launch,
+    image,
     terminal,
     network,
     dhcp,

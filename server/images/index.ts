@@ -12,7 +12,7 @@ import { type Actor, recordEvent } from '../events'
 import { createQcow2, imageInfo, QemuImgError } from '../qemu/img'
 import { imageFile } from './files'
 
-const KIND = N_('image')
+export const KIND = N_('image')
 
 /** What GET answers: the record, with the file's current size, or `missing` when the file is gone. */
 export type ImageView = Stored<Image> & { missing?: true }
@@ -25,7 +25,7 @@ function imagePath(config: Pick<Config, 'dataDir'>, file: string) {
 }
 
 // A failing qemu-img is this host's problem (binary missing, disk full), not the caller's: 503.
-async function qemuImg<T>(op: () => Promise<T>): Promise<T> {
+export async function qemuImg<T>(op: () => Promise<T>): Promise<T> {
   try {
     return await op()
   } catch (err) {
@@ -51,6 +51,15 @@ async function reserve(path: string, file: string) {
 }
 
 export const listImages = ({ store }: Context) => store.images.list()
+
+/** Who uses an image: the profiles with it as a disk, and one-off VMs booting its file as a CD-ROM. */
+export async function imageUsers({ store }: Context, image: Pick<Image, 'name' | 'file'>) {
+  const [profiles, manual] = await Promise.all([store.profiles.list(), store.manual.list()])
+  return [
+    { kind: N_('profiles'), ids: profiles.filter((p) => p.disks.some((d) => d.image === image.name)).map((p) => p.id) },
+    { kind: N_('VMs'), ids: manual.filter((m) => m.cdrom === image.file).map((m) => m.id) },
+  ]
+}
 
 /**
  * The record with `actualSize` read live (a writable VM grows its file). Not written back: a read
@@ -116,9 +125,7 @@ export async function updateImage(ctx: Context, actor: Actor, id: string, input:
 /** Refused while a profile uses the image; the record goes first, so no record outlives its file. */
 export async function deleteImage(ctx: Context, actor: Actor, id: string, revision?: number) {
   const { store, config } = ctx
-  await mustGet(store.images, KIND, id)
-  const profiles = (await store.profiles.list()).filter((p) => p.disks.some((d) => d.image === id)).map((p) => p.id)
-  refuseIfUsed(KIND, id, [{ kind: N_('profiles'), ids: profiles }])
+  refuseIfUsed(KIND, id, await imageUsers(ctx, await mustGet(store.images, KIND, id)))
   const removed = await guardRecord(KIND, id, () => store.images.remove(id, revision))
   try {
     await rm(imagePath(config, removed.file), { force: true })

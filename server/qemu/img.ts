@@ -7,6 +7,10 @@ export interface ImageInfo {
   virtualSize: number
   actualSize: number
   backingFile?: string
+  /** The backing file's path as qemu-img resolves it (relative to the image's directory). */
+  fullBackingFile?: string
+  /** A qcow2's external data file, which holds its bytes somewhere else. */
+  dataFile?: string
 }
 
 export class QemuImgError extends Error {
@@ -16,8 +20,8 @@ export class QemuImgError extends Error {
   }
 }
 
-async function run(args: string[]) {
-  const r = await execa(qemuImg(), args, { reject: false, timeout: 60_000 })
+async function run(args: string[], timeout = 60_000) {
+  const r = await execa(qemuImg(), args, { reject: false, timeout })
   if (r.exitCode !== 0) throw new QemuImgError(r.stderr || r.stdout || String(r.message))
   return r.stdout
 }
@@ -35,5 +39,12 @@ export async function imageInfo(path: string): Promise<ImageInfo> {
     virtualSize: info['virtual-size'],
     actualSize: info['actual-size'],
     backingFile: info['backing-filename'],
+    fullBackingFile: info['full-backing-filename'],
+    dataFile: info['format-specific']?.data?.['data-file'],
   }
+}
+
+/** `src` (raw) as a new qcow2 at `dst`, which the caller has reserved. No timeout: disks are big. */
+export async function convertRawToQcow2(src: string, dst: string) {
+  await run(['convert', '-q', '-f', 'raw', '-O', 'qcow2', src, dst], 0)
 }

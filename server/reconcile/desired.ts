@@ -110,7 +110,8 @@ export function desiredVms(model: Model, host: HostSettings): { vms: DesiredVm[]
       const vm = { kind, lab: lab?.id, seat: opts.seat, profile: profile.id }
       return void problems.push({ id, vm, msgid: N_('Profile "{profile}" has extra arguments LabVirt does not allow ({args}); edit the profile: it has fields for the machine, CPU, clock, tablet, sound, display, SMBIOS and UEFI'), params: { profile: profile.id, args } })
     }
-    const disks: VmDisk[] = profile.disks.map((d, i) => ({ path: diskPaths(profile)[i]!, bus: d.bus, media: d.media }))
+    // An uploaded raw disk or ISO is opened as raw; the format is never left for QEMU to guess.
+    const disks: VmDisk[] = profile.disks.map((d, i) => ({ path: diskPaths(profile)[i]!, bus: d.bus, media: d.media, format: images.get(d.image)?.format === 'qcow2' ? 'qcow2' : images.has(d.image) ? 'raw' : undefined }))
     if (opts.cdrom) disks.push({ path: join(host.imagesDir, opts.cdrom), bus: 'ide', media: 'cdrom' })
     const spec: VmSpec = {
       name: id,

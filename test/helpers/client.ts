@@ -19,7 +19,7 @@ export class ApiClient {
     if (body !== undefined) {
       payload = JSON.stringify(body)
     }
-    if (payload !== undefined) headers['content-type'] = 'application/json'
+    if (payload !== undefined) headers['content-type'] ??= 'application/json'
     const res = await fetch(`${this.url}${path}`, { method, headers, body: payload })
     const setCookie = res.headers.get('set-cookie')
     if (setCookie) this.cookie = setCookie.split(';')[0]!

@@ -4,6 +4,7 @@ import { request as httpRequest } from 'node:http'
 import { ApiClient, adminClient } from '../helpers/client'
 import { bodies, uniqueName } from '../helpers/fixtures'
 import { ADMIN_PASSWORD, startServer, type TestServer } from '../helpers/server'
+import { bodyTypeFor } from '../../server/http/body-type'
 
 // Who may call what, checked over HTTP against the built server for EVERY route file under routes/:
 // a new route is covered the moment its file exists. Then the session cookie, the login throttle,
@@ -34,6 +35,13 @@ function plausibleBody(route: Route): unknown {
   if (kind === 'clients') return bodies.client()
   if (kind === 'users') return bodies.user()
   return {}
+}
+
+/** Sends `body` as the one media type the route takes (an upload's is bytes, not JSON). */
+function call(client: ApiClient, r: Route, path: string, body: unknown) {
+  const type = bodyTypeFor(r.method, path)
+  if (body === undefined || type === 'application/json') return client.request(r.method, path, body)
+  return client.request(r.method, path, undefined, { raw: 'not an image', headers: { 'content-type': type } })
 }
 
 let server: TestServer
@@ -67,7 +75,7 @@ describe('the route table', () => {
 
 describe('without a session', () => {
   it.each(ROUTES.map((r) => ({ r, name: label(r) })))('$name', async ({ r }) => {
-    const res = await new ApiClient(server.url).request(r.method, r.path, plausibleBody(r))
+    const res = await call(new ApiClient(server.url), r, r.path, plausibleBody(r))
     if (isPublic(r.path)) {
       expect(res.status, JSON.stringify(res.body)).not.toBe(401)
       expect(res.status).toBeLessThan(500)
@@ -124,7 +132,7 @@ describe('as a viewer', () => {
   })
 
   it.each(writes.map((r) => ({ r, name: label(r) })))('may not write (or see a screen): $name', async ({ r }) => {
-    const res = await viewer.request(r.method, r.path, plausibleBody(r))
+    const res = await call(viewer, r, r.path, plausibleBody(r))
     expect(res.status, JSON.stringify(res.body)).toBe(403)
     expect(res.body?.error).toBe('forbidden')
   })
@@ -170,7 +178,7 @@ describe('as an administrator', () => {
   it('every write passes the guard (answers neither 401 nor 403)', async () => {
     for (const r of ROUTES.filter((x) => WRITES.has(x.method) && x.pattern !== '/api/auth/logout' && x.pattern !== '/api/auth/login')) {
       // Bodies that cannot succeed, so nothing is created: the point is only that the guard lets them in.
-      const res = await admin.request(r.method, r.path.replace(/x1/g, 'no-such-x1'), r.method === 'DELETE' ? undefined : { unknownField: true })
+      const res = await call(admin, r, r.path.replace(/x1/g, 'no-such-x1'), r.method === 'DELETE' ? undefined : { unknownField: true })
       expect([401, 403], `${r.method} ${r.path}: ${res.status} ${JSON.stringify(res.body)}`).not.toContain(res.status)
       expect(res.status, `${r.method} ${r.path}: ${JSON.stringify(res.body)}`).toBeLessThan(500)
     }

@@ -35,6 +35,8 @@ describe('settings checked at start', () => {
     [{ LABVIRT_RECONCILE: 'no' }, 'LABVIRT_RECONCILE must be on or off, got no'],
     [{ LABVIRT_QEMU_NICE: '20' }, 'LABVIRT_QEMU_NICE must be a whole number from 0 to 19, got 20'],
     [{ LABVIRT_QEMU_NICE: '-5' }, 'LABVIRT_QEMU_NICE must be a whole number from 0 to 19, got -5'],
+    [{ LABVIRT_UPLOAD_MAX: 'lots' }, 'LABVIRT_UPLOAD_MAX must be a size like 64G, 512M or a number of bytes, got lots'],
+    [{ LABVIRT_DISK_RESERVE: '-1G' }, 'LABVIRT_DISK_RESERVE must be a size like 64G, 512M or a number of bytes, got -1G'],
   ])('refuses %o', (env, message) => {
     expect(() => readConfig(env)).toThrow(ConfigError)
     expect(() => readConfig(env)).toThrow(message)
@@ -44,6 +46,7 @@ describe('settings checked at start', () => {
     const c = readConfig({ LABVIRT_POWERDOWN_TIMEOUT: '1.5', LABVIRT_RECONCILE: 'off' })
     expect(c).toMatchObject({ powerdownTimeoutMs: 1500, reconcile: false, reconcileIntervalMs: 5000 })
     expect(readConfig({ LABVIRT_RECONCILE: 'on' }).reconcile).toBe(true)
+    expect([readConfig({}).uploadMaxBytes, readConfig({ LABVIRT_UPLOAD_MAX: '512M' }).uploadMaxBytes, readConfig({ LABVIRT_DISK_RESERVE: '1000' }).diskReserveBytes]).toEqual([64 * 2 ** 30, 512 * 2 ** 20, 1000])
     expect([readConfig({}).qemuNice, readConfig({ LABVIRT_QEMU_NICE: '0' }).qemuNice, readConfig({ LABVIRT_QEMU_NICE: '19' }).qemuNice]).toEqual([5, 0, 19])
   })
 })

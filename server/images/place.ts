@@ -1,0 +1,48 @@
+import { N_ } from '../../schemas/msgid'
+import { randomBytes } from 'node:crypto'
+import { link, rm, statfs } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { ImageFormat } from '../../schemas/images'
+import type { Config } from '../config'
+import { ConflictError, DomainError } from '../errors'
+
+/**
+ * A temporary name in the images directory for `id`'s incoming bytes. Dot files are never an
+ * image (server/images/files.ts) nor listed as not imported, and a start sweeps leftovers.
+ */
+export const tempName = (kind: 'upload' | 'convert', id: string) => `.${kind}-${id}-${randomBytes(6).toString('hex')}.part`
+export const isTempName = (file: string) => /^\.(?:upload|convert)-.*\.part$/.test(file)
+
+const EXTENSIONS: Record<ImageFormat, string> = { qcow2: 'qcow2', raw: 'img', iso: 'iso' }
+export const fileFor = (id: string, format: ImageFormat) => `${id}.${EXTENSIONS[format]}`
+
+/**
+ * Gives the finished temporary file `tmp` its name `file` in `dir` without ever replacing a file
+ * already there (a hard link fails on an existing name, where a rename would overwrite it).
+ */
+export async function placeNew(dir: string, tmp: string, file: string) {
+  try {
+    await link(join(dir, tmp), join(dir, file))
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
+      throw new ConflictError(N_('The file "{file}" already exists in the images directory'), { file })
+    }
+    throw err
+  }
+  await rm(join(dir, tmp), { force: true })
+}
+
+/** Bytes that may still be written to the data dir while leaving LABVIRT_DISK_RESERVE free. */
+export async function spaceLeft(config: Pick<Config, 'dataDir' | 'diskReserveBytes'>): Promise<number> {
+  const s = await statfs(config.dataDir)
+  return s.bavail * s.bsize - config.diskReserveBytes
+}
+
+export function noSpace(config: Pick<Config, 'diskReserveBytes'>, needed: number, left: number) {
+  const gib = (n: number) => (n / 2 ** 30).toFixed(1)
+  return new DomainError(507, 'no_space', N_('Not enough disk space: this needs {needed} GiB and would leave less than the reserve of {reserve} GiB free (room for {left} GiB)'), {
+    needed: gib(needed),
+    reserve: gib(config.diskReserveBytes),
+    left: gib(Math.max(0, left)),
+  })
+}
