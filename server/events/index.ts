@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import type { EventRecord, Repositories } from '../../storage'
+import { DEFAULT_LANGUAGE, type Language, translate } from '../i18n'
 
 /** Who does something through the API (or `system` for LabVirt itself). */
 export interface Actor {
@@ -27,9 +28,17 @@ export async function recordEvent(
   kind: string,
   id: string,
   revision?: number,
+  message?: EventRecord['message'],
 ) {
   const event = eventOf(actor, action, kind, id, revision)
-  await append(store, event)
+  await append(store, message ? { ...event, message } : event)
+}
+
+/** An event as the API shows it: its message, if any, in the reader's language. */
+export type EventView = Omit<EventRecord, 'message'> & { message?: string }
+
+export function eventView({ message, ...e }: EventRecord, lang: Language): EventView {
+  return message ? { ...e, message: translate(lang, message.msgid, message.params) } : e
 }
 
 function eventOf(actor: Actor, action: string, kind: string, id: string, revision?: number): EventRecord {
@@ -53,10 +62,10 @@ async function append(store: Repositories, event: EventRecord) {
 }
 
 /** The newest events first. */
-export async function listEvents(store: Repositories, limit: number): Promise<EventRecord[]> {
+export async function listEvents(store: Repositories, limit: number, lang: Language = DEFAULT_LANGUAGE): Promise<EventView[]> {
   const keys = await store.kv.keys('events')
   const newest = keys.slice(-limit).reverse()
-  return store.kv.getMany<EventRecord>(newest)
+  return (await store.kv.getMany<EventRecord>(newest)).map((e) => eventView(e, lang))
 }
 
 /** The log keeps this many events; older ones are pruned by the hourly sweep. */
