@@ -99,23 +99,26 @@ const RECIPE = createHash('sha256')
   .digest('hex')
   .slice(0, 12)
 
-const builds = new Map<string, Promise<TinyGuest>>()
+/** Lookups and builds under way, by cache directory: callers at once share one. */
+const pending = new Map<string, Promise<TinyGuest>>()
 
 /**
  * The tiny guest's files under `cacheDir` (an absolute path), built on first use. Safe when several
- * callers or processes ask at once; a failure is a TinyGuestError saying why.
+ * callers or processes ask at once; a failure is a TinyGuestError saying why. Each call looks again,
+ * so a cache emptied meanwhile is rebuilt.
  */
 export function tinyGuest(cacheDir: string): Promise<TinyGuest> {
   if (!isAbsolute(cacheDir)) return Promise.reject(new TinyGuestError(`the cache directory must be an absolute path, got ${cacheDir}`))
-  let build = builds.get(cacheDir)
-  if (!build) {
-    build = ensure(cacheDir).catch((err) => {
-      builds.delete(cacheDir)
-      throw err instanceof TinyGuestError ? err : new TinyGuestError((err as Error).message)
-    })
-    builds.set(cacheDir, build)
+  let found = pending.get(cacheDir)
+  if (!found) {
+    found = ensure(cacheDir)
+      .catch((err) => {
+        throw err instanceof TinyGuestError ? err : new TinyGuestError((err as Error).message)
+      })
+      .finally(() => pending.delete(cacheDir))
+    pending.set(cacheDir, found)
   }
-  return build
+  return found
 }
 
 const files = (dir: string, kernelPackage: string): TinyGuest => ({
