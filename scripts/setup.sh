@@ -9,8 +9,8 @@ PACKAGES=(qemu-system-x86 qemu-utils redis-server)
 # UEFI firmware for profiles with `firmware: uefi`.
 PACKAGES+=(ovmf)
 PACKAGES+=(iproute2 nftables conntrack dnsmasq-base kmod)
-# The tests: the tiny guest (test/helpers/tiny-guest.ts builds it from busybox-static and a Debian
-# kernel onto a SYSLINUX disk), and curl for the terminal launcher.
+# The demo's and the tests' tiny Linux guest (server/images/tiny-guest.ts builds it from
+# busybox-static and a Debian kernel onto a SYSLINUX disk), and curl for the terminal launcher.
 PACKAGES+=(busybox-static syslinux mtools xz-utils curl)
 # The console's browser tests (test/e2e/, driven by playwright-core).
 PACKAGES+=(chromium)

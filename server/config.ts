@@ -8,6 +8,8 @@ import { resolveAccel } from './qemu/accel'
 /** Settings from the environment (see DESIGN.md, Configuration). Read once, at start. */
 export interface Config {
   dataDir: string
+  /** What LabVirt builds once and keeps (the demo's tiny guest): LABVIRT_CACHE_DIR, `<data>/cache` by default. */
+  cacheDir: string
   storeUrl?: string
   hostId: string
   adminPassword?: string
@@ -187,8 +189,10 @@ export const imagesDir = (config: Pick<Config, 'dataDir'>) => join(config.dataDi
 
 /** Every setting, checked: a bad one is a ConfigError, and the server says so and exits at start. */
 export function readConfig(env: NodeJS.ProcessEnv = process.env, kvmDevice = '/dev/kvm', uid = process.getuid?.()): Config {
+  const dataDir = resolve(env.LABVIRT_DATA_DIR || './data')
   return {
-    dataDir: resolve(env.LABVIRT_DATA_DIR || './data'),
+    dataDir,
+    cacheDir: env.LABVIRT_CACHE_DIR ? resolve(env.LABVIRT_CACHE_DIR) : join(dataDir, 'cache'),
     storeUrl: env.LABVIRT_STORE_URL || undefined,
     hostId: env.LABVIRT_HOST_ID || hostname(),
     adminPassword: env.LABVIRT_ADMIN_PASSWORD || undefined,

@@ -29,6 +29,8 @@ export interface EventRecord {
   revision?: number
   /** The caller's address, for sign-ins and sign-outs. */
   address?: string
+  /** What happened, in words: a msgid and its params, translated for each reader. */
+  message?: { msgid: string; params?: Record<string, string | number> }
 }
 
 /** Every collection of the store, by key prefix. */

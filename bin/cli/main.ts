@@ -82,7 +82,7 @@ const main = defineCommand({
     network,
     dhcp,
     demo: defineCommand({
-      meta: { name: 'demo', description: t(N_('Create a small demo lab (blank image, profile, 2 seats in user networking)')) },
+      meta: { name: 'demo', description: t(N_('Create a small demo lab (a tiny Linux guest, a profile, 2 seats in user networking)')) },
       run: guarded(() => demo(Api.fromEnv())),
     }),
   },

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import type { EventFilter } from '../../schemas/events'
 import type { EventRecord, Repositories } from '../../storage'
+import { DEFAULT_LANGUAGE, type Language, translate } from '../i18n'
 
 /** Who does something through the API (or `system` for LabVirt itself). */
 export interface Actor {
@@ -28,9 +29,17 @@ export async function recordEvent(
   kind: string,
   id: string,
   revision?: number,
+  message?: EventRecord['message'],
 ) {
   const event = eventOf(actor, action, kind, id, revision)
-  await append(store, event)
+  await append(store, message ? { ...event, message } : event)
+}
+
+/** An event as the API shows it: its message, if any, in the reader's language. */
+export type EventView = Omit<EventRecord, 'message'> & { message?: string }
+
+export function eventView({ message, ...e }: EventRecord, lang: Language): EventView {
+  return message ? { ...e, message: translate(lang, message.msgid, message.params) } : e
 }
 
 function eventOf(actor: Actor, action: string, kind: string, id: string, revision?: number): EventRecord {
@@ -54,7 +63,7 @@ async function append(store: Repositories, event: EventRecord) {
 }
 
 /** An event as the API lists it: with its place in the log, for paging. */
-export type ListedEvent = EventRecord & { cursor: string }
+export type ListedEvent = EventView & { cursor: string }
 
 const EVENTS = 'events:'
 // Keys are read in batches from the newest, so a filter that matches little reads no more than it must.
@@ -68,8 +77,8 @@ function matches(e: EventRecord, f: EventFilter) {
   return [e.actor, e.action, e.kind, e.id].some((s) => s.toLowerCase().includes(q))
 }
 
-/** The newest `limit` events that pass the filter, newest first. */
-export async function listEvents(store: Repositories, limit: number, filter: EventFilter = {}): Promise<ListedEvent[]> {
+/** The newest `limit` events that pass the filter, newest first, their messages in `lang`. */
+export async function listEvents(store: Repositories, limit: number, filter: EventFilter = {}, lang: Language = DEFAULT_LANGUAGE): Promise<ListedEvent[]> {
   let keys = await store.kv.keys('events')
   // Keys sort by time, so a cursor is a cut in the sorted list.
   if (filter.before) keys = keys.slice(0, sortedIndex(keys, EVENTS + filter.before))
@@ -79,7 +88,7 @@ export async function listEvents(store: Repositories, limit: number, filter: Eve
     const batch = keys.slice(Math.max(0, end - BATCH), end).reverse()
     const records = await Promise.all(batch.map((k) => store.kv.get<EventRecord>(k)))
     records.forEach((e, i) => {
-      if (e && out.length < limit && matches(e, filter)) out.push({ ...e, cursor: batch[i]!.slice(EVENTS.length) })
+      if (e && out.length < limit && matches(e, filter)) out.push({ ...eventView(e, lang), cursor: batch[i]!.slice(EVENTS.length) })
     })
   }
   return out

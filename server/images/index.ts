@@ -1,7 +1,8 @@
 import { N_ } from '../../schemas/msgid'
 import type * as v from 'valibot'
-import { mkdir, open, rm } from 'node:fs/promises'
-import { basename, join } from 'node:path'
+import { randomBytes } from 'node:crypto'
+import { chmod, copyFile, mkdir, open, rename, rm } from 'node:fs/promises'
+import { basename, dirname, join } from 'node:path'
 import type { Stored } from '../../storage'
 import type { Image, ImageCreate, ImageUpdate } from '../../schemas/images'
 import { type Config, imagesDir } from '../config'
@@ -37,11 +38,14 @@ export async function qemuImg<T>(op: () => Promise<T>): Promise<T> {
   }
 }
 
+// Owner only (umask 077 too): QEMU opens images as root before it drops to LABVIRT_QEMU_USER.
+const IMAGE_MODE = 0o600
+
 // qemu-img overwrites whatever is at a path, so the name is claimed first with an exclusive
 // create: a file already there (another request's, or one with no record) is never touched.
 async function reserve(path: string, file: string) {
   try {
-    await (await open(path, 'wx', 0o600)).close()
+    await (await open(path, 'wx', IMAGE_MODE)).close()
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
       throw new ConflictError(N_('The file "{file}" already exists in the images directory'), { file })
@@ -78,25 +82,50 @@ export async function getImage(ctx: Context, id: string): Promise<ImageView> {
 
 /** A blank qcow2 `<data>/images/<name>.qcow2` and its record; on any failure neither is left. */
 export async function createImage(ctx: Context, actor: Actor, input: v.InferOutput<typeof ImageCreate>): Promise<Stored<Image>> {
+  return addImage(ctx, actor, input.name, input.description, (path) => qemuImg(() => createQcow2(path, input.sizeMiB)))
+}
+
+/**
+ * `<data>/images/<name>.qcow2` as a copy of `source`, a qcow2 LabVirt made itself (the demo's tiny
+ * guest), and its record; on any failure neither is left. The copy is written under a hidden
+ * temporary name and renamed over the reserved one once complete.
+ */
+export async function importImage(ctx: Context, actor: Actor, name: string, description: string, source: string): Promise<Stored<Image>> {
+  return addImage(ctx, actor, name, description, async (path) => {
+    const tmp = join(dirname(path), `.${basename(path)}.tmp-${randomBytes(3).toString('hex')}`)
+    try {
+      await copyFile(source, tmp)
+      await chmod(tmp, IMAGE_MODE)
+      // Booted by QEMU as is: a backing file could point anywhere on this host.
+      const info = await qemuImg(() => imageInfo(tmp))
+      if (info.format !== 'qcow2' || info.backingFile) throw new Error(`${source} is not a standalone qcow2 image`)
+      await rename(tmp, path)
+    } finally {
+      await rm(tmp, { force: true })
+    }
+  })
+}
+
+async function addImage(ctx: Context, actor: Actor, name: string, description: string, fill: (path: string) => Promise<void>) {
   const { store, config } = ctx
-  if (await store.images.get(input.name)) throw alreadyExists(KIND, input.name)
-  const file = `${input.name}.qcow2`
+  if (await store.images.get(name)) throw alreadyExists(KIND, name)
+  const file = `${name}.qcow2`
   const path = imagePath(config, file)
   await mkdir(imagesDir(config), { recursive: true })
   await reserve(path, file)
   let created: Stored<Image>
   try {
-    await qemuImg(() => createQcow2(path, input.sizeMiB))
+    await fill(path)
     const info = await qemuImg(() => imageInfo(path))
     const image: Image = {
-      name: input.name,
-      description: input.description,
+      name,
+      description,
       file,
       format: info.format,
       virtualSize: info.virtualSize,
       actualSize: info.actualSize,
     }
-    created = await guardRecord(KIND, input.name, () => store.images.create(input.name, image))
+    created = await guardRecord(KIND, name, () => store.images.create(name, image))
   } catch (err) {
     await rm(path, { force: true })
     throw err

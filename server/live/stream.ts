@@ -5,6 +5,7 @@ import type { EventRecord, StoreChange } from '../../storage'
 import { type Language } from '../i18n'
 import { listVms, type VmView } from '../vms'
 import { userOfSession } from '../auth/sessions'
+import { eventView } from '../events'
 
 /** Changes within this window after a batch go out together: a cold lab is a few batches, not hundreds of messages. */
 export const BATCH_MS = 100
@@ -146,9 +147,9 @@ export class LiveStream {
       }
     }
     const events = await this.ctx.store.kv.getMany<EventRecord>(eventKeys)
-    for (const out of messages.values()) {
+    for (const [lang, out] of messages) {
       for (const c of kinds) out.push({ event: 'change', data: JSON.stringify(c) })
-      for (const e of events) out.push({ event: 'event', data: JSON.stringify(e) })
+      for (const e of events) out.push({ event: 'event', data: JSON.stringify(eventView(e, lang)) })
     }
     await Promise.all([...this.subscribers].map(async (s) => {
       const out = messages.get(s.lang)

@@ -250,10 +250,11 @@ function driveArgs(disk: VmDisk, id: string, snapshot: boolean): string[] {
   return ['-drive', `if=none,id=${id},file=${escapeOptionValue(disk.path)},format=${format}${mode}`]
 }
 
-function netdevOption(netdev: VmNetdev): string {
+function netdevOption(netdev: VmNetdev, name: string): string {
   switch (netdev.mode) {
     case 'user':
-      return ['user,id=net0', ...(netdev.hostfwd ?? []).map((f) => `hostfwd=tcp:${f.hostAddress ?? ''}:${f.hostPort}-:${f.guestPort}`)].join(',')
+      // slirp's DHCP then tells the guest its name, as LabVirt's dnsmasq does on a lab network.
+      return [`user,id=net0,hostname=${escapeOptionValue(name)}`, ...(netdev.hostfwd ?? []).map((f) => `hostfwd=tcp:${f.hostAddress ?? ''}:${f.hostPort}-:${f.guestPort}`)].join(',')
     case 'bridge':
       return `bridge,id=net0,br=${escapeOptionValue(netdev.bridge)}`
     case 'tap':
@@ -296,7 +297,7 @@ export function buildQemuArgs(spec: VmSpec): string[] {
   // The NIC comes before the disks so its PCI address stays put when a profile's disks change
   // (Windows guests treat a moved NIC as a new adapter).
   if (spec.nic) {
-    argv.push('-netdev', netdevOption(spec.nic.netdev))
+    argv.push('-netdev', netdevOption(spec.nic.netdev, spec.name))
     argv.push('-device', `${NIC_DEVICES[spec.nic.model]},netdev=net0,mac=${mac},id=nic0`)
   }
   ide.forEach((p, slot) => {

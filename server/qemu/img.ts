@@ -31,6 +31,11 @@ export async function createQcow2(path: string, sizeMiB: number) {
   await run(['create', '-q', '-f', 'qcow2', path, `${sizeMiB}M`])
 }
 
+/** A qcow2 copy of the raw image `src` at `dest` (overwritten). */
+export async function convertToQcow2(src: string, dest: string) {
+  await run(['convert', '-q', '-f', 'raw', '-O', 'qcow2', src, dest])
+}
+
 /** `qemu-img info`, with -U so it also works on an image a running VM holds locked. */
 export async function imageInfo(path: string): Promise<ImageInfo> {
   const info = JSON.parse(await run(['info', '-U', '--output=json', path]))

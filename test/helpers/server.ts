@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { freePort } from './ports'
+import { cacheRoot } from './cache'
 
 export const ADMIN_PASSWORD = 'admin-password-for-tests'
 // import.meta.url, not __dirname: bench/ bundles these helpers as ES modules.
@@ -101,6 +102,8 @@ export async function startServer(extraEnv: Record<string, string> = {}, opts: S
     LABVIRT_ACCEL: 'tcg',
     LABVIRT_RECONCILE: opts.vms ? 'on' : 'off',
     LABVIRT_FORWARD_ADDRESS: '127.0.0.1',
+    // The demo's tiny guest: built once for every test server (and the tests' own guests).
+    LABVIRT_CACHE_DIR: cacheRoot(),
     ...(forwards ? { LABVIRT_FORWARD_PORTS: forwards.range } : {}),
     ...extraEnv,
   }

@@ -156,7 +156,7 @@ const cases: Case[] = [
   {
     name: 'NIC virtio, user network without forwards',
     spec: spec({ nic: { model: 'virtio', mac: '52:54:00:0a:00:01', netdev: { mode: 'user' } } }),
-    argv: [...HEAD, '-netdev', 'user,id=net0', '-device', 'virtio-net-pci,netdev=net0,mac=52:54:00:0a:00:01,id=nic0', ...tail()],
+    argv: [...HEAD, '-netdev', 'user,id=net0,hostname=lab1-1', '-device', 'virtio-net-pci,netdev=net0,mac=52:54:00:0a:00:01,id=nic0', ...tail()],
   },
   {
     name: 'NIC e1000, user network with host forwards; MAC lowercased',
@@ -165,7 +165,7 @@ const cases: Case[] = [
     }),
     argv: [
       ...HEAD,
-      '-netdev', 'user,id=net0,hostfwd=tcp::13389-:3389,hostfwd=tcp::15900-:5900',
+      '-netdev', 'user,id=net0,hostname=lab1-1,hostfwd=tcp::13389-:3389,hostfwd=tcp::15900-:5900',
       '-device', 'e1000,netdev=net0,mac=52:54:00:0a:00:02,id=nic0',
       ...tail(),
     ],
@@ -173,7 +173,7 @@ const cases: Case[] = [
   {
     name: 'user network forward listening on one host address',
     spec: spec({ nic: { model: 'virtio', mac: '52:54:00:0a:00:05', netdev: { mode: 'user', hostfwd: [{ hostAddress: '127.0.0.1', hostPort: 20003, guestPort: 3389 }] } } }),
-    argv: [...HEAD, '-netdev', 'user,id=net0,hostfwd=tcp:127.0.0.1:20003-:3389', '-device', 'virtio-net-pci,netdev=net0,mac=52:54:00:0a:00:05,id=nic0', ...tail()],
+    argv: [...HEAD, '-netdev', 'user,id=net0,hostname=lab1-1,hostfwd=tcp:127.0.0.1:20003-:3389', '-device', 'virtio-net-pci,netdev=net0,mac=52:54:00:0a:00:05,id=nic0', ...tail()],
   },
   {
     name: 'NIC rtl8139 on a bridge',

@@ -104,11 +104,11 @@ describe('desiredVms', () => {
     m.labs[0] = { ...m.labs[0]!, network: { mode: 'user', hostPort: 20010, port: 5900 } }
     const { vms } = desiredVms(m, { ...host, forwardAddress: '127.0.0.1' })
     expect(vms.find((v) => v.id === 'a-2')!.spec.nic!.netdev).toEqual({ mode: 'user', hostfwd: [{ hostAddress: '127.0.0.1', hostPort: 20011, guestPort: 5900 }] })
-    expect(vms.find((v) => v.id === 'a-1')!.argv).toContain('user,id=net0,hostfwd=tcp:127.0.0.1:20010-:5900')
+    expect(vms.find((v) => v.id === 'a-1')!.argv).toContain('user,id=net0,hostname=a-1,hostfwd=tcp:127.0.0.1:20010-:5900')
     expect(vms.find((v) => v.id === 'linux-maint')!.spec.nic!.netdev).toEqual({ mode: 'user' })
     // Without a forward address every host address listens; the seat port defaults to RDP's.
     m.labs[0] = { ...m.labs[0]!, network: { mode: 'user', hostPort: 20010 } }
-    expect(desiredVms(m, host).vms.find((v) => v.id === 'a-1')!.argv).toContain('user,id=net0,hostfwd=tcp::20010-:3389')
+    expect(desiredVms(m, host).vms.find((v) => v.id === 'a-1')!.argv).toContain('user,id=net0,hostname=a-1,hostfwd=tcp::20010-:3389')
   })
 
   it('puts tap-mode seats on the tap named after their MAC, unique across labs', () => {

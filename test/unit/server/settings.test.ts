@@ -50,3 +50,11 @@ describe('settings checked at start', () => {
     expect([readConfig({}).qemuNice, readConfig({ LABVIRT_QEMU_NICE: '0' }).qemuNice, readConfig({ LABVIRT_QEMU_NICE: '19' }).qemuNice]).toEqual([5, 0, 19])
   })
 })
+
+describe('LABVIRT_CACHE_DIR', () => {
+  it('is <data>/cache unless set, and always an absolute path', () => {
+    expect(readConfig({ LABVIRT_DATA_DIR: '/srv/labvirt' }).cacheDir).toBe('/srv/labvirt/cache')
+    expect(readConfig({ LABVIRT_DATA_DIR: '/srv/labvirt', LABVIRT_CACHE_DIR: '/var/cache/labvirt' }).cacheDir).toBe('/var/cache/labvirt')
+    expect(readConfig({ LABVIRT_CACHE_DIR: 'cache' }).cacheDir).toBe(join(process.cwd(), 'cache'))
+  })
+})
