@@ -1,16 +1,18 @@
 #!/usr/bin/env node
 /**
- * Extracts the server's gettext msgids into locales/labvirt.pot and merges them into every
- * locales/<lang>.po. Plain Node, no dependencies.
+ * Extracts the gettext msgids of the server, CLI and console into locales/labvirt.pot and merges
+ * them into every locales/<lang>.po: sources read by gettext-extractor, PO files read and written
+ * by gettext-parser.
  *
  *   node scripts/extract-messages.mjs           rewrite labvirt.pot and the .po files
  *   node scripts/extract-messages.mjs --check   write nothing; exit 1 when a msgid is missing from
  *                                               a file or no longer used (moved references are fine)
  *   node scripts/extract-messages.mjs --json    print the msgids found in the sources, as JSON
  *
- * A msgid is the string literal passed to `N_(...)` (schemas/msgid.ts): single, double or
- * back-quoted without `${}`, with JavaScript escapes. Comments are skipped. A `N_(` whose argument
- * is not one literal is reported, since it cannot be extracted.
+ * A msgid is the string literal (quoted, or back-quoted without `${}`) passed to `N_(...)`
+ * (schemas/msgid.ts), and in the console also to vue-i18n's `t(...)`. A `N_(...)` whose argument is
+ * not one literal is reported, since it cannot be extracted; a `t(variable)` translates a msgid
+ * marked with N_ elsewhere, so it is no problem.
  *
  * Merging keeps every existing translation (and its translator comments and flags), adds new
  * msgids with an empty msgstr, keeps msgids no longer used as obsolete `#~` entries when they
@@ -20,6 +22,9 @@ import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from '
 import { dirname, join, relative, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { compileTemplate, parse as parseSfc } from '@vue/compiler-sfc'
+import { GettextExtractor, JsExtractors } from 'gettext-extractor'
+import { po } from 'gettext-parser'
+import ts from 'typescript'
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
 export const SOURCE_DIRS = ['schemas', 'server', 'routes', 'middleware', 'plugins', 'tasks', 'bin', 'ui']
@@ -28,6 +33,9 @@ const SOURCE_EXT = /\.(?:[cm]?[jt]s|tsx|jsx|vue)$/
 const SKIP_DIRS = new Set(['node_modules', 'dist', 'generated'])
 const LOCALES = 'locales'
 const POT = 'labvirt.pot'
+const SERVER_CALLS = ['N_']
+// `_ctx.t(...)` is how a compiled Vue template calls `t`.
+const UI_CALLS = ['N_', 't', '_ctx.t']
 
 /** Per-language header fields for a .po file created from scratch. */
 const LANGUAGE_HEADERS = {
@@ -50,147 +58,45 @@ function listFiles(dir, out = []) {
   return out
 }
 
-// After these characters a `/` starts a regular expression; after a value (a name, a number, `)`
-// or `]`, a string) it is a division.
-const VALUE_END = /[\w$)\]'"`]$/
-const KEYWORD_END = /(?:^|[^\w$])(?:return|typeof|case|do|else|in|of|void|yield|await|throw|delete|new|instanceof)$/
+const isLiteral = (node) => node && (ts.isStringLiteral(node) || ts.isNoSubstitutionTemplateLiteral(node))
 
-/**
- * Blanks out comments (keeping newlines, so line numbers hold) while stepping over string,
- * template and regular-expression literals, whose contents may look like comment starts. With
- * `blankLiterals`, the contents of those literals are blanked too (same length).
- */
-export function stripComments(src, { blankLiterals = false } = {}) {
-  let out = ''
-  let i = 0
-  const n = src.length
-  const blank = (s) => s.replace(/[^\n]/g, ' ')
-  while (i < n) {
-    const c = src[i]
-    const d = src[i + 1]
-    if (c === '/' && d === '/') {
-      const end = src.indexOf('\n', i)
-      const stop = end === -1 ? n : end
-      out += blank(src.slice(i, stop))
-      i = stop
-      continue
-    }
-    if (c === '/' && d === '*') {
-      const end = src.indexOf('*/', i + 2)
-      const stop = end === -1 ? n : end + 2
-      out += blank(src.slice(i, stop))
-      i = stop
-      continue
-    }
-    if (c === '"' || c === "'" || c === '`') {
-      let j = i + 1
-      while (j < n && src[j] !== c) {
-        if (src[j] === '\\') j++
-        else if (c !== '`' && src[j] === '\n') break
-        j++
-      }
-      out += blankLiterals ? c + blank(src.slice(i + 1, j)) + src.slice(j, j + 1) : src.slice(i, j + 1)
-      i = j + 1
-      continue
-    }
-    if (c === '/') {
-      const before = out.slice(-40).trimEnd()
-      const isRegex = !VALUE_END.test(before) || KEYWORD_END.test(before)
-      if (isRegex) {
-        let j = i + 1
-        let inClass = false
-        while (j < n && src[j] !== '\n') {
-          if (src[j] === '\\') j++
-          else if (src[j] === '[') inClass = true
-          else if (src[j] === ']') inClass = false
-          else if (src[j] === '/' && !inClass) break
-          j++
-        }
-        out += blankLiterals ? c + blank(src.slice(i + 1, j)) + src.slice(j, j + 1) : src.slice(i, j + 1)
-        i = j + 1
-        continue
-      }
-    }
-    out += c
-    i++
+/** A gettext-extractor JS extractor that reports the `N_(...)` calls it cannot read into `problems`. */
+function unreadableCalls(problems) {
+  return (node, sourceFile, _addMessage, lineNumberStart = 1) => {
+    if (!ts.isCallExpression(node) || !ts.isIdentifier(node.expression) || node.expression.text !== 'N_') return
+    const [arg] = node.arguments
+    const reason = !isLiteral(arg) || node.arguments.length !== 1 ? node.getText(sourceFile).split('\n')[0] : arg.text === '' ? 'empty msgid' : undefined
+    if (!reason) return
+    const line = sourceFile.getLineAndCharacterOfPosition(node.getStart(sourceFile)).line + lineNumberStart
+    problems.push({ fileName: sourceFile.fileName, line, text: reason })
   }
-  return out
 }
 
-/** The value of a JavaScript string literal body (without its quotes). */
-export function unescapeJs(body) {
-  return body.replace(/\\(u\{([0-9a-fA-F]+)\}|u([0-9a-fA-F]{4})|x([0-9a-fA-F]{2})|\r\n|[\s\S])/g, (all, esc, cp, u4, x2) => {
-    if (cp) return String.fromCodePoint(parseInt(cp, 16))
-    if (u4) return String.fromCharCode(parseInt(u4, 16))
-    if (x2) return String.fromCharCode(parseInt(x2, 16))
-    switch (esc) {
-      case 'n': return '\n'
-      case 't': return '\t'
-      case 'r': return '\r'
-      case 'b': return '\b'
-      case 'f': return '\f'
-      case 'v': return '\v'
-      case '0': return '\0'
-      case '\n': case '\r\n': case '\u2028': case '\u2029': return '' // line continuation
-      default: return esc
-    }
-  })
+function newExtractor(calls, problems) {
+  const extractor = new GettextExtractor()
+  const parser = extractor.createJsParser([JsExtractors.callExpression(calls, { arguments: { text: 0 } }), unreadableCalls(problems)])
+  return { extractor, parser }
 }
-
-const CALL = /(?<![\w$.])N_\s*\(/g
-// The console also translates with vue-i18n's `t('msgid')` (`_ctx.t(...)` in a compiled template);
-// a `t(variable)` there translates a msgid marked with N_ elsewhere, so it is no problem.
-const UI_CALL = /(?<![\w$])(N_|t)\s*\(/g
-const STRING_LITERAL = /'((?:[^'\\\n]|\\[\s\S])*)'|"((?:[^"\\\n]|\\[\s\S])*)"|`((?:[^`\\$]|\\[\s\S]|\$(?!\{))*)`/.source
-const LITERAL = new RegExp(`^\\s*(?:${STRING_LITERAL})\\s*(?:,\\s*)?\\)`)
-// `t('msgid', {params})`: the literal may be followed by more arguments.
-const UI_LITERAL = new RegExp(`^\\s*(?:${STRING_LITERAL})\\s*[,)]`)
 
 /**
- * Finds the msgids of one source text. Returns `{messages: [{msgid, line}], problems: [{line, text}]}`.
+ * A Vue single-file component: its scripts as they are, its template compiled to JavaScript (so
+ * template text and attributes never pass for code). A template msgid's line is where its text
+ * first appears in the file, since the compiled code has lines of its own.
  */
-export function extractFromSource(src, { ui = false } = {}) {
-  const code = stripComments(src)
-  // Calls are looked for where literals are blanked, so `'N_("x")'` inside a string is no call.
-  const calls = stripComments(src, { blankLiterals: true })
-  const messages = []
-  const problems = []
-  const lineAt = (index) => code.slice(0, index).split('\n').length
-  for (const m of calls.matchAll(ui ? UI_CALL : CALL)) {
-    // The definition `export const N_ = ...` is not a call.
-    const start = m.index + m[0].length
-    const lit = (ui ? UI_LITERAL : LITERAL).exec(code.slice(start))
-    if (!lit) {
-      if (m[1] === 't') continue
-      const text = code.slice(m.index, code.indexOf('\n', start) === -1 ? undefined : code.indexOf('\n', start)).trim()
-      if (/^N_\s*\(\s*msgid\s*:/.test(text)) continue // the declaration in schemas/msgid.ts
-      problems.push({ line: lineAt(m.index), text })
-      continue
-    }
-    const body = lit[1] ?? lit[2] ?? lit[3] ?? ''
-    const msgid = unescapeJs(body)
-    if (msgid === '') {
-      problems.push({ line: lineAt(m.index), text: 'empty msgid' })
-      continue
-    }
-    messages.push({ msgid, line: lineAt(m.index) })
+function parseVue(src, rel, target, problems) {
+  const { descriptor } = parseSfc(src, { filename: rel })
+  for (const block of [descriptor.script, descriptor.scriptSetup]) {
+    if (block) target.parser.parseString(block.content, rel, { lineNumberStart: block.loc.start.line, scriptKind: ts.ScriptKind.TS })
   }
-  return { messages, problems }
-}
-
-/**
- * A Vue single-file component: its template compiled to JavaScript (so template text and
- * attributes never pass for code) plus its script. A msgid's line is where its text first appears.
- */
-function extractFromVue(src, filename) {
-  const { descriptor } = parseSfc(src, { filename })
-  const parts = [descriptor.script?.content ?? '', descriptor.scriptSetup?.content ?? '']
-  if (descriptor.template) parts.push(compileTemplate({ source: descriptor.template.content, filename, id: filename }).code)
-  const found = extractFromSource(parts.join('\n'), { ui: true })
+  if (!descriptor.template) return
+  const code = compileTemplate({ source: descriptor.template.content, filename: rel, id: rel }).code
+  const local = newExtractor(UI_CALLS, problems)
+  local.parser.parseString(code, rel, { scriptKind: ts.ScriptKind.JS })
   const lines = src.split('\n')
   const lineOf = (text) => lines.findIndex((l) => l.includes(`'${text}`) || l.includes(`"${text}`)) + 1 || lines.findIndex((l) => l.includes(text)) + 1 || 1
-  for (const m of found.messages) m.line = lineOf(m.msgid.split('\n')[0])
-  return found
+  for (const m of local.extractor.getMessages()) {
+    target.extractor.addMessage({ text: m.text, references: [`${rel}:${lineOf(m.text.split('\n')[0])}`] })
+  }
 }
 
 /**
@@ -198,173 +104,41 @@ function extractFromVue(src, filename) {
  * refs being `path:line` with forward slashes.
  */
 export function extract(root = ROOT, dirs = SOURCE_DIRS) {
-  const messages = new Map()
-  const problems = []
+  const rawProblems = []
+  const server = newExtractor(SERVER_CALLS, rawProblems)
+  const ui = newExtractor(UI_CALLS, rawProblems)
   for (const dir of dirs) {
     for (const file of listFiles(join(root, dir))) {
       const rel = relative(root, file).split(sep).join('/')
       const text = readFileSync(file, 'utf8')
-      const found = rel.endsWith('.vue') ? extractFromVue(text, rel) : extractFromSource(text, { ui: rel.startsWith('ui/') })
-      for (const { msgid, line } of found.messages) {
-        if (!messages.has(msgid)) messages.set(msgid, [])
-        messages.get(msgid).push(`${rel}:${line}`)
-      }
-      for (const p of found.problems) problems.push({ ref: `${rel}:${p.line}`, text: p.text })
+      if (rel.endsWith('.vue')) parseVue(text, rel, ui, rawProblems)
+      else (rel.startsWith('ui/') ? ui : server).parser.parseString(text, rel)
     }
   }
+  const messages = new Map()
+  // Files are parsed in order, the console's last, so each msgid's references are in file order.
+  for (const m of [...server.extractor.getMessages(), ...ui.extractor.getMessages()]) {
+    if (m.text !== '') messages.set(m.text, [...(messages.get(m.text) ?? []), ...m.references]) // '' is a problem
+  }
+  const problems = rawProblems.map((p) => ({ ref: `${p.fileName}:${p.line}`, text: p.text }))
   return { messages, problems }
 }
 
 // ---------------------------------------------------------------------------------------------
-// The PO format
-
-/** A PO string literal for a value (escapes \ " and control characters). */
-export function poQuote(s) {
-  return `"${s
-    .replace(/\\/g, '\\\\')
-    .replace(/"/g, '\\"')
-    .replace(/\n/g, '\\n')
-    .replace(/\t/g, '\\t')
-    .replace(/\r/g, '\\r')
-    .replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)}"`
-}
-
-/** The value of a PO string literal. */
-export function poUnquote(lit) {
-  const body = lit.trim().replace(/^"/, '').replace(/"$/, '')
-  return body.replace(/\\(x([0-9a-fA-F]{1,2})|[0-7]{1,3}|[\s\S])/g, (all, esc, hex) => {
-    if (hex) return String.fromCharCode(parseInt(hex, 16))
-    if (/^[0-7]+$/.test(esc)) return String.fromCharCode(parseInt(esc, 8))
-    switch (esc) {
-      case 'n': return '\n'
-      case 't': return '\t'
-      case 'r': return '\r'
-      case 'a': return '\x07'
-      case 'b': return '\b'
-      case 'f': return '\f'
-      case 'v': return '\v'
-      default: return esc
-    }
-  })
-}
-
-/** `keyword "value"`, split after each newline (as gettext does) when the value has several lines. */
-function poField(keyword, value, prefix = '') {
-  const parts = value.split(/(?<=\n)/)
-  if (parts.length <= 1) return `${prefix}${keyword} ${poQuote(value)}\n`
-  return `${prefix}${keyword} ""\n${parts.map((p) => `${prefix}${poQuote(p)}\n`).join('')}`
-}
+// The PO files
 
 /**
- * Parses a .po/.pot file into `{header: {comments, msgstr} | undefined, entries: [...]}`, each entry
- * `{msgid, msgstr, msgctxt?, comments: string[], flags: string[], refs: string[], obsolete}`.
- * Translator comments (`# `) are kept; extracted comments and references are regenerated.
+ * The live and obsolete entries of a .po/.pot text (empty: none), as gettext-parser reads them,
+ * keyed by msgid; entries with a msgctxt are not ours and are left out.
  */
-export function parsePoFile(text) {
-  const entries = []
-  let header
-  let cur = newEntry()
-  let field
-  function newEntry() {
-    return { msgid: undefined, msgstr: undefined, msgctxt: undefined, comments: [], flags: [], refs: [], obsolete: false }
-  }
-  function flush() {
-    if (cur.msgid !== undefined) {
-      if (cur.msgid === '' && cur.msgctxt === undefined && !cur.obsolete) header = { comments: cur.comments, msgstr: cur.msgstr ?? '' }
-      else entries.push({ ...cur, msgstr: cur.msgstr ?? '' })
-    }
-    cur = newEntry()
-    field = undefined
-  }
-  for (const raw of text.split(/\r?\n/)) {
-    let line = raw.trim()
-    if (line === '') {
-      flush()
-      continue
-    }
-    let obsolete = false
-    if (line.startsWith('#~')) {
-      obsolete = true
-      line = line.slice(2).trim()
-      if (line.startsWith('|')) continue // previous msgid of an obsolete entry
-    } else if (line.startsWith('#')) {
-      if (cur.msgid !== undefined && field === 'str') flush()
-      if (line.startsWith('#,')) cur.flags.push(...line.slice(2).split(',').map((f) => f.trim()).filter(Boolean))
-      else if (line.startsWith('#:')) cur.refs.push(...line.slice(2).trim().split(/\s+/).filter(Boolean))
-      else if (line.startsWith('#.') || line.startsWith('#|')) {
-        // extracted comments and previous msgids are regenerated / dropped
-      } else cur.comments.push(raw.replace(/^\s*#\s?/, ''))
-      continue
-    }
-    const m = /^(msgctxt|msgid|msgstr)(?:\[\d+\])?\s+(".*")\s*$/.exec(line)
-    if (m) {
-      if ((m[1] === 'msgid' || m[1] === 'msgctxt') && (field === 'str' || (m[1] === 'msgctxt' && field))) flush()
-      field = m[1] === 'msgctxt' ? 'ctx' : m[1] === 'msgid' ? 'id' : 'str'
-      const value = poUnquote(m[2])
-      if (field === 'ctx') cur.msgctxt = value
-      else if (field === 'id') cur.msgid = value
-      else cur.msgstr = (cur.msgstr ?? '') + value
-      if (obsolete) cur.obsolete = true
-    } else if (line.startsWith('"') && field) {
-      const value = poUnquote(line)
-      if (field === 'ctx') cur.msgctxt += value
-      else if (field === 'id') cur.msgid += value
-      else cur.msgstr += value
-    }
-  }
-  flush()
-  return { header, entries }
-}
-
-function renderEntry(e) {
-  let s = ''
-  for (const c of e.comments ?? []) s += c === '' ? '#\n' : `# ${c}\n`
-  if (!e.obsolete) {
-    // References wrapped as gettext does, about 79 columns.
-    let line = '#:'
-    for (const ref of e.refs ?? []) {
-      if (line.length + 1 + ref.length > 79 && line !== '#:') {
-        s += `${line}\n`
-        line = '#:'
-      }
-      line += ` ${ref}`
-    }
-    if (line !== '#:') s += `${line}\n`
-  }
-  if (e.flags?.length) s += `#, ${e.flags.join(', ')}\n`
-  const prefix = e.obsolete ? '#~ ' : ''
-  if (e.msgctxt !== undefined) s += poField('msgctxt', e.msgctxt, prefix)
-  s += poField('msgid', e.msgid, prefix)
-  s += poField('msgstr', e.msgstr ?? '', prefix)
-  return s
-}
-
-function renderFile(header, entries) {
-  let s = ''
-  for (const c of header.comments) s += c === '' ? '#\n' : c.startsWith(',') ? `#${c}\n` : `# ${c}\n`
-  s += poField('msgid', '')
-  s += poField('msgstr', header.msgstr)
-  for (const e of entries) s += `\n${renderEntry(e)}`
-  return s
-}
-
-function headerFields(msgstr) {
-  const fields = []
-  for (const line of msgstr.split('\n')) {
-    const m = /^([^:]+):\s?(.*)$/.exec(line)
-    if (m) fields.push([m[1], m[2]])
-  }
-  return fields
-}
-
-function headerText(fields) {
-  return fields.map(([k, v]) => `${k}: ${v}\n`).join('')
-}
-
-function setHeaderField(fields, key, value) {
-  const i = fields.findIndex(([k]) => k.toLowerCase() === key.toLowerCase())
-  if (i === -1) fields.push([key, value])
-  else fields[i] = [fields[i][0], value]
+export function readPo(text) {
+  if (!text) return { headers: undefined, comments: undefined, live: new Map(), obsolete: new Map() }
+  const table = po.parse(text)
+  const entries = (section) => new Map(Object.entries(section?.[''] ?? {}).filter(([msgid]) => msgid !== ''))
+  const comments = table.translations['']?.['']?.comments
+  // A blank comment line closing the header would come back as `# ` with a trailing space.
+  if (comments?.translator) comments.translator = comments.translator.replace(/\n+$/, '')
+  return { headers: table.headers, comments, live: entries(table.translations), obsolete: entries(table.obsolete) }
 }
 
 function projectVersion(root) {
@@ -387,34 +161,43 @@ function sameIgnoringDates(a, b) {
   return strip(a) === strip(b)
 }
 
+const byMsgid = (a, b) => (a < b ? -1 : a > b ? 1 : 0)
+
+/**
+ * A PO text from headers, header comments and `[msgid, entry]` lists, sorted by msgid. Lines are
+ * only split after a newline, so a msgid can be found with grep.
+ */
+function compile(headers, headerComments, live, obsolete = []) {
+  const section = (list) => ({ '': Object.fromEntries(list) })
+  const translations = section([['', { msgid: '', msgstr: [''], comments: headerComments }], ...live])
+  return po.compile({ charset: 'utf-8', headers, translations, obsolete: section(obsolete) }, { sort: true, foldLength: 0 }).toString('utf8')
+}
+
 /** The text of labvirt.pot for the extracted messages. */
 export function renderPot(messages, { project = 'labvirt', date = nowStamp() } = {}) {
-  const header = {
-    comments: [
+  const headers = {
+    'Project-Id-Version': project,
+    'Report-Msgid-Bugs-To': '',
+    'POT-Creation-Date': date,
+    'PO-Revision-Date': 'YEAR-MO-DA HO:MI+ZONE',
+    'Last-Translator': 'FULL NAME <EMAIL@ADDRESS>',
+    'Language-Team': 'LANGUAGE <LL@li.org>',
+    Language: '',
+    'MIME-Version': '1.0',
+    'Content-Type': 'text/plain; charset=UTF-8',
+    'Content-Transfer-Encoding': '8bit',
+  }
+  const comments = {
+    translator: [
       'Messages of the LabVirt server, for translation (gettext).',
       'Copyright (C) LabVirt contributors',
       'This file is distributed under the same license as the LabVirt package (MIT).',
       'Generated by scripts/extract-messages.mjs; do not edit by hand.',
-      '',
-      ', fuzzy',
-    ],
-    msgstr: headerText([
-      ['Project-Id-Version', project],
-      ['Report-Msgid-Bugs-To', ''],
-      ['POT-Creation-Date', date],
-      ['PO-Revision-Date', 'YEAR-MO-DA HO:MI+ZONE'],
-      ['Last-Translator', 'FULL NAME <EMAIL@ADDRESS>'],
-      ['Language-Team', 'LANGUAGE <LL@li.org>'],
-      ['Language', ''],
-      ['MIME-Version', '1.0'],
-      ['Content-Type', 'text/plain; charset=UTF-8'],
-      ['Content-Transfer-Encoding', '8bit'],
-    ]),
+    ].join('\n'),
+    flag: 'fuzzy',
   }
-  const entries = [...messages.keys()]
-    .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
-    .map((msgid) => ({ msgid, msgstr: '', refs: messages.get(msgid), comments: [], flags: [] }))
-  return renderFile(header, entries)
+  const live = [...messages].map(([msgid, refs]) => [msgid, { msgid, msgstr: [''], comments: { reference: refs.join('\n') } }])
+  return compile(headers, comments, live)
 }
 
 /**
@@ -422,66 +205,50 @@ export function renderPot(messages, { project = 'labvirt', date = nowStamp() } =
  * Returns `{text, added, obsoleted, dropped, revived}`.
  */
 export function mergePo(existingText, messages, lang, { project = 'labvirt', date = nowStamp() } = {}) {
-  const { header, entries } = parsePoFile(existingText ?? '')
-  const old = new Map()
-  for (const e of entries) {
-    if (e.msgctxt !== undefined) continue // we do not write contexts; keep nothing we do not own
-    const prev = old.get(e.msgid)
-    // A live entry wins over an obsolete one with the same msgid.
-    if (!prev || (prev.obsolete && !e.obsolete)) old.set(e.msgid, e)
-  }
+  const old = readPo(existingText)
+  const translated = (e) => Boolean(e.msgstr?.[0])
   const stats = { added: [], obsoleted: [], dropped: [], revived: [] }
-  const merged = [...messages.keys()]
-    .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
-    .map((msgid) => {
-      const prev = old.get(msgid)
-      if (!prev) stats.added.push(msgid)
-      else if (prev.obsolete) stats.revived.push(msgid)
-      return {
-        msgid,
-        msgstr: prev?.msgstr ?? '',
-        refs: messages.get(msgid),
-        comments: prev?.comments ?? [],
-        flags: (prev?.flags ?? []).filter((f) => f !== 'fuzzy' || prev.msgstr !== ''),
-        obsolete: false,
-      }
-    })
+  const live = [...messages].map(([msgid, refs]) => {
+    // A live entry wins over an obsolete one with the same msgid.
+    const prev = old.live.get(msgid) ?? old.obsolete.get(msgid)
+    if (!prev) stats.added.push(msgid)
+    else if (!old.live.has(msgid)) stats.revived.push(msgid)
+    const flags = (prev?.comments?.flag ?? '').split(',').map((f) => f.trim()).filter((f) => f && (f !== 'fuzzy' || translated(prev)))
+    const comments = { translator: prev?.comments?.translator, flag: flags.join(', ') || undefined, reference: refs.join('\n') }
+    return [msgid, { msgid, msgstr: prev?.msgstr ?? [''], comments }]
+  })
   const obsolete = []
-  for (const [msgid, e] of old) {
-    if (messages.has(msgid)) continue
-    if (e.msgstr === '') {
-      if (!e.obsolete) stats.dropped.push(msgid)
+  for (const [msgid, e] of [...old.obsolete, ...old.live]) {
+    if (messages.has(msgid) || obsolete.some(([m]) => m === msgid)) continue
+    const wasLive = old.live.has(msgid)
+    if (!translated(e)) {
+      if (wasLive) stats.dropped.push(msgid)
       continue
     }
-    if (!e.obsolete) stats.obsoleted.push(msgid)
-    obsolete.push({ ...e, refs: [], obsolete: true })
+    if (wasLive) stats.obsoleted.push(msgid)
+    obsolete.push([msgid, { msgid, msgstr: e.msgstr, comments: { translator: e.comments?.translator, flag: e.comments?.flag } }])
   }
-  obsolete.sort((a, b) => (a.msgid < b.msgid ? -1 : a.msgid > b.msgid ? 1 : 0))
+  for (const list of Object.values(stats)) list.sort(byMsgid)
 
   const lh = LANGUAGE_HEADERS[lang] ?? { team: lang, plural: 'nplurals=2; plural=(n != 1);' }
-  const fields = header
-    ? headerFields(header.msgstr)
-    : [
-        ['Project-Id-Version', project],
-        ['Report-Msgid-Bugs-To', ''],
-        ['POT-Creation-Date', date],
-        ['PO-Revision-Date', date],
-        ['Last-Translator', 'LabVirt contributors'],
-        ['Language-Team', lh.team],
-        ['Language', lang],
-        ['MIME-Version', '1.0'],
-        ['Content-Type', 'text/plain; charset=UTF-8'],
-        ['Content-Transfer-Encoding', '8bit'],
-        ['Plural-Forms', lh.plural],
-      ]
-  setHeaderField(fields, 'Project-Id-Version', project)
-  setHeaderField(fields, 'POT-Creation-Date', date)
-  setHeaderField(fields, 'Language', lang)
-  const comments = header?.comments.length
-    ? header.comments
-    : [`${lh.team} translation of the LabVirt server messages.`, 'This file is distributed under the same license as the LabVirt package (MIT).', '']
-  const text = renderFile({ comments, msgstr: headerText(fields) }, [...merged, ...obsolete])
-  return { text, ...stats }
+  const headers = old.headers ?? {
+    'Project-Id-Version': project,
+    'Report-Msgid-Bugs-To': '',
+    'POT-Creation-Date': date,
+    'PO-Revision-Date': date,
+    'Last-Translator': 'LabVirt contributors',
+    'Language-Team': lh.team,
+    Language: lang,
+    'MIME-Version': '1.0',
+    'Content-Type': 'text/plain; charset=UTF-8',
+    'Content-Transfer-Encoding': '8bit',
+    'Plural-Forms': lh.plural,
+  }
+  Object.assign(headers, { 'Project-Id-Version': project, 'POT-Creation-Date': date, Language: lang })
+  const comments = old.comments?.translator
+    ? old.comments
+    : { translator: `${lh.team} translation of the LabVirt server messages.\nThis file is distributed under the same license as the LabVirt package (MIT).` }
+  return { text: compile(headers, comments, live, obsolete), ...stats }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -507,14 +274,14 @@ export function plan(root = ROOT, date = nowStamp()) {
   const potOld = read(potPath)
   let pot = renderPot(messages, { project, date })
   if (sameIgnoringDates(pot, potOld)) pot = potOld
-  const potIds = new Set(parsePoFile(potOld).entries.filter((e) => !e.obsolete).map((e) => e.msgid))
+  const potIds = [...readPo(potOld).live.keys()]
   files.push({
     path: potPath,
     text: pot,
     changed: pot !== potOld,
-    added: [...messages.keys()].filter((m) => !potIds.has(m)),
+    added: [...messages.keys()].filter((m) => !potIds.includes(m)),
     obsoleted: [],
-    dropped: [...potIds].filter((m) => !messages.has(m)),
+    dropped: potIds.filter((m) => !messages.has(m)),
     revived: [],
   })
   for (const lang of languages(root)) {
@@ -532,7 +299,7 @@ function main(argv) {
   const json = argv.includes('--json')
   const result = plan(ROOT)
   if (json) {
-    const out = Object.fromEntries([...result.messages].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+    const out = Object.fromEntries([...result.messages].sort(([a], [b]) => byMsgid(a, b)))
     process.stdout.write(`${JSON.stringify({ messages: out, problems: result.problems }, null, 2)}\n`)
     return result.problems.length ? 1 : 0
   }
@@ -547,7 +314,7 @@ function main(argv) {
       f.revived.length && `${f.revived.length} revived`,
     ].filter(Boolean)
     if (f.lang && f.lang !== 'en') {
-      const untranslated = parsePoFile(f.text).entries.filter((e) => !e.obsolete && e.msgstr === '').length
+      const untranslated = [...readPo(f.text).live.values()].filter((e) => !e.msgstr?.[0]).length
       if (untranslated) notes.push(`${untranslated} untranslated`)
     }
     if (check) {

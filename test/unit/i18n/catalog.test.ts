@@ -1,7 +1,9 @@
 import { execFileSync } from 'node:child_process'
-import { readFileSync } from 'node:fs'
-import { join, resolve } from 'node:path'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
+import { po } from 'gettext-parser'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { parsePo } from '../../../scripts/po-catalog.mjs'
 import { negotiateLanguage, setCatalogs, translate } from '../../../server/i18n'
@@ -10,14 +12,28 @@ const ROOT = resolve(__dirname, '../../..')
 const SCRIPT = join(ROOT, 'scripts/extract-messages.mjs')
 const read = (rel: string) => readFileSync(join(ROOT, rel), 'utf8')
 
-interface PoEntry { msgid: string; msgstr: string; obsolete: boolean; refs: string[]; comments: string[]; flags: string[] }
 interface Extractor {
-  extract(root?: string): { messages: Map<string, string[]>; problems: { ref: string; text: string }[] }
-  extractFromSource(src: string): { messages: { msgid: string; line: number }[]; problems: { line: number; text: string }[] }
-  parsePoFile(text: string): { header?: { msgstr: string }; entries: PoEntry[] }
+  extract(root?: string, dirs?: string[]): { messages: Map<string, string[]>; problems: { ref: string; text: string }[] }
   mergePo(existing: string, messages: Map<string, string[]>, lang: string, opts?: { date?: string }): { text: string; added: string[]; obsoleted: string[]; dropped: string[]; revived: string[] }
   renderPot(messages: Map<string, string[]>, opts?: { date?: string }): string
-  poQuote(s: string): string
+  plan(root?: string): { files: { path: string; changed: boolean; added: string[]; dropped: string[] }[] }
+}
+
+interface PoEntry { msgid: string; msgstr: string; refs: string[]; translator: string; flags: string[] }
+/** A .po text as gettext-parser reads it: its header, its live entries and its obsolete ones. */
+function readPo(text: string) {
+  const table = po.parse(text)
+  const entries = (section?: Record<string, Record<string, any>>): PoEntry[] =>
+    Object.values(section?.[''] ?? {})
+      .filter((e) => e.msgid !== '')
+      .map((e) => ({
+        msgid: e.msgid,
+        msgstr: e.msgstr[0] ?? '',
+        refs: (e.comments?.reference ?? '').split(/\s+/).filter(Boolean),
+        translator: e.comments?.translator ?? '',
+        flags: (e.comments?.flag ?? '').split(',').map((f: string) => f.trim()).filter(Boolean),
+      }))
+  return { header: table.translations['']?.['']?.msgstr[0] ?? '', entries: entries(table.translations), obsolete: entries(table.obsolete) }
 }
 
 // The extractor is a plain .mjs script (no build step); a computed specifier keeps tsc from
@@ -34,7 +50,7 @@ describe('the catalog', () => {
     const { messages, problems } = ex.extract(ROOT)
     expect(problems, 'N_() calls whose argument is not one string literal').toEqual([])
     expect(messages.size).toBeGreaterThan(20)
-    const pot = new Set(ex.parsePoFile(read('locales/labvirt.pot')).entries.filter((e) => !e.obsolete).map((e) => e.msgid))
+    const pot = new Set(readPo(read('locales/labvirt.pot')).entries.map((e) => e.msgid))
     const missing = [...messages.keys()].filter((m) => !pot.has(m))
     const unused = [...pot].filter((m) => !messages.has(m))
     expect(missing, 'msgids missing from locales/labvirt.pot: run `node scripts/extract-messages.mjs`').toEqual([])
@@ -54,7 +70,7 @@ describe('the catalog', () => {
   })
 
   it('every msgid has a Spanish translation with exactly the same {placeholders}', () => {
-    const pot = ex.parsePoFile(read('locales/labvirt.pot')).entries.filter((e) => !e.obsolete)
+    const pot = readPo(read('locales/labvirt.pot')).entries
     // Parsed the way the server parses it when it compiles the catalogs into its bundle.
     const es = parsePo(read('locales/es.po'))
     const problems: string[] = []
@@ -69,27 +85,28 @@ describe('the catalog', () => {
   })
 
   it('es.po and en.po list exactly the msgids of labvirt.pot', () => {
-    const pot = ex.parsePoFile(read('locales/labvirt.pot')).entries.filter((e) => !e.obsolete).map((e) => e.msgid).sort()
+    const pot = readPo(read('locales/labvirt.pot')).entries.map((e) => e.msgid).sort()
     for (const lang of ['en', 'es']) {
-      const po = ex.parsePoFile(read(`locales/${lang}.po`))
-      expect(po.entries.filter((e) => !e.obsolete).map((e) => e.msgid).sort(), lang).toEqual(pot)
-      expect(po.header?.msgstr, lang).toContain(`Language: ${lang}\n`)
-      expect(po.header?.msgstr, lang).toContain('charset=UTF-8')
-      expect(po.entries.filter((e) => e.flags.includes('fuzzy')), `${lang}: fuzzy entries`).toEqual([])
+      const file = readPo(read(`locales/${lang}.po`))
+      expect(file.entries.map((e) => e.msgid).sort(), lang).toEqual(pot)
+      expect(file.header, lang).toContain(`Language: ${lang}\n`)
+      expect(file.header, lang).toMatch(/charset=utf-8/i)
+      expect(file.entries.filter((e) => e.flags.includes('fuzzy')), `${lang}: fuzzy entries`).toEqual([])
     }
   })
 
   it('the pot file has a gettext header and references', () => {
     const text = read('locales/labvirt.pot')
-    const pot = ex.parsePoFile(text)
-    expect(pot.header?.msgstr).toMatch(/Project-Id-Version: labvirt /)
-    expect(pot.header?.msgstr).toContain('Content-Type: text/plain; charset=UTF-8\n')
-    expect(pot.header?.msgstr).toMatch(/POT-Creation-Date: \d{4}-\d\d-\d\d \d\d:\d\d\+0000\n/)
+    const pot = readPo(text)
+    expect(pot.header).toMatch(/Project-Id-Version: labvirt /)
+    expect(pot.header).toMatch(/Content-Type: text\/plain; charset=utf-8\n/i)
+    expect(pot.header).toMatch(/POT-Creation-Date: \d{4}-\d\d-\d\d \d\d:\d\d\+0000\n/)
     for (const e of pot.entries) {
       expect(e.refs.length, e.msgid).toBeGreaterThan(0)
       for (const ref of e.refs) expect(ref).toMatch(/^(schemas|server|routes|middleware|plugins|tasks|bin|ui)\/[\w./[\]-]+:\d+$/)
       expect(e.msgstr).toBe('')
     }
+    // Written in msgid order, as gettext-parser reads them back.
     const ids = pot.entries.map((e) => e.msgid)
     expect(ids).toEqual([...ids].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)))
   })
@@ -111,9 +128,11 @@ describe('the catalog', () => {
 })
 
 describe('parsePo', () => {
+  // A translation written by a translator's tool, then merged (written again) by the extractor.
   function roundTrip(value: string) {
-    const text = ex.mergePo('', new Map([['the msgid', ['x.ts:1']]]), 'es').text.replace('msgid "the msgid"\nmsgstr ""\n', `msgid "the msgid"\nmsgstr ${ex.poQuote(value)}\n`)
-    return { ours: parsePo(text)['the msgid'], theirs: ex.parsePoFile(text).entries[0]?.msgstr }
+    const translated = po.compile({ charset: 'utf-8', headers: { Language: 'es' }, translations: { '': { 'the msgid': { msgid: 'the msgid', msgstr: [value] } } } })
+    const text = ex.mergePo(translated.toString('utf8'), new Map([['the msgid', ['x.ts:1']]]), 'es').text
+    return { ours: parsePo(text)['the msgid'], theirs: readPo(text).entries[0]?.msgstr }
   }
 
   it.each([
@@ -167,14 +186,6 @@ describe('parsePo', () => {
     expect(cat['first line\nsecond line']).toBe('primera línea\nsegunda línea')
     expect(cat['menu\u0004Open']).toBe('Abrir')
     expect(Object.keys(cat).sort()).toEqual(['first line\nsecond line', 'menu\u0004Open'])
-    const mine = ex.parsePoFile(text)
-    expect(mine.header?.msgstr).toBe('Language: es\n')
-    expect(mine.entries.map((e) => [e.msgid, e.msgstr, e.obsolete])).toEqual([
-      ['first line\nsecond line', 'primera línea\nsegunda línea', false],
-      ['Open', 'Abrir', false],
-      ['untranslated', '', false],
-      ['old', 'viejo', true],
-    ])
   })
 
   it('accepts CRLF line ends', () => {
@@ -211,7 +222,25 @@ describe('negotiateLanguage', () => {
 })
 
 describe('the extractor', () => {
-  it('finds single-, double- and back-quoted literals with escapes, and skips comments', () => {
+  /** Runs `fn` on a throw-away source tree of `{path: text}`. */
+  function inTree<T>(files: Record<string, string>, fn: (root: string) => T): T {
+    const root = mkdtempSync(join(tmpdir(), 'labvirt-extract-'))
+    try {
+      for (const [path, text] of Object.entries(files)) {
+        mkdirSync(dirname(join(root, path)), { recursive: true })
+        writeFileSync(join(root, path), text)
+      }
+      return fn(root)
+    } finally {
+      rmSync(root, { recursive: true, force: true })
+    }
+  }
+  function extractFrom(files: Record<string, string>) {
+    const { messages, problems } = inTree(files, (root) => ex.extract(root))
+    return { messages: Object.fromEntries(messages), problems }
+  }
+
+  it('finds quoted and back-quoted literals with escapes, skips comments and strings, and reports what it cannot read', () => {
     const src = [
       "import { N_ } from './msgid'",
       "const a = N_('it\\'s here')",
@@ -225,39 +254,77 @@ describe('the extractor', () => {
       "const g = N_('tab\\tand\\nnewline \\u00e9')",
       "const h = 'N_(\"inside a string\")'",
       'const i = N_(variable)',
-      "const j = 4 / 2; const k = N_('after a division')",
+      "const j = `${t(N_('inside a substitution'))} and ${N_(`${x} substituted`)}`",
+      "const k = N_('')",
+      "const l = t('t is not ours outside the console')",
     ].join('\n')
-    const { messages, problems } = ex.extractFromSource(src)
-    expect(messages).toEqual([
-      { msgid: "it's here", line: 2 },
-      { msgid: 'say "hi"', line: 3 },
-      { msgid: 'back', line: 4 },
-      { msgid: 'after a regex', line: 7 },
-      { msgid: 'on the next line', line: 8 },
-      { msgid: 'tab\tand\nnewline é', line: 12 },
-      { msgid: 'after a division', line: 15 },
+    const { messages, problems } = extractFrom({ 'server/a.ts': src })
+    expect(messages).toEqual({
+      "it's here": ['server/a.ts:2'],
+      'say "hi"': ['server/a.ts:3'],
+      back: ['server/a.ts:4'],
+      'after a regex': ['server/a.ts:7'],
+      'on the next line': ['server/a.ts:8'],
+      'tab\tand\nnewline é': ['server/a.ts:12'],
+      'inside a substitution': ['server/a.ts:15'],
+    })
+    expect(problems).toEqual([
+      { ref: 'server/a.ts:14', text: 'N_(variable)' },
+      { ref: 'server/a.ts:15', text: 'N_(`${x} substituted`)' },
+      { ref: 'server/a.ts:16', text: 'empty msgid' },
     ])
-    expect(problems).toEqual([{ line: 14, text: 'N_(variable)' }])
   })
 
-  it('merges: keeps translations, adds new msgids, keeps translated old ones as obsolete, drops the rest', () => {
+  it("finds the console's t() and N_ in .vue templates and scripts and in its .ts files, with their lines", () => {
+    const vue = [
+      '<script setup lang="ts">',
+      "import { N_, t } from '../lib/i18n'",
+      "const label = N_('From the script')",
+      'const typed: string = t(label)',
+      '</script>',
+      '',
+      '<template>',
+      '  <!-- {{ t(\'In an HTML comment\') }} -->',
+      "  <h1>{{ t('A heading') }}</h1>",
+      '  <p>t(\'plain text, not code\')</p>',
+      "  <button :aria-label=\"t('Close {name}', { name })\">x</button>",
+      '</template>',
+    ].join('\n')
+    const { messages, problems } = extractFrom({ 'ui/pages/Page.vue': vue, 'ui/lib/seats.ts': "export const s = t(`From a module`)\n", 'server/b.ts': "N_('A heading')\n" })
+    expect(messages).toEqual({
+      'A heading': ['server/b.ts:1', 'ui/pages/Page.vue:9'],
+      'Close {name}': ['ui/pages/Page.vue:11'],
+      'From a module': ['ui/lib/seats.ts:1'],
+      'From the script': ['ui/pages/Page.vue:3'],
+    })
+    expect(problems).toEqual([])
+  })
+
+  it('sees a msgid missing from labvirt.pot and one no source uses any more', () => {
+    const pot = ex.renderPot(new Map([['kept', ['server/a.ts:1']], ['unused', ['server/a.ts:2']]]))
+    const files = inTree({ 'server/a.ts': "N_('kept')\nN_('new')\n", 'locales/labvirt.pot': pot }, (root) => ex.plan(root).files)
+    const potFile = files.find((f) => f.path.endsWith('labvirt.pot'))!
+    expect([potFile.changed, potFile.added, potFile.dropped]).toEqual([true, ['new'], ['unused']])
+  })
+
+  it('merges: keeps translations, translator comments and flags, adds new msgids, keeps translated old ones as obsolete, drops the rest', () => {
     const date = '2026-01-01 00:00+0000'
     const first = ex.mergePo('', new Map([['kept', ['a.ts:1']], ['gone', ['a.ts:2']], ['gone untranslated', ['a.ts:3']]]), 'es', { date })
     expect(first.added).toEqual(['gone', 'gone untranslated', 'kept'])
     const translated = first.text
-      .replace('msgid "kept"\nmsgstr ""', '# a translator note\nmsgid "kept"\nmsgstr "conservado"')
+      .replace('msgid "kept"\nmsgstr ""', '# a translator note\n#, c-format\nmsgid "kept"\nmsgstr "conservado"')
       .replace('msgid "gone"\nmsgstr ""', 'msgid "gone"\nmsgstr "ido"')
-    const second = ex.mergePo(translated, new Map([['kept', ['b.ts:9']], ['new "one"', ['b.ts:10']]]), 'es', { date })
+    const second = ex.mergePo(translated, new Map([['kept', ['b.ts:9', 'c.ts:2']], ['new "one"', ['b.ts:10']]]), 'es', { date })
     expect(second.added).toEqual(['new "one"'])
     expect(second.obsoleted).toEqual(['gone'])
     expect(second.dropped).toEqual(['gone untranslated'])
-    const po = ex.parsePoFile(second.text)
-    expect(po.entries.map((e) => [e.msgid, e.msgstr, e.obsolete, e.refs])).toEqual([
-      ['kept', 'conservado', false, ['b.ts:9']],
-      ['new "one"', '', false, ['b.ts:10']],
-      ['gone', 'ido', true, []],
+    const file = readPo(second.text)
+    expect(file.header).toContain('Language: es\n')
+    expect(file.entries).toEqual([
+      { msgid: 'kept', msgstr: 'conservado', refs: ['b.ts:9', 'c.ts:2'], translator: 'a translator note', flags: ['c-format'] },
+      { msgid: 'new "one"', msgstr: '', refs: ['b.ts:10'], translator: '', flags: [] },
     ])
-    expect(po.entries[0]!.comments).toEqual(['a translator note'])
+    expect(file.obsolete.map((e) => [e.msgid, e.msgstr])).toEqual([['gone', 'ido']])
     expect(second.text).toContain('#~ msgid "gone"\n#~ msgstr "ido"\n')
     // A msgid that comes back gets its old translation again.
     const third = ex.mergePo(second.text, new Map([['kept', ['b.ts:9']], ['gone', ['c.ts:1']]]), 'es', { date })
@@ -270,6 +337,6 @@ describe('the extractor', () => {
   it('writes multi-line msgids the gettext way', () => {
     const pot = ex.renderPot(new Map([['one\ntwo', ['a.ts:1']]]), { date: '2026-01-01 00:00+0000' })
     expect(pot).toContain('#: a.ts:1\nmsgid ""\n"one\\n"\n"two"\nmsgstr ""\n')
-    expect(ex.parsePoFile(pot).entries[0]!.msgid).toBe('one\ntwo')
+    expect(readPo(pot).entries[0]!.msgid).toBe('one\ntwo')
   })
 })

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { join, relative, resolve } from 'node:path'
-import { pathToFileURL } from 'node:url'
-import { beforeAll, describe, expect, it } from 'vitest'
+import * as ts from 'typescript'
+import { describe, expect, it } from 'vitest'
 
 /**
  * A message the extractor cannot see stays English for everyone. This looks for English text in the
@@ -11,10 +11,21 @@ import { beforeAll, describe, expect, it } from 'vitest'
 const ROOT = resolve(__dirname, '../../..')
 const DIRS = ['schemas', 'server', 'routes', 'middleware', 'plugins', 'tasks', 'bin']
 
-let stripComments: (src: string) => string
-beforeAll(async () => {
-  ;({ stripComments } = await import(pathToFileURL(join(ROOT, 'scripts/extract-messages.mjs')).href))
-})
+/** The source with its comments, as TypeScript parses them, blanked (newlines kept, so line numbers hold). */
+function stripComments(src: string): string {
+  const file = ts.createSourceFile('source.ts', src, ts.ScriptTarget.Latest, true)
+  const chars = src.split('')
+  const blank = (r: ts.CommentRange) => {
+    for (let i = r.pos; i < r.end; i++) if (chars[i] !== '\n') chars[i] = ' '
+  }
+  const visit = (node: ts.Node) => {
+    ts.getLeadingCommentRanges(src, node.getFullStart())?.forEach(blank)
+    ts.getTrailingCommentRanges(src, node.end)?.forEach(blank)
+    node.getChildren(file).forEach(visit)
+  }
+  visit(file)
+  return chars.join('')
+}
 
 function files(dir: string, out: string[] = []): string[] {
   let names: string[]
@@ -121,5 +132,7 @@ describe('user-visible messages', () => {
       "'A CD-ROM must be on the IDE bus'",
       "'A JSON body is required'",
     ])
+    const commented = stripComments("// msg('A commented message')\n/* msg('Another one') */ msg('A real message')")
+    expect(unmarked(commented).map((f) => f.literal)).toEqual(["'A real message'"])
   })
 })
