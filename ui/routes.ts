@@ -25,7 +25,8 @@ export const routes: RouteRecordRaw[] = [
   { path: '/clients', name: 'clients', component: () => import('./pages/Clients.vue'), meta: { nav: N_('Client classes') } },
   { path: '/users', name: 'users', component: () => import('./pages/Users.vue'), meta: { nav: N_('Users'), admin: true } },
   { path: '/events', name: 'events', component: () => import('./pages/Events.vue'), meta: { nav: N_('Events') } },
-  { path: '/account', name: 'account', component: () => import('./pages/Account.vue'), meta: { nav: N_('My account') } },
+  // Reached from the user's name in the top bar.
+  { path: '/account', name: 'account', component: () => import('./pages/Account.vue') },
   { path: '/vms/:id', name: 'vm', component: () => import('./pages/Vm.vue') },
   { path: '/vms/:id/console', name: 'vm-console', component: () => import('./pages/VmConsoleWindow.vue'), meta: { admin: true, bare: true } },
   { path: '/:path(.*)*', name: 'not-found', component: () => import('./pages/NotFound.vue') },
