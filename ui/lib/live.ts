@@ -36,7 +36,8 @@ const POLL_MS = 2000
 /**
  * The one live store of a tab: every VM by id, each in its own ref so an update re-renders only
  * the seats that changed. Updates are queued and applied once per animation frame (one render per
- * batch). A VM goes only when the server says so (a full list or a removal), never on an error.
+ * batch, at most CHANGES_PER_FRAME changed VMs). A VM goes only when the server says so (a full
+ * list or a removal), never on an error.
  */
 export const vms = shallowReactive(new Map<string, ShallowRef<Vm>>())
 export const status = ref<LiveStatus>('connecting')
@@ -50,7 +51,7 @@ export function onChange(fn: (kind: ChangeKind, id: string) => void) {
   return () => changeListeners.delete(fn)
 }
 
-let pending = new Map<string, Vm | null>()
+const pending = new Map<string, Vm | null>()
 let pendingFull: Set<string> | undefined
 let scheduled = false
 
@@ -70,23 +71,37 @@ function same(a: Vm, b: Vm) {
   return JSON.stringify(a) === JSON.stringify(b)
 }
 
+// A burst of 500 changes re-rendered in one frame is a long task (> 100 ms): at most this many
+// changed VMs a frame, the rest in the next ones. New VMs do not count: the dashboard shows new
+// cards a chunk per frame itself, and one frame adding them all sorts its labs once, not five times.
+const CHANGES_PER_FRAME = 100
+
 function apply() {
-  const updates = pending
   const full = pendingFull
-  pending = new Map()
   pendingFull = undefined
-  if (full) for (const id of [...vms.keys()]) if (!full.has(id) && !updates.has(id)) vms.delete(id)
-  for (const [id, vm] of updates) {
+  if (full) for (const id of [...vms.keys()]) if (!full.has(id) && !pending.has(id)) vms.delete(id)
+  let changes = 0
+  for (const [id, vm] of pending) {
+    if (changes === CHANGES_PER_FRAME) break
+    pending.delete(id)
     const cur = vms.get(id)
     if (!vm) vms.delete(id)
     else if (!cur) vms.set(id, shallowRef(vm))
-    else if (!same(cur.value, vm)) cur.value = vm
+    else if (!same(cur.value, vm)) {
+      cur.value = vm
+      changes++
+    }
   }
+  if (pending.size) schedule()
 }
 
 /** Feeds the store (the stream, a poll, or an action's answer). `full`: the list is authoritative. */
 export function receive(list: Vm[], full = false) {
-  if (full) pendingFull = new Set(list.map((v) => v.id))
+  if (full) {
+    pendingFull = new Set(list.map((v) => v.id))
+    // Still queued from an earlier burst but not in this newer list: gone.
+    for (const id of pending.keys()) if (!pendingFull.has(id)) pending.delete(id)
+  }
   for (const vm of list) pending.set(vm.id, vm)
   schedule()
 }
