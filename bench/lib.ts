@@ -318,6 +318,7 @@ export interface Stats {
   n: number
   median: number
   p90: number
+  p95: number
   p99: number
   mean: number
   min: number
@@ -327,11 +328,11 @@ export interface Stats {
 export function stats(xs: number[]): Stats {
   const s = [...xs].sort((a, b) => a - b)
   const n = s.length
-  if (!n) return { n: 0, median: NaN, p90: NaN, p99: NaN, mean: NaN, min: NaN, max: NaN }
+  if (!n) return { n: 0, median: NaN, p90: NaN, p95: NaN, p99: NaN, mean: NaN, min: NaN, max: NaN }
   const median = n % 2 ? s[(n - 1) / 2]! : (s[n / 2 - 1]! + s[n / 2]!) / 2
   // Nearest rank.
   const rank = (p: number) => s[Math.min(n - 1, Math.ceil(p * n) - 1)]!
-  return { n, median, p90: rank(0.9), p99: rank(0.99), mean: s.reduce((a, b) => a + b, 0) / n, min: s[0]!, max: s[n - 1]! }
+  return { n, median, p90: rank(0.9), p95: rank(0.95), p99: rank(0.99), mean: s.reduce((a, b) => a + b, 0) / n, min: s[0]!, max: s[n - 1]! }
 }
 
 /** Per-repetition differences a[i] - b[i] and ratios a[i] / b[i] (pairs from the same repetition). */
