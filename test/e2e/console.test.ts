@@ -24,13 +24,7 @@ afterAll(async () => {
 })
 
 /** A new tab on `path`, signed in afresh (the browser's earlier session is dropped). */
-async function signedIn(path = '/', user?: { username: string; password: string }): Promise<Page> {
-  await browser.context.clearCookies()
-  const page = await browser.page()
-  await page.goto(`${server.url}${path}`)
-  await signIn(page, user?.username, user?.password)
-  return page
-}
+const signedIn = (path = '/', user?: { username: string; password: string }) => browser.signedIn(server.url, path, user)
 
 const seat = (page: Page, id: string) => page.locator(`.seat[data-vm="${id}"]`)
 

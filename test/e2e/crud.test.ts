@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type ApiClient, adminClient } from '../helpers/client'
 import { bodies, create, uniqueName } from '../helpers/fixtures'
-import { screenshot, signIn, startBrowser, type Page, type TestBrowser } from '../helpers/browser'
+import { screenshot, startBrowser, type Page, type TestBrowser } from '../helpers/browser'
 import { startServer, type TestServer } from '../helpers/server'
 
 // The labs, profiles and images pages in Chromium against the built server, with real QEMU seats (TCG).
@@ -22,13 +22,8 @@ afterAll(async () => {
   await server?.dispose()
 })
 
-async function signedIn(path: string, user?: { username: string; password: string }): Promise<Page> {
-  await browser.context.clearCookies()
-  const page = await browser.page()
-  await page.goto(`${server.url}${path}`)
-  await signIn(page, user?.username, user?.password)
-  return page
-}
+/** A new tab on `path`, signed in afresh as `user` (admin by default). */
+const signedIn = (path = '/', user?: { username: string; password: string }) => browser.signedIn(server.url, path, user)
 
 /** Follows a nav link: the app changes page without reloading. */
 const nav = (page: Page, name: string) => page.locator('.topbar nav').getByRole('link', { name }).click()

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type ApiClient, adminClient } from '../helpers/client'
 import { bodies, create } from '../helpers/fixtures'
-import { screenshot, signIn, startBrowser, type Page, type TestBrowser } from '../helpers/browser'
+import { screenshot, startBrowser, type TestBrowser } from '../helpers/browser'
 import { startServer, type TestServer } from '../helpers/server'
 
 // The users, my-account and events pages in Chromium against the built server (no VMs needed).
@@ -21,13 +21,7 @@ afterAll(async () => {
 })
 
 /** A new tab on `path`, signed in afresh as `user` (admin by default). */
-async function signedIn(path: string, user?: { username: string; password: string }): Promise<Page> {
-  await browser.context.clearCookies()
-  const page = await browser.page()
-  await page.goto(`${server.url}${path}`)
-  await signIn(page, user?.username, user?.password)
-  return page
-}
+const signedIn = (path = '/', user?: { username: string; password: string }) => browser.signedIn(server.url, path, user)
 
 describe('the users page', () => {
   it('creates a user who can then sign in, after showing a short password refused beside its field', async () => {

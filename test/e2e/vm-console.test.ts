@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { adminClient, ApiClient } from '../helpers/client'
 import { bodies, create } from '../helpers/fixtures'
-import { screenshot, signIn, startBrowser, type Page, type TestBrowser } from '../helpers/browser'
+import { screenshot, startBrowser, type Page, type TestBrowser } from '../helpers/browser'
 import { startServer, type TestServer } from '../helpers/server'
 import { waitFor } from '../integration/vms/vm-helpers'
 
@@ -41,13 +41,8 @@ afterAll(async () => {
   await server?.dispose()
 })
 
-async function signedIn(path: string, user?: { username: string; password: string }) {
-  await browser.context.clearCookies()
-  const p = await browser.page()
-  await p.goto(`${server.url}${path}`)
-  await signIn(p, user?.username, user?.password)
-  return p
-}
+/** A new tab on `path`, signed in afresh as `user` (admin by default). */
+const signedIn = (path = '/', user?: { username: string; password: string }) => browser.signedIn(server.url, path, user)
 
 const consoleView = (p: Page) => p.locator('.vm-console').getAttribute('data-console')
 

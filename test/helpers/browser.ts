@@ -14,6 +14,8 @@ export interface TestBrowser {
   context: BrowserContext
   /** A new tab in the browser's one profile (they share the session cookie and localStorage). */
   page(): Promise<Page>
+  /** A new tab on `baseUrl + path`, signed in afresh as `user` (admin by default; earlier sessions dropped). */
+  signedIn(baseUrl: string, path?: string, user?: { username: string; password: string }): Promise<Page>
   close(): Promise<void>
 }
 
@@ -33,6 +35,13 @@ export async function startBrowser(opts: { locale?: string; width?: number } = {
   return {
     context,
     page: () => context.newPage(),
+    async signedIn(baseUrl, path = '/', user) {
+      await context.clearCookies()
+      const page = await context.newPage()
+      await page.goto(`${baseUrl}${path}`)
+      await signIn(page, user?.username, user?.password)
+      return page
+    },
     async close() {
       await context.close()
       await rm(userDataDir, { recursive: true, force: true })
