@@ -1,7 +1,7 @@
 import WebSocket from 'ws'
 
 /** What a console WebSocket upgrade got: refused with an HTTP status (and body), or open. */
-export type ConsoleOpen = { status: number; body: any; ws?: undefined } | { status: 101; ws: WebSocket; body?: undefined }
+export type ConsoleOpen = { status: number; body: any; ws?: undefined; rfb?: undefined } | { status: 101; ws: WebSocket; rfb: RfbClient; body?: undefined }
 
 /** Opens `GET /api/vms/:id/vnc` as a browser page would: cookie, Origin, language. */
 export function openConsole(url: string, vm: string, opts: { cookie?: string; origin?: string; lang?: string } = {}): Promise<ConsoleOpen> {
@@ -9,8 +9,11 @@ export function openConsole(url: string, vm: string, opts: { cookie?: string; or
   if (opts.cookie) headers.cookie = opts.cookie
   if (opts.lang) headers['accept-language'] = opts.lang
   const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/api/vms/${vm}/vnc`, { headers, origin: opts.origin ?? url })
+  // Reading from the start: the VM's greeting can arrive with the upgrade's answer, before a
+  // listener attached once `open` resolved would hear it (ws drops a message nobody listens to).
+  const rfb = new RfbClient(ws)
   return new Promise((resolve, reject) => {
-    ws.once('open', () => resolve({ status: 101, ws }))
+    ws.once('open', () => resolve({ status: 101, ws, rfb }))
     ws.once('unexpected-response', (_req, res) => {
       let text = ''
       res.on('data', (c: Buffer) => (text += c))

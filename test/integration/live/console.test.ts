@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ApiClient } from '../../helpers/client'
 import { bodies, create, uniqueName } from '../../helpers/fixtures'
-import { openConsole, RfbClient } from '../../helpers/rfb'
+import { openConsole } from '../../helpers/rfb'
 import { action, getVm, makeLab, startVmServer, toolQmp, type VmWorld, waitFor } from '../vms/vm-helpers'
 import type { QmpClient } from '../../../server/qemu/qmp'
 
@@ -66,7 +66,7 @@ describe('GET /api/vms/:id/vnc (WebSocket)', () => {
   it('with an admin session: the RFB 3.8 handshake, a screen with pixels, and the console counted on the VM', async () => {
     const res = await openConsole(w.server.url, seat, { cookie: w.api.cookie })
     expect(res.status).toBe(101)
-    const rfb = new RfbClient(res.ws!)
+    const rfb = res.rfb!
     try {
       const init = await rfb.handshake()
       expect(init.greeting).toBe('RFB 003.008\n')
@@ -94,7 +94,7 @@ describe('GET /api/vms/:id/vnc (WebSocket)', () => {
   it('closes with 4000 and a translated reason when the VM goes', async () => {
     const res = await openConsole(w.server.url, seat, { cookie: w.api.cookie, lang: 'es' })
     expect(res.status).toBe(101)
-    const rfb = new RfbClient(res.ws!)
+    const rfb = res.rfb!
     await rfb.handshake()
     const vm = await running(seat)
     process.kill(vm.pid!, 'SIGKILL')
