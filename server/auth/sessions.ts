@@ -41,6 +41,16 @@ export async function userOfSession(store: Repositories, token: string | undefin
   return session ? store.users.get(session.username) : null
 }
 
+/**
+ * Whether an open stream or console may stay open: its session and user still exist (and the user
+ * still has `role`, when given). A store that cannot answer keeps it open: a blip ends no one's work.
+ */
+export async function stillSignedIn(store: Repositories, token: string | undefined, role?: StoredUser['role']): Promise<boolean> {
+  const user = await userOfSession(store, token).catch(() => undefined)
+  if (user === undefined) return true
+  return !!user && (!role || user.role === role)
+}
+
 export async function endSession(store: Repositories, token: string | undefined) {
   if (token && /^[A-Za-z0-9_-]{43}$/.test(token)) await store.kv.remove(keyOf(token))
 }

@@ -8,6 +8,7 @@ import { useReconciler } from '../reconcile'
 import { userOfSession } from '../auth/sessions'
 import { AuthError, DomainError, NotFoundError } from '../errors'
 import { type Language, negotiateLanguage, translate } from '../i18n'
+import { useConsoleSessions } from '../live/console-sessions'
 import { consoleSocket } from '../vms/console'
 import { errorBodyIn } from './error-handler'
 import { isSameOrigin } from './origin'
@@ -22,6 +23,8 @@ export const VNC_CLOSE = {
   closed: 4000,
   /** The VM's VNC socket could not be opened (QEMU gone, socket left behind). */
   unreachable: 4001,
+  /** The session was signed out or expired, or its user deleted or no longer an admin. */
+  sessionEnded: 4002,
 } as const
 
 /** Above this much unsent to the browser, the VM's socket is paused until it drains below LOW. */
@@ -34,7 +37,10 @@ const PATH = /^\/api\/vms\/([^/]+)\/vnc\/?$/
 interface ConsoleContext {
   vnc: string
   lang: Language
+  token: string | undefined
+  sessions: ReturnType<typeof useConsoleSessions>
   socket?: Socket
+  unwatch?: () => void
 }
 
 // A WebSocket close reason is at most 123 bytes of UTF-8.
@@ -62,14 +68,15 @@ async function upgrade(request: Request & { context: Record<string, unknown> }) 
   const lang = negotiateLanguage(url.searchParams.get('lang') ?? request.headers.get('accept-language'))
   try {
     const ctx = await useContext()
-    const user = await userOfSession(ctx.store, sessionTokenOf(request.headers.get('cookie')))
+    const token = sessionTokenOf(request.headers.get('cookie'))
+    const user = await userOfSession(ctx.store, token)
     if (!user) throw new AuthError(401, N_('Please sign in'))
     if (user.role !== 'admin') throw new AuthError(403, N_('Only administrators may open a VM\'s console'))
     if (!isSameOrigin(request, ctx.config.publicUrl)) throw new AuthError(403, N_('A console opens only from LabVirt\'s own pages'))
     const raw = decodeURIComponent(PATH.exec(url.pathname)?.[1] ?? '')
     if (!v.is(VmId, raw)) throw new NotFoundError(N_('VM'), raw)
     const vnc = await consoleSocket(ctx, await useReconciler(), raw)
-    Object.assign(request.context, { vnc, lang } satisfies ConsoleContext)
+    Object.assign(request.context, { vnc, lang, token, sessions: useConsoleSessions(ctx.store) } satisfies ConsoleContext)
   } catch (err) {
     // crossws answers a thrown Response as it is; anything else would be an unhandled rejection.
     throw refusal(err, lang)
@@ -84,6 +91,11 @@ function open(peer: Peer) {
   const close = (code: number, msgid: string) => {
     peer.close(code, closeReason(translate(c.lang, msgid, {})))
   }
+  // The session is checked again whenever it may have ended, not only at the upgrade.
+  c.unwatch = c.sessions.watch(c.token, () => {
+    if (peer.websocket.readyState === 1) close(VNC_CLOSE.sessionEnded, N_('Your session ended: sign in again'))
+    socket.destroy()
+  })
   socket.on('connect', () => (opened = true))
   socket.on('data', (chunk) => {
     peer.send(chunk)
@@ -106,6 +118,12 @@ function open(peer: Peer) {
   })
 }
 
+function end(peer: Peer) {
+  const c = peer.context as unknown as ConsoleContext
+  c.socket?.destroy()
+  c.unwatch?.()
+}
+
 /** The console's WebSocket: an authenticated byte pipe to the VM's unix VNC socket (RFB). */
 export const vncHooks: Hooks = {
   upgrade: upgrade as NonNullable<Hooks['upgrade']>,
@@ -113,10 +131,6 @@ export const vncHooks: Hooks = {
   message(peer, message) {
     (peer.context as unknown as ConsoleContext).socket?.write(message.rawData as Buffer)
   },
-  close(peer) {
-    (peer.context as unknown as ConsoleContext).socket?.destroy()
-  },
-  error(peer) {
-    (peer.context as unknown as ConsoleContext).socket?.destroy()
-  },
+  close: end,
+  error: end,
 }

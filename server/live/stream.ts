@@ -4,7 +4,7 @@ import type { Reconciler } from '../reconcile'
 import type { EventRecord, StoreChange } from '../../storage'
 import { type Language } from '../i18n'
 import { listVms, type VmView } from '../vms'
-import { userOfSession } from '../auth/sessions'
+import { stillSignedIn } from '../auth/sessions'
 import { eventView } from '../events'
 
 /** Changes within this window after a batch go out together: a cold lab is a few batches, not hundreds of messages. */
@@ -159,7 +159,7 @@ export class LiveStream {
 
   private async dropSignedOut() {
     await Promise.all([...this.subscribers].map(async (s) => {
-      if (!(await userOfSession(this.ctx.store, s.token).catch(() => true))) this.remove(s)
+      if (!(await stillSignedIn(this.ctx.store, s.token))) this.remove(s)
     }))
   }
 

@@ -110,6 +110,41 @@ describe('GET /api/vms/:id/vnc (WebSocket)', () => {
   })
 })
 
+describe('an open console when its session ends', () => {
+  it('closes with 4002 and a translated reason when its session is signed out, and another when its user is demoted', async () => {
+    const name = uniqueName('adm')
+    await create(w.api, 'users', { ...bodies.user(name), role: 'admin' })
+    const signIn = () => new ApiClient(w.server.url).login(name, bodies.user(name).password)
+    const [first, second] = [await signIn(), await signIn()]
+    const sockets: { close(): void }[] = []
+    const receiving = async (api: ApiClient, lang: string) => {
+      const res = await openConsole(w.server.url, seat, { cookie: api.cookie, lang })
+      expect(res.status).toBe(101)
+      sockets.push(res.ws!)
+      const rfb = new RfbClient(res.ws!)
+      const init = await rfb.handshake()
+      await rfb.frame(init.width, init.height, init.bitsPerPixel / 8)
+      return rfb
+    }
+    try {
+      const es = await receiving(first, 'es')
+      const en = await receiving(second, 'en')
+      expect((await first.post('/api/auth/logout')).status).toBeLessThan(300)
+      await waitFor('the signed-out console closed', 5_000, async () => es.closed)
+      expect(es.closed).toEqual({ code: 4002, reason: 'Su sesión ha terminado: inicie sesión de nuevo' })
+      // The other session of the same user still holds its console.
+      expect(en.closed).toBeUndefined()
+      const user = (await w.api.get(`/api/users/${name}`)).body
+      expect((await w.api.put(`/api/users/${name}`, { revision: user.revision, role: 'viewer' })).status).toBe(200)
+      await waitFor('the demoted user\'s console closed', 5_000, async () => en.closed)
+      expect(en.closed).toEqual({ code: 4002, reason: 'Your session ended: sign in again' })
+      await waitFor('no VNC client left', 10_000, async () => (await vncClients()) === 0)
+    } finally {
+      for (const ws of sockets) ws.close()
+    }
+  })
+})
+
 describe('GET /api/vms/:id/console', () => {
   it('says whether the console can open, and why not, in the reader\'s language', async () => {
     expect((await w.api.get(`/api/vms/${seat}/console`)).body).toEqual({ available: true })
