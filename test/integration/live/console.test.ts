@@ -121,7 +121,7 @@ describe('an open console when its session ends', () => {
       const res = await openConsole(w.server.url, seat, { cookie: api.cookie, lang })
       expect(res.status).toBe(101)
       sockets.push(res.ws!)
-      const rfb = new RfbClient(res.ws!)
+      const rfb = res.rfb!
       const init = await rfb.handshake()
       await rfb.frame(init.width, init.height, init.bitsPerPixel / 8)
       return rfb
