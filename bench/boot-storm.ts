@@ -20,7 +20,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import {
   Api, cleanup, fmt, interleaved, MachineLoad, option, onCleanup, paired, REPO, runBench, saveResult, schedOf, startServer, stats, tempDir,
 } from './lib'
-import { openKv, repositories } from '../storage'
+import { openKv, repositories } from '#storage'
 
 const REPS = option('reps', 10)
 const TERMINALS = option('terminals', 500)

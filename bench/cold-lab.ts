@@ -19,7 +19,7 @@ import {
   Api, interleaved, MachineLoad, paired, QEMU, cleanup, cmdlineOf, fmt, killQemusUnder, mkdir, option, processesNaming, qmpStatus, retarget, row,
   runBench, saveResult, schedOf, sleep, startServer, stats, tempDir, rm, alive,
 } from './lib'
-import { shq } from '../server/shell'
+import { shq } from '#server/shell'
 
 const REPS = option('reps', 10)
 const SEATS = option('seats', 20)

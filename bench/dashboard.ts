@@ -17,7 +17,7 @@ import { gzipSync } from 'node:zlib'
 import { chromium } from 'playwright-core'
 import { Api, fmt, MachineLoad, option, onCleanup, runBench, saveResult, startServer, stats, tempDir } from './lib'
 import { startRedis } from '../test/helpers/redis'
-import { openKv, repositories } from '../storage'
+import { openKv, repositories } from '#storage'
 
 const REPS = option('reps', 5)
 const LABS = option('labs', 25)

@@ -13,7 +13,7 @@ import { join } from 'node:path'
 import { execa } from 'execa'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { QEMU, fmt, killQemusUnder, mkdir, option, rm, row, runBench, sleep, stats, tempDir } from './lib'
-import { shq } from '../server/shell'
+import { shq } from '#server/shell'
 
 const SEATS = option('seats', 20)
 const REPS = option('reps', 5)

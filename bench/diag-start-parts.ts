@@ -23,11 +23,11 @@ runBench(async () => {
 
   process.env.LABVIRT_DATA_DIR = dataDir
   process.env.LABVIRT_ACCEL = 'tcg'
-  const { readConfig } = await import('../server/config')
-  const { openKv, repositories } = await import('../storage')
-  const { Reconciler } = await import('../server/reconcile')
-  const { getVm } = await import('../server/vms')
-  const { recordEvent } = await import('../server/events')
+  const { readConfig } = await import('#server/config')
+  const { openKv, repositories } = await import('#storage')
+  const { Reconciler } = await import('#server/reconcile/index')
+  const { getVm } = await import('#server/vms/index')
+  const { recordEvent } = await import('#server/events/index')
   const config = readConfig()
   const kv = await openKv({ url: undefined, dir: config.dataDir })
   const store = repositories(kv)

@@ -10,7 +10,7 @@ import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { ApiClient } from '../test/helpers/client'
-import { connectWithRetry } from '../server/qemu/qmp'
+import { connectWithRetry } from '#server/qemu/qmp/index'
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
 export const QEMU = process.env.LABVIRT_QEMU || 'qemu-system-x86_64'

@@ -72,9 +72,9 @@ runBench(async () => {
   // with), in this process, on the same data dir: its first ticks start the VMs.
   process.env.LABVIRT_DATA_DIR = dataDir
   process.env.LABVIRT_ACCEL = 'tcg'
-  const { readConfig } = await import('../server/config')
-  const { openKv, repositories } = await import('../storage')
-  const { Reconciler } = await import('../server/reconcile')
+  const { readConfig } = await import('#server/config')
+  const { openKv, repositories } = await import('#storage')
+  const { Reconciler } = await import('#server/reconcile/index')
   const config = readConfig()
   const kv = await openKv({ url: undefined, dir: config.dataDir })
   const store = repositories(kv)

@@ -1,5 +1,5 @@
 import { defineEventHandler } from 'h3'
-import { useContext } from '../server/context'
+import { useContext } from '#server/context'
 
 // A body must arrive within LABVIRT_REQUEST_TIMEOUT of its headers: a client trickling it a byte at
 // a time would otherwise hold a connection (and a handler) for Node's 300 s. Everything LabVirt

@@ -1,9 +1,9 @@
-import { N_ } from '../schemas/msgid'
+import { N_ } from '#schemas/msgid'
 import { defineEventHandler } from 'h3'
-import { useContext } from '../server/context'
-import { DomainError } from '../server/errors'
-import { clientAddress } from '../server/http/client'
-import { InFlight } from '../server/http/in-flight'
+import { useContext } from '#server/context'
+import { DomainError } from '#server/errors'
+import { clientAddress } from '#server/http/client'
+import { InFlight } from '#server/http/in-flight'
 
 const inFlight = new InFlight()
 

@@ -1,10 +1,10 @@
-import { N_ } from '../schemas/msgid'
+import { N_ } from '#schemas/msgid'
 import { defineEventHandler } from 'h3'
-import { useContext } from '../server/context'
-import { DomainError } from '../server/errors'
-import { bodyTypeFor, mediaType } from '../server/http/body-type'
-import { requestProtocol } from '../server/http/client'
-import { originAllowed } from '../server/http/origin'
+import { useContext } from '#server/context'
+import { DomainError } from '#server/errors'
+import { bodyTypeFor, mediaType } from '#server/http/body-type'
+import { requestProtocol } from '#server/http/client'
+import { originAllowed } from '#server/http/origin'
 
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS'])
 

@@ -1,11 +1,11 @@
-import { N_ } from '../schemas/msgid'
+import { N_ } from '#schemas/msgid'
 import { defineEventHandler } from 'h3'
-import { accessFor, allows } from '../server/auth/policy'
-import { userOfSession } from '../server/auth/sessions'
-import { publicUser } from '../server/auth/users'
-import { AuthError } from '../server/errors'
-import { sessionToken } from '../server/http/session'
-import { useContext } from '../server/context'
+import { accessFor, allows } from '#server/auth/policy'
+import { userOfSession } from '#server/auth/sessions'
+import { publicUser } from '#server/auth/users'
+import { AuthError } from '#server/errors'
+import { sessionToken } from '#server/http/session'
+import { useContext } from '#server/context'
 
 export default defineEventHandler(async (event) => {
   const access = accessFor(event.method, event.path)

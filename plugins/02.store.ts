@@ -1,8 +1,8 @@
 import { defineNitroPlugin } from 'nitropack/runtime'
-import { closeContext, markStarted, useContext } from '../server/context'
-import { bootstrapAdmin } from '../server/auth/users'
-import { DataDirLockedError } from '../storage/dir-lock'
-import { ConfigError } from '../server/config'
+import { closeContext, markStarted, useContext } from '#server/context'
+import { bootstrapAdmin } from '#server/auth/users'
+import { DataDirLockedError } from '#storage/dir-lock'
+import { ConfigError } from '#server/config'
 
 // The store may be unreachable at start (Redis not up yet): the API answers 503 meanwhile and the
 // admin bootstrap retries until it gets through.

@@ -1,6 +1,6 @@
 import { defineNitroPlugin } from 'nitropack/runtime'
-import { useContext } from '../server/context'
-import { useReconciler } from '../server/reconcile'
+import { useContext } from '#server/context'
+import { useReconciler } from '#server/reconcile/index'
 
 // VMs outlive LabVirt (they are daemonized): on start the loop adopts whatever runs, on close it
 // only lets go of them.

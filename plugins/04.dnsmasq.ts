@@ -1,9 +1,9 @@
 import { join } from 'node:path'
 import { defineNitroPlugin } from 'nitropack/runtime'
-import { useContext } from '../server/context'
-import type { StoreChange } from '../storage'
-import { storeReservations } from '../server/network/dhcp'
-import { ManagedDnsmasq } from '../server/network/dnsmasq'
+import { useContext } from '#server/context'
+import type { StoreChange } from '#storage'
+import { storeReservations } from '#server/network/dhcp'
+import { ManagedDnsmasq } from '#server/network/dnsmasq'
 
 // LABVIRT_DHCP_INTERFACE set: LabVirt runs dnsmasq on that interface with the seats' and terminals'
 // reservations, rereads them when a lab or terminal is written (here or on another host of a shared

@@ -1,7 +1,7 @@
 import { defineNitroPlugin } from 'nitropack/runtime'
-import { useContext } from '../server/context'
-import { useReconciler } from '../server/reconcile'
-import { ConnectionWatcher } from '../server/network/connections'
+import { useContext } from '#server/context'
+import { useReconciler } from '#server/reconcile/index'
+import { ConnectionWatcher } from '#server/network/connections'
 
 // Who is connected is watched by the host that runs the VMs, so only where the reconciler runs.
 export default defineNitroPlugin((nitro) => {

@@ -1,6 +1,6 @@
 import { defineNitroPlugin } from 'nitropack/runtime'
-import { useContext } from '../server/context'
-import { sweepTempFiles } from '../server/images/import'
+import { useContext } from '#server/context'
+import { sweepTempFiles } from '#server/images/import'
 
 // An upload or conversion cut short by a crash left its temporary file: nothing can finish it now.
 export default defineNitroPlugin(() => {

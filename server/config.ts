@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process'
 import { hostname } from 'node:os'
 import { join, resolve } from 'node:path'
-import { IFNAME_PATTERN, IPV4_PATTERN } from '../schemas/common'
+import { IFNAME_PATTERN, IPV4_PATTERN } from '#schemas/common'
 import type { Accel } from './qemu/args'
 import { resolveAccel } from './qemu/accel'
 

@@ -1,5 +1,5 @@
 import { type Config, readConfig } from './config'
-import { openKv, repositories, type Repositories } from '../storage'
+import { openKv, repositories, type Repositories } from '#storage'
 
 /** What the domain needs from the running server: its settings and its store. */
 export interface Context {

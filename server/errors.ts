@@ -1,4 +1,4 @@
-import { N_ } from '../schemas/msgid'
+import { N_ } from '#schemas/msgid'
 /**
  * Domain errors. Each carries an HTTP status (h3 reads `statusCode` off a thrown error) and a
  * message as a gettext msgid with parameters, translated at the edge in server/http.

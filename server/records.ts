@@ -1,5 +1,5 @@
-import { N_ } from '../schemas/msgid'
-import { RecordConflict } from '../storage'
+import { N_ } from '#schemas/msgid'
+import { RecordConflict } from '#storage'
 import { ConflictError, type FieldIssue, NotFoundError, msg } from './errors'
 
 /**

@@ -1,4 +1,4 @@
-import { claimUnique, releaseUnique, type Repositories } from '../storage'
+import { claimUnique, releaseUnique, type Repositories } from '#storage'
 import type { DomainError } from './errors'
 
 /** A value a record holds that no other record of its kind may hold. */

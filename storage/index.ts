@@ -1,13 +1,13 @@
 import type { Kv } from './kv'
 import { Repository } from './repository'
-import type { Lab } from '../schemas/labs'
-import type { Profile } from '../schemas/profiles'
-import type { Image } from '../schemas/images'
-import type { Terminal } from '../schemas/terminals'
-import type { Client } from '../schemas/clients'
-import type { Role } from '../schemas/users'
-import type { Maintenance, Manual, VmStatus } from '../schemas/vms'
-import type { Connection, Heartbeat, PendingTerminal, SeatAssignment } from '../schemas/terminal-api'
+import type { Lab } from '#schemas/labs'
+import type { Profile } from '#schemas/profiles'
+import type { Image } from '#schemas/images'
+import type { Terminal } from '#schemas/terminals'
+import type { Client } from '#schemas/clients'
+import type { Role } from '#schemas/users'
+import type { Maintenance, Manual, VmStatus } from '#schemas/vms'
+import type { Connection, Heartbeat, PendingTerminal, SeatAssignment } from '#schemas/terminal-api'
 
 export interface StoredUser {
   username: string

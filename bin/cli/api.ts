@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs'
 import { stat } from 'node:fs/promises'
 import { request as httpRequest } from 'node:http'
 import { request as httpsRequest } from 'node:https'
-import { N_ } from '../../schemas/msgid'
+import { N_ } from '#schemas/msgid'
 import { t } from './i18n'
 
 /** The LabVirt API as the CLI sees it: one session, JSON in and out. */

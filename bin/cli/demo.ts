@@ -1,4 +1,4 @@
-import { N_ } from '../../schemas/msgid'
+import { N_ } from '#schemas/msgid'
 import type { Api } from './api'
 import { t } from './i18n'
 

@@ -1,5 +1,5 @@
-import { negotiateLanguage, setCatalogs, translate, type Language } from '../../server/i18n'
-import type { Params } from '../../server/errors'
+import { negotiateLanguage, setCatalogs, translate, type Language } from '#server/i18n/index'
+import type { Params } from '#server/errors'
 
 // The catalogs are compiled into the bundle (scripts/build-cli.mjs), so the CLI needs no locales/
 // beside it wherever it is built to.

@@ -1,5 +1,5 @@
 import { defineCommand } from 'citty'
-import { N_ } from '../../schemas/msgid'
+import { N_ } from '#schemas/msgid'
 import { Api } from './api'
 import { guarded } from './guarded'
 import { t } from './i18n'

@@ -1,6 +1,6 @@
 import { defineCommand, runMain } from 'citty'
-import { N_ } from '../../schemas/msgid'
-import { VM_ACTIONS } from '../../schemas/vms'
+import { N_ } from '#schemas/msgid'
+import { VM_ACTIONS } from '#schemas/vms'
 import { Api } from './api'
 import { t } from './i18n'
 import { demo } from './demo'

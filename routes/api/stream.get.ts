@@ -1,9 +1,9 @@
 import { createEventStream, defineEventHandler } from 'h3'
-import { useContext } from '../../server/context'
-import { useReconciler } from '../../server/reconcile'
-import { useLiveStream } from '../../server/live/stream'
-import { languageOf } from '../../server/http/language'
-import { sessionToken } from '../../server/http/session'
+import { useContext } from '#server/context'
+import { useReconciler } from '#server/reconcile/index'
+import { useLiveStream } from '#server/live/stream'
+import { languageOf } from '#server/http/language'
+import { sessionToken } from '#server/http/session'
 
 // The middleware has checked the session; the stream keeps checking it and ends when it goes.
 export default defineEventHandler(async (event) => {

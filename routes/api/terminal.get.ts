@@ -1,9 +1,9 @@
 import { defineEventHandler } from 'h3'
-import { TerminalQuery } from '../../schemas/terminal-api'
-import { useContext } from '../../server/context'
-import { answerTerminal } from '../../server/terminals/answer'
-import { readQuery } from '../../server/http/input'
-import { answerFormat, callerOf, plainErrors, requestHost, sendAnswer } from '../../server/http/terminal'
+import { TerminalQuery } from '#schemas/terminal-api'
+import { useContext } from '#server/context'
+import { answerTerminal } from '#server/terminals/answer'
+import { readQuery } from '#server/http/input'
+import { answerFormat, callerOf, plainErrors, requestHost, sendAnswer } from '#server/http/terminal'
 
 export default defineEventHandler(async (event) => {
   plainErrors(event)

@@ -1,4 +1,4 @@
-import { N_ } from '../../schemas/msgid'
+import { N_ } from '#schemas/msgid'
 import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto'
 import { UnavailableError } from '../errors'
 

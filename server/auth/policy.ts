@@ -1,4 +1,4 @@
-import type { Role } from '../../schemas/users'
+import type { Role } from '#schemas/users'
 
 export type Access = 'public' | 'session' | 'admin'
 

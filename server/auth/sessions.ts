@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto'
-import type { Repositories, Session, Stored, StoredUser } from '../../storage'
+import type { Repositories, Session, Stored, StoredUser } from '#storage'
 
 export const SESSION_COOKIE = 'labvirt_session'
 export const SESSION_TTL_S = 12 * 3600

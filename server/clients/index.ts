@@ -1,7 +1,7 @@
-import { N_ } from '../../schemas/msgid'
+import { N_ } from '#schemas/msgid'
 import type * as v from 'valibot'
-import type { Repositories, Stored } from '../../storage'
-import type { Client, ClientCreate, ClientUpdate } from '../../schemas/clients'
+import type { Repositories, Stored } from '#storage'
+import type { Client, ClientCreate, ClientUpdate } from '#schemas/clients'
 import { guardRecord, keepName, mustGet, refuseIfUsed } from '../records'
 import { type Actor, recordEvent } from '../events'
 

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
-import type { EventFilter } from '../../schemas/events'
-import type { EventRecord, Repositories } from '../../storage'
+import type { EventFilter } from '#schemas/events'
+import type { EventRecord, Repositories } from '#storage'
 import { DEFAULT_LANGUAGE, type Language, translate } from '../i18n'
 
 /** Who does something through the API (or `system` for LabVirt itself). */

@@ -1,8 +1,8 @@
-import { N_ } from '../../schemas/msgid'
+import { N_ } from '#schemas/msgid'
 import { type H3Event, send, setResponseHeader, setResponseStatus } from 'h3'
 import type { NitroErrorHandler } from 'nitropack'
 import { DomainError, ValidationError } from '../errors'
-import { StoreUnavailableError } from '../../storage'
+import { StoreUnavailableError } from '#storage'
 import { type Language, translate } from '../i18n'
 import { languageOf } from './language'
 

@@ -1,9 +1,9 @@
-import { N_ } from '../../schemas/msgid'
+import { N_ } from '#schemas/msgid'
 import * as v from 'valibot'
 import { type H3Event, getQuery, getRouterParam } from 'h3'
 import { DomainError, ValidationError } from '../errors'
 import { toFieldIssues } from './valibot-issues'
-import { Name } from '../../schemas/common'
+import { Name } from '#schemas/common'
 
 /** Bodies above this are refused before parsing: nothing in the admin API comes close. */
 export const MAX_BODY_BYTES = 256 * 1024

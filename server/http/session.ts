@@ -1,11 +1,11 @@
-import { N_ } from '../../schemas/msgid'
+import { N_ } from '#schemas/msgid'
 import { type H3Event, deleteCookie, getCookie, setCookie } from 'h3'
 import { SESSION_COOKIE, SESSION_TTL_S } from '../auth/sessions'
 import { AuthError } from '../errors'
 import type { Config } from '../config'
 import type { Actor } from '../events'
 import { requestProtocol } from './client'
-import type { User } from '../../schemas/users'
+import type { User } from '#schemas/users'
 
 export function sessionToken(event: H3Event) {
   return getCookie(event, SESSION_COOKIE)

@@ -1,4 +1,4 @@
-import { N_ } from '../../schemas/msgid'
+import { N_ } from '#schemas/msgid'
 import type * as v from 'valibot'
 import type { FieldIssue } from '../errors'
 

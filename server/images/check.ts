@@ -1,7 +1,7 @@
-import { N_ } from '../../schemas/msgid'
+import { N_ } from '#schemas/msgid'
 import { open, realpath, stat } from 'node:fs/promises'
 import { basename, dirname, sep } from 'node:path'
-import type { ImageFormat } from '../../schemas/images'
+import type { ImageFormat } from '#schemas/images'
 import { DomainError } from '../errors'
 import { imageInfo, QemuImgError } from '../qemu/img'
 

@@ -1,8 +1,8 @@
-import { N_ } from '../../schemas/msgid'
+import { N_ } from '#schemas/msgid'
 import { randomBytes } from 'node:crypto'
 import { link, rm, statfs } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { ImageFormat } from '../../schemas/images'
+import type { ImageFormat } from '#schemas/images'
 import type { Config } from '../config'
 import { ConflictError, DomainError } from '../errors'
 

@@ -1,4 +1,4 @@
-import type { Lab } from '../../schemas/labs'
+import type { Lab } from '#schemas/labs'
 
 // Apart from the lab domain so the network code and the CLI use them without the store.
 

@@ -1,4 +1,4 @@
-import type { Repositories, StoreChange } from '../../storage'
+import type { Repositories, StoreChange } from '#storage'
 import { stillSignedIn } from '../auth/sessions'
 
 /** Sessions also expire without a write: look this often even when the store is quiet. */

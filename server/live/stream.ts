@@ -1,7 +1,7 @@
 import type { EventStream } from 'h3'
 import type { Context } from '../context'
 import type { Reconciler } from '../reconcile'
-import type { EventRecord, StoreChange } from '../../storage'
+import type { EventRecord, StoreChange } from '#storage'
 import { type Language } from '../i18n'
 import { listVms, type VmView } from '../vms'
 import { stillSignedIn } from '../auth/sessions'

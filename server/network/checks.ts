@@ -1,7 +1,7 @@
 import { readFile, readlink, stat } from 'node:fs/promises'
 import { basename, dirname, resolve } from 'node:path'
-import { N_ } from '../../schemas/msgid'
-import type { LabNetworkConfig } from '../../schemas/labs'
+import { N_ } from '#schemas/msgid'
+import type { LabNetworkConfig } from '#schemas/labs'
 import { msg, type Msg } from '../errors'
 import { tapName } from './endpoint'
 

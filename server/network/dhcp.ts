@@ -1,6 +1,6 @@
-import type { Repositories } from '../../storage'
-import type { Lab } from '../../schemas/labs'
-import type { Terminal } from '../../schemas/terminals'
+import type { Repositories } from '#storage'
+import type { Lab } from '#schemas/labs'
+import type { Terminal } from '#schemas/terminals'
 import { seatIp, seatMac, seatVm } from '../labs/seats'
 
 /** A fixed address: the NIC with `mac` always gets `ip`, and is called `name`. */

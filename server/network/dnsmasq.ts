@@ -3,7 +3,7 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { userInfo } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { IFNAME_PATTERN } from '../../schemas/common'
+import { IFNAME_PATTERN } from '#schemas/common'
 import { dnsmasqHosts, type Reservation } from './dhcp'
 
 export interface DnsmasqOptions {

@@ -1,4 +1,4 @@
-import { DEFAULT_SEAT_PORT, type Lab } from '../../schemas/labs'
+import { DEFAULT_SEAT_PORT, type Lab } from '#schemas/labs'
 import { seatIp } from '../labs/seats'
 
 /**

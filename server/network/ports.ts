@@ -1,8 +1,8 @@
 import { createServer } from 'node:net'
-import { N_ } from '../../schemas/msgid'
-import type { Lab, LabNetworkConfig } from '../../schemas/labs'
+import { N_ } from '#schemas/msgid'
+import type { Lab, LabNetworkConfig } from '#schemas/labs'
 import { ConflictError, ValidationError } from '../errors'
-import type { Repositories } from '../../storage'
+import type { Repositories } from '#storage'
 
 /** A range of TCP ports, both ends included. */
 export interface PortRange {

@@ -1,7 +1,7 @@
 import { appendFile, stat, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { execa } from 'execa'
-import type { Lab } from '../../schemas/labs'
+import type { Lab } from '#schemas/labs'
 import { seatMac } from '../labs/seats'
 import { shq } from '../shell'
 import { aclAllows, aclDenies, aclLines, BRIDGE_CONF, BRIDGE_HELPER, networkNeed } from './checks'

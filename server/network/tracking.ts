@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import { execa } from 'execa'
-import { N_ } from '../../schemas/msgid'
-import type { Lab } from '../../schemas/labs'
+import { N_ } from '#schemas/msgid'
+import type { Lab } from '#schemas/labs'
 import { msg, type Msg } from '../errors'
 import type { SetupStep } from './setup'
 

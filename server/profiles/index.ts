@@ -1,12 +1,12 @@
-import { N_ } from '../../schemas/msgid'
+import { N_ } from '#schemas/msgid'
 import type * as v from 'valibot'
-import type { Repositories, Stored } from '../../storage'
-import type { Profile, ProfileCreate, ProfileUpdate } from '../../schemas/profiles'
+import type { Repositories, Stored } from '#storage'
+import type { Profile, ProfileCreate, ProfileUpdate } from '#schemas/profiles'
 import { type FieldIssue, ValidationError } from '../errors'
 import { guardRecord, keepName, missingRef, mustGet, refuseIfUsed } from '../records'
 import { type Actor, recordEvent } from '../events'
 import { DEFAULT_LANGUAGE, type Language, translate } from '../i18n'
-import { extraArgIssues } from '../../schemas/extra-args'
+import { extraArgIssues } from '#schemas/extra-args'
 
 const KIND = N_('profile')
 type ProfileInput = v.InferOutput<typeof ProfileCreate> | v.InferOutput<typeof ProfileUpdate>

@@ -1,9 +1,9 @@
 import { isAbsolute } from 'node:path'
 import * as v from 'valibot'
-import { IFNAME_PATTERN, IPV4_PATTERN, Mac, NAME_PATTERN } from '../../schemas/common'
-import { extraArgIssues } from '../../schemas/extra-args'
-import { CPU_MODEL_PATTERN, DISK_BUSES, DISK_MEDIA, DISPLAYS, FIRMWARES, MACHINES, NIC_MODELS, SMBIOS_FIELDS, SMBIOS_PATTERN, SOUND_DEVICES } from '../../schemas/profiles'
-import { type IdeSlot, placeIde } from '../../schemas/ide'
+import { IFNAME_PATTERN, IPV4_PATTERN, Mac, NAME_PATTERN } from '#schemas/common'
+import { extraArgIssues } from '#schemas/extra-args'
+import { CPU_MODEL_PATTERN, DISK_BUSES, DISK_MEDIA, DISPLAYS, FIRMWARES, MACHINES, NIC_MODELS, SMBIOS_FIELDS, SMBIOS_PATTERN, SOUND_DEVICES } from '#schemas/profiles'
+import { type IdeSlot, placeIde } from '#schemas/ide'
 import { UNIX_PATH_MAX, vmPaths } from './paths'
 
 export type Accel = 'kvm' | 'tcg'

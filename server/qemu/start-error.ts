@@ -1,5 +1,5 @@
-import { N_ } from '../../schemas/msgid'
-import type { VmMessage } from '../../schemas/vms'
+import { N_ } from '#schemas/msgid'
+import type { VmMessage } from '#schemas/vms'
 
 const HOSTFWD_FAILED = /Could not set up host forwarding rule 'tcp:[^:']*:(\d+)-/
 

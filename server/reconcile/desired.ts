@@ -1,16 +1,16 @@
 import { createHash } from 'node:crypto'
 import { join } from 'node:path'
-import type { Stored } from '../../storage'
-import { DEFAULT_SEAT_PORT, type Lab } from '../../schemas/labs'
-import type { Profile } from '../../schemas/profiles'
-import type { Image } from '../../schemas/images'
-import type { Maintenance, Manual, VmKind } from '../../schemas/vms'
+import type { Stored } from '#storage'
+import { DEFAULT_SEAT_PORT, type Lab } from '#schemas/labs'
+import type { Profile } from '#schemas/profiles'
+import type { Image } from '#schemas/images'
+import type { Maintenance, Manual, VmKind } from '#schemas/vms'
 import { type Accel, buildQemuArgs, type VmDisk, type VmNetdev, type VmNic, type VmSpec } from '../qemu/args'
 import { networkNeed, type NetworkNeed } from '../network/checks'
 import { seatMac, seatVm } from '../labs/seats'
 import { msg, type Params } from '../errors'
-import { N_ } from '../../schemas/msgid'
-import { extraArgIssues } from '../../schemas/extra-args'
+import { N_ } from '#schemas/msgid'
+import { extraArgIssues } from '#schemas/extra-args'
 
 /** Everything desired state is computed from: a snapshot of the store. */
 export interface Model {

@@ -1,4 +1,4 @@
-import type { VmMessage, VmStatus } from '../../schemas/vms'
+import type { VmMessage, VmStatus } from '#schemas/vms'
 import type { DesiredProblem, DesiredVm } from './desired'
 import { backoffMs, type VmMemory } from './plan'
 

@@ -1,6 +1,6 @@
 import type * as v from 'valibot'
-import type { Repositories } from '../../storage'
-import type { TerminalAdopt } from '../../schemas/terminals'
+import type { Repositories } from '#storage'
+import type { TerminalAdopt } from '#schemas/terminals'
 import type { Actor } from '../events'
 import { createTerminal } from './index'
 import { dropPending, getPending } from './pending'

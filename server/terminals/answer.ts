@@ -1,5 +1,5 @@
-import { N_ } from '../../schemas/msgid'
-import type { HeartbeatState } from '../../schemas/terminal-api'
+import { N_ } from '#schemas/msgid'
+import type { HeartbeatState } from '#schemas/terminal-api'
 import type { Context } from '../context'
 import { ConflictError } from '../errors'
 import { mustGet } from '../records'

@@ -1,4 +1,4 @@
-import { PLACEHOLDER } from '../../schemas/clients'
+import { PLACEHOLDER } from '#schemas/clients'
 import { shq } from '../shell'
 
 /** What a terminal is told: where its seat is, and the client command that connects to it. */

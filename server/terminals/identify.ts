@@ -1,6 +1,6 @@
-import { N_ } from '../../schemas/msgid'
-import type { Terminal } from '../../schemas/terminals'
-import { type Repositories, type Stored, uniqueOwner } from '../../storage'
+import { N_ } from '#schemas/msgid'
+import type { Terminal } from '#schemas/terminals'
+import { type Repositories, type Stored, uniqueOwner } from '#storage'
 import { ForbiddenError } from '../errors'
 import { recordPending } from './pending'
 

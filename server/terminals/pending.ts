@@ -1,6 +1,6 @@
-import { N_ } from '../../schemas/msgid'
-import type { Repositories } from '../../storage'
-import { IPV4_PATTERN } from '../../schemas/common'
+import { N_ } from '#schemas/msgid'
+import type { Repositories } from '#storage'
+import { IPV4_PATTERN } from '#schemas/common'
 import { guardRecord, mustGet, unlessConflict } from '../records'
 import { type Actor, recordEvent } from '../events'
 

@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises'
-import { N_ } from '../../schemas/msgid'
-import type { QKeyCode } from '../../schemas/keys'
+import { N_ } from '#schemas/msgid'
+import type { QKeyCode } from '#schemas/keys'
 import type { Context } from '../context'
 import { ConflictError } from '../errors'
 import { vmPaths } from '../qemu/paths'

@@ -1,6 +1,6 @@
 import type * as v from 'valibot'
-import { N_ } from '../../schemas/msgid'
-import type { ManualCreate } from '../../schemas/vms'
+import { N_ } from '#schemas/msgid'
+import type { ManualCreate } from '#schemas/vms'
 import type { Context } from '../context'
 import { imagesDir } from '../config'
 import { imageFile } from '../images/files'

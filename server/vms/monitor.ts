@@ -1,4 +1,4 @@
-import { N_ } from '../../schemas/msgid'
+import { N_ } from '#schemas/msgid'
 import { ConflictError, DomainError } from '../errors'
 import type { QmpClient } from '../qemu/qmp'
 import type { VmMonitors } from '../reconcile'

@@ -1,4 +1,4 @@
-import type { QKeyCode } from '../../schemas/keys'
+import type { QKeyCode } from '#schemas/keys'
 
 // A US keyboard: what each printable ASCII character is, unshifted and with shift.
 const PLAIN: Record<string, QKeyCode> = {

@@ -1,7 +1,7 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { execa } from 'execa'
-import { vmPaths } from '../../server/qemu/paths'
+import { vmPaths } from '#server/qemu/paths'
 
 export const QEMU = process.env.LABVIRT_QEMU || 'qemu-system-x86_64'
 

@@ -1,11 +1,11 @@
 import { copyFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { TINY_GUEST_DISK_MIB, TINY_GUEST_MIB, tinyGuest as buildTinyGuest, type TinyGuest } from '../../server/images/tiny-guest'
+import { TINY_GUEST_DISK_MIB, TINY_GUEST_MIB, tinyGuest as buildTinyGuest, type TinyGuest } from '#server/images/tiny-guest'
 import { cacheRoot } from './cache'
 import type { ApiClient } from './client'
 import { create, uniqueName } from './fixtures'
 
-export { TINY_GUEST_MIB, TINY_GUEST_PORT, TINY_GUEST_READY } from '../../server/images/tiny-guest'
+export { TINY_GUEST_MIB, TINY_GUEST_PORT, TINY_GUEST_READY } from '#server/images/tiny-guest'
 
 /** The tiny guest of the demo (server/images/tiny-guest.ts), built on first use into the tests' cache. */
 export const tinyGuest = (): Promise<TinyGuest> => buildTinyGuest(cacheRoot())

@@ -4,7 +4,7 @@ import { request as httpRequest } from 'node:http'
 import { ApiClient, adminClient } from '../helpers/client'
 import { bodies, uniqueName } from '../helpers/fixtures'
 import { ADMIN_PASSWORD, startServer, type TestServer } from '../helpers/server'
-import { bodyTypeFor } from '../../server/http/body-type'
+import { bodyTypeFor } from '#server/http/body-type'
 
 // Who may call what, checked over HTTP against the built server for EVERY route file under routes/:
 // a new route is covered the moment its file exists. Then the session cookie, the login throttle,

@@ -3,7 +3,7 @@ import { discoverRoutes, type Route } from '../helpers/routes'
 import { ApiClient, adminClient } from '../helpers/client'
 import { bodies } from '../helpers/fixtures'
 import { startServer, type TestServer } from '../helpers/server'
-import { bodyTypeFor } from '../../server/http/body-type'
+import { bodyTypeFor } from '#server/http/body-type'
 
 // Cross-site request forgery, for EVERY write route under routes/: a page on another site can make
 // a browser send text/plain, form-encoded or multipart bodies with the admin's cookie, or anything

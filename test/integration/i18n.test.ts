@@ -5,7 +5,7 @@ import { ApiClient, adminClient } from '../helpers/client'
 import { bodies, createLabSet, type LabSet, uniqueName } from '../helpers/fixtures'
 import { startServer, type TestServer } from '../helpers/server'
 import { parsePo } from '../../scripts/po-catalog.mjs'
-import { setCatalogs, translate } from '../../server/i18n'
+import { setCatalogs, translate } from '#server/i18n/index'
 
 // Error answers in the caller's language (Accept-Language), from locales/<lang>.po compiled into
 // the built server: the message and every field message, for 400s, 404s, 409s and the rest.

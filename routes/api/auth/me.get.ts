@@ -1,4 +1,4 @@
 import { defineEventHandler } from 'h3'
-import { currentUser } from '../../../server/http/session'
+import { currentUser } from '#server/http/session'
 
 export default defineEventHandler((event) => currentUser(event))

@@ -1,11 +1,11 @@
 import { defineEventHandler } from 'h3'
-import { OwnPassword } from '../../../schemas/users'
-import { useContext } from '../../../server/context'
-import { changeOwnPassword } from '../../../server/auth/users'
-import { loginThrottle } from '../../../server/auth/throttle'
-import { readBody } from '../../../server/http/input'
-import { clientAddress } from '../../../server/http/client'
-import { currentUser, setSessionCookie } from '../../../server/http/session'
+import { OwnPassword } from '#schemas/users'
+import { useContext } from '#server/context'
+import { changeOwnPassword } from '#server/auth/users'
+import { loginThrottle } from '#server/auth/throttle'
+import { readBody } from '#server/http/input'
+import { clientAddress } from '#server/http/client'
+import { currentUser, setSessionCookie } from '#server/http/session'
 
 export default defineEventHandler(async (event) => {
   const { store, config } = await useContext()

@@ -1,6 +1,6 @@
 import { defineEventHandler } from 'h3'
-import { useContext } from '../../../server/context'
-import { getClient } from '../../../server/clients'
-import { readId } from '../../../server/http/input'
+import { useContext } from '#server/context'
+import { getClient } from '#server/clients/index'
+import { readId } from '#server/http/input'
 
 export default defineEventHandler(async (event) => getClient((await useContext()).store, readId(event)))

@@ -1,9 +1,9 @@
 import { defineEventHandler } from 'h3'
-import { ImageUpdate } from '../../../schemas/images'
-import { useContext } from '../../../server/context'
-import { updateImage } from '../../../server/images'
-import { readBody, readId } from '../../../server/http/input'
-import { actorOf } from '../../../server/http/session'
+import { ImageUpdate } from '#schemas/images'
+import { useContext } from '#server/context'
+import { updateImage } from '#server/images/index'
+import { readBody, readId } from '#server/http/input'
+import { actorOf } from '#server/http/session'
 
 export default defineEventHandler(async (event) => {
   const id = readId(event)

@@ -1,9 +1,9 @@
 import { defineEventHandler } from 'h3'
-import { LabUpdate } from '../../../schemas/labs'
-import { useContext } from '../../../server/context'
-import { updateLab } from '../../../server/labs'
-import { readBody, readId } from '../../../server/http/input'
-import { actorOf } from '../../../server/http/session'
+import { LabUpdate } from '#schemas/labs'
+import { useContext } from '#server/context'
+import { updateLab } from '#server/labs/index'
+import { readBody, readId } from '#server/http/input'
+import { actorOf } from '#server/http/session'
 
 export default defineEventHandler(async (event) => {
   const id = readId(event)

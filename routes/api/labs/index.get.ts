@@ -1,5 +1,5 @@
 import { defineEventHandler } from 'h3'
-import { useContext } from '../../../server/context'
-import { listLabs } from '../../../server/labs'
+import { useContext } from '#server/context'
+import { listLabs } from '#server/labs/index'
 
 export default defineEventHandler(async () => listLabs((await useContext()).store))

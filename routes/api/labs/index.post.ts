@@ -1,9 +1,9 @@
 import { defineEventHandler, setResponseStatus } from 'h3'
-import { LabCreate } from '../../../schemas/labs'
-import { useContext } from '../../../server/context'
-import { createLab } from '../../../server/labs'
-import { readBody } from '../../../server/http/input'
-import { actorOf } from '../../../server/http/session'
+import { LabCreate } from '#schemas/labs'
+import { useContext } from '#server/context'
+import { createLab } from '#server/labs/index'
+import { readBody } from '#server/http/input'
+import { actorOf } from '#server/http/session'
 
 export default defineEventHandler(async (event) => {
   const input = await readBody(event, LabCreate)

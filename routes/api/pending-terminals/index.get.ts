@@ -1,5 +1,5 @@
 import { defineEventHandler } from 'h3'
-import { useContext } from '../../../server/context'
-import { listPending } from '../../../server/terminals/pending'
+import { useContext } from '#server/context'
+import { listPending } from '#server/terminals/pending'
 
 export default defineEventHandler(async () => listPending((await useContext()).store))

@@ -1,9 +1,9 @@
 import { defineEventHandler } from 'h3'
-import { ProfileUpdate } from '../../../schemas/profiles'
-import { useContext } from '../../../server/context'
-import { updateProfile } from '../../../server/profiles'
-import { readBody, readId } from '../../../server/http/input'
-import { actorOf } from '../../../server/http/session'
+import { ProfileUpdate } from '#schemas/profiles'
+import { useContext } from '#server/context'
+import { updateProfile } from '#server/profiles/index'
+import { readBody, readId } from '#server/http/input'
+import { actorOf } from '#server/http/session'
 
 export default defineEventHandler(async (event) => {
   const id = readId(event)

@@ -1,9 +1,9 @@
 import { defineEventHandler, setResponseStatus } from 'h3'
-import { HeartbeatBody, TerminalQuery } from '../../../schemas/terminal-api'
-import { useContext } from '../../../server/context'
-import { recordHeartbeat } from '../../../server/terminals/answer'
-import { readBody, readQuery } from '../../../server/http/input'
-import { callerOf, plainErrors } from '../../../server/http/terminal'
+import { HeartbeatBody, TerminalQuery } from '#schemas/terminal-api'
+import { useContext } from '#server/context'
+import { recordHeartbeat } from '#server/terminals/answer'
+import { readBody, readQuery } from '#server/http/input'
+import { callerOf, plainErrors } from '#server/http/terminal'
 
 export default defineEventHandler(async (event) => {
   plainErrors(event)

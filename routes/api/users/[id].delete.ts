@@ -1,9 +1,9 @@
 import { defineEventHandler, setResponseStatus } from 'h3'
-import { DeleteQuery } from '../../../schemas/common'
-import { useContext } from '../../../server/context'
-import { deleteUser } from '../../../server/auth/users'
-import { readId, readQuery } from '../../../server/http/input'
-import { actorOf } from '../../../server/http/session'
+import { DeleteQuery } from '#schemas/common'
+import { useContext } from '#server/context'
+import { deleteUser } from '#server/auth/users'
+import { readId, readQuery } from '#server/http/input'
+import { actorOf } from '#server/http/session'
 
 export default defineEventHandler(async (event) => {
   const id = readId(event)

@@ -1,9 +1,9 @@
 import { defineEventHandler, setResponseStatus } from 'h3'
-import { UserCreate } from '../../../schemas/users'
-import { useContext } from '../../../server/context'
-import { createUser } from '../../../server/auth/users'
-import { readBody } from '../../../server/http/input'
-import { actorOf } from '../../../server/http/session'
+import { UserCreate } from '#schemas/users'
+import { useContext } from '#server/context'
+import { createUser } from '#server/auth/users'
+import { readBody } from '#server/http/input'
+import { actorOf } from '#server/http/session'
 
 export default defineEventHandler(async (event) => {
   const input = await readBody(event, UserCreate)

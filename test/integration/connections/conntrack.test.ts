@@ -9,7 +9,7 @@ import { NetWorld, requireTools } from '../../helpers/netns'
 import { QEMU } from '../../helpers/qemu'
 import { ADMIN_PASSWORD, startServer, type TestServer } from '../../helpers/server'
 import { FAST, waitFor } from '../vms/vm-helpers'
-import { vmPaths } from '../../../server/qemu/paths'
+import { vmPaths } from '#server/qemu/paths'
 
 // Who is connected, from each source LabVirt reads, with the built server running in a namespace:
 //

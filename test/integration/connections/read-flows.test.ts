@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { readFlows } from '../../../server/network/conntrack'
+import { readFlows } from '#server/network/conntrack'
 
 // Needs root and the conntrack tool, so it runs with the integration tests (see the unit test for the rest).
 describe('readFlows', () => {

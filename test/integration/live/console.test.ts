@@ -3,7 +3,7 @@ import { ApiClient } from '../../helpers/client'
 import { bodies, create, uniqueName } from '../../helpers/fixtures'
 import { openConsole } from '../../helpers/rfb'
 import { action, getVm, makeLab, startVmServer, toolQmp, type VmWorld, waitFor } from '../vms/vm-helpers'
-import type { QmpClient } from '../../../server/qemu/qmp'
+import type { QmpClient } from '#server/qemu/qmp/index'
 
 // A VM's console: the admin-only WebSocket to its VNC socket, the check the console page makes
 // first, and keys sent through QMP.

@@ -4,8 +4,8 @@ import { symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { execa } from 'execa'
 import { afterAll, describe, expect, it } from 'vitest'
-import { connectWithRetry } from '../../../server/qemu/qmp'
-import { cleanupStale, isRunning, probeVm, readProcStat } from '../../../server/qemu/process'
+import { connectWithRetry } from '#server/qemu/qmp/index'
+import { cleanupStale, isRunning, probeVm, readProcStat } from '#server/qemu/process'
 import { alive, QemuHarness, until } from '../../helpers/qemu'
 
 const harness = new QemuHarness()

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs'
 import { execa } from 'execa'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
-import { connectWithRetry, QmpClient, QmpClosedError, QmpCommandError, QmpTimeoutError, type ShutdownEventData } from '../../../server/qemu/qmp'
+import { connectWithRetry, QmpClient, QmpClosedError, QmpCommandError, QmpTimeoutError, type ShutdownEventData } from '#server/qemu/qmp/index'
 import { alive, QemuHarness, until } from '../../helpers/qemu'
 
 const harness = new QemuHarness()

@@ -2,8 +2,8 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { openKv, type Kv, type StoreChange } from '../../../storage/kv'
-import { StoreUnavailableError } from '../../../storage/errors'
+import { openKv, type Kv, type StoreChange } from '#storage/kv'
+import { StoreUnavailableError } from '#storage/errors'
 import { startRedis, type TestRedis } from '../../helpers/redis'
 
 // Kv.update is the store's only read-modify-write: every revision check stands on it. On the file

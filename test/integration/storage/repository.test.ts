@@ -2,8 +2,8 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { openKv, type Kv } from '../../../storage/kv'
-import { RecordConflict, Repository } from '../../../storage/repository'
+import { openKv, type Kv } from '#storage/kv'
+import { RecordConflict, Repository } from '#storage/repository'
 import { startRedis, type TestRedis } from '../../helpers/redis'
 
 // Revision rules every API record follows: created at 1, +1 per write, a write naming a revision

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import type { QmpClient, QmpEvent } from '../../../server/qemu/qmp'
+import type { QmpClient, QmpEvent } from '#server/qemu/qmp/index'
 import {
   action, alive, brief, getVm, listVms, makeLab, processOf, startVmServer, toolQmp, type Vm, type VmWorld, waitFor,
 } from './vm-helpers'

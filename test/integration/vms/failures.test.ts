@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { execa } from 'execa'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { QEMU } from '../../helpers/qemu'
-import { backoffMs, MAX_FAILURES } from '../../../server/reconcile/plan'
+import { backoffMs, MAX_FAILURES } from '#server/reconcile/plan'
 import {
   action, brief, listVms, makeLab, processOf, seatsOf, startVmServer, type Vm, type VmWorld, waitFor,
 } from './vm-helpers'

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { adminClient } from '../../helpers/client'
-import { vmPaths } from '../../../server/qemu/paths'
+import { vmPaths } from '#server/qemu/paths'
 import {
   alive, brief, cmdline, drives, listVms, makeLab, processOf, qemuProcesses, seatsOf, setLabSize, startVmServer,
   toolQmp, type Vm, type VmWorld, waitFor,

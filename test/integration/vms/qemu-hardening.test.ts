@@ -5,8 +5,8 @@ import { join } from 'node:path'
 import { execa } from 'execa'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { create, uniqueName } from '../../helpers/fixtures'
-import { vmPaths } from '../../../server/qemu/paths'
-import { connectWithRetry } from '../../../server/qemu/qmp'
+import { vmPaths } from '#server/qemu/paths'
+import { connectWithRetry } from '#server/qemu/qmp/index'
 import { brief, cmdline, listVms, makeLab, seatsOf, startVmServer, type VmWorld, waitFor } from './vm-helpers'
 
 // Finding 1 of issue 8 (a profile's extra arguments reached host files and the host network) and

@@ -2,7 +2,7 @@ import { readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { execa } from 'execa'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { QmpClient } from '../../../server/qemu/qmp'
+import type { QmpClient } from '#server/qemu/qmp/index'
 import {
   action, alive, brief, cmdline, drives, getVm, guestView, hmp, listVms, makeLab, processOf, seatsOf, sha256, startVmServer, toolQmp,
   type Vm, type VmWorld, waitFor,

@@ -7,8 +7,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { type ApiClient, adminClient } from '../../helpers/client'
 import { create, uniqueName } from '../../helpers/fixtures'
 import { startServer, type TestServer } from '../../helpers/server'
-import { connectWithRetry, type QmpClient } from '../../../server/qemu/qmp'
-import { vmPaths } from '../../../server/qemu/paths'
+import { connectWithRetry, type QmpClient } from '#server/qemu/qmp/index'
+import { vmPaths } from '#server/qemu/paths'
 
 // Shared by the real-VM tests: a built server running the reconcile loop on real QEMU (TCG, tiny
 // VMs), and bounded waits that say what they last saw when they give up.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { accessFor, allows, type Access } from '../../../server/auth/policy'
+import { accessFor, allows, type Access } from '#server/auth/policy'
 
 describe('accessFor', () => {
   const cases: [string, string, Access][] = [

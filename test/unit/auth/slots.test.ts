@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { Slots } from '../../../server/auth/passwords'
-import { UnavailableError } from '../../../server/errors'
+import { Slots } from '#server/auth/passwords'
+import { UnavailableError } from '#server/errors'
 
 /** A job the test finishes by hand. */
 function job() {

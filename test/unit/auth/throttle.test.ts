@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { LoginThrottle, throttleKey } from '../../../server/auth/throttle'
+import { LoginThrottle, throttleKey } from '#server/auth/throttle'
 
 /** A clock the test moves by hand. */
 function clock(start = 1_000_000) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { isSameOrigin } from '../../../server/http/origin'
+import { isSameOrigin } from '#server/http/origin'
 
 const req = (url: string, origin?: string) => ({ url, headers: new Headers(origin === undefined ? {} : { origin }) })
 

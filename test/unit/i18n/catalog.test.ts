@@ -6,7 +6,7 @@ import { pathToFileURL } from 'node:url'
 import { po } from 'gettext-parser'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { parsePo } from '../../../scripts/po-catalog.mjs'
-import { negotiateLanguage, setCatalogs, translate } from '../../../server/i18n'
+import { negotiateLanguage, setCatalogs, translate } from '#server/i18n/index'
 
 const ROOT = resolve(__dirname, '../../..')
 const SCRIPT = join(ROOT, 'scripts/extract-messages.mjs')

@@ -2,9 +2,9 @@ import { chmod, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type HostNetwork, networkGaps, networkNeed } from '../../../server/network/checks'
-import { translate } from '../../../server/i18n'
-import type { Msg } from '../../../server/errors'
+import { type HostNetwork, networkGaps, networkNeed } from '#server/network/checks'
+import { translate } from '#server/i18n/index'
+import type { Msg } from '#server/errors'
 
 // A fake /sys/class/net, bridge.conf and helper in a temp dir: the checks read only files.
 let dir: string

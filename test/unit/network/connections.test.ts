@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { addressesOf, connectionsFrom, type Observations, sightings, type Watched, watchedOf } from '../../../server/network/connections'
-import type { Lab } from '../../../schemas/labs'
-import type { Connection, Heartbeat } from '../../../schemas/terminal-api'
+import { addressesOf, connectionsFrom, type Observations, sightings, type Watched, watchedOf } from '#server/network/connections'
+import type { Lab } from '#schemas/labs'
+import type { Connection, Heartbeat } from '#schemas/terminal-api'
 
 const NOW = Date.parse('2026-11-30T10:00:00Z')
 const ago = (s: number) => new Date(NOW - s * 1000).toISOString()

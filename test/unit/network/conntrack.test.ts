@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { parseConntrack, readFlows } from '../../../server/network/conntrack'
+import { parseConntrack, readFlows } from '#server/network/conntrack'
 
 // Captured on this machine in a test namespace: a terminal (10.199.0.50, fd99::50) connected to a
 // seat's port 3389 through a bridge, an ICMP ping, a connection that was closed (TIME_WAIT) and one

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { dhcpdHosts, dnsmasqHosts, reservations } from '../../../server/network/dhcp'
+import { dhcpdHosts, dnsmasqHosts, reservations } from '#server/network/dhcp'
 
 describe('DHCP reservations', () => {
   const labs = [

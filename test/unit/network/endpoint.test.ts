@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { seatEndpoint, tapName } from '../../../server/network/endpoint'
-import type { Lab } from '../../../schemas/labs'
+import { seatEndpoint, tapName } from '#server/network/endpoint'
+import type { Lab } from '#schemas/labs'
 
 const lab = (over: Partial<Lab>): Lab => ({ name: 'a', description: '', size: 2, max: 4, profiles: ['p'], macBase: '52:54:00:aa:bb:00', network: { mode: 'user' }, ...over })
 

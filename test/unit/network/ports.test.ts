@@ -3,9 +3,9 @@ import { type AddressInfo, createServer } from 'node:net'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { bindProbe, lowestFreeBlock, placeForwards, putReservation, reserveForwards } from '../../../server/network/ports'
-import { openKv, repositories } from '../../../storage'
-import { ConflictError, ValidationError } from '../../../server/errors'
+import { bindProbe, lowestFreeBlock, placeForwards, putReservation, reserveForwards } from '#server/network/ports'
+import { openKv, repositories } from '#storage'
+import { ConflictError, ValidationError } from '#server/errors'
 
 const range = { from: 20000, to: 20099 }
 const userLab = (id: string, hostPort: number, max: number) => ({ id, max, network: { mode: 'user' as const, hostPort } })

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { describeStep, setupPlan, type SetupState } from '../../../server/network/setup'
-import { trackingGaps } from '../../../server/network/tracking'
+import { describeStep, setupPlan, type SetupState } from '#server/network/setup'
+import { trackingGaps } from '#server/network/tracking'
 
 // Tracking in place unless a test says otherwise: most tests are about links and bridge files.
 const TRACKING = { table: true, bridgedFlows: true }

@@ -1,7 +1,7 @@
 import { createConnection, createServer, type Server, type Socket as NetSocket } from 'node:net'
 import { once } from 'node:events'
 import { describe, expect, it } from 'vitest'
-import { parseProcTcp, procAddress, readSockets } from '../../../server/network/sockets'
+import { parseProcTcp, procAddress, readSockets } from '#server/network/sockets'
 
 // Captured on this machine in a test namespace: a listener on 0.0.0.0:20001 with a peer from
 // 10.199.0.50 and one from loopback (whose client end shows too), and in tcp6 dual-stack

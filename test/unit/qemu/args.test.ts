@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { buildQemuArgs, OVMF_CODE, QemuSpecError, SANDBOX, type VmDisk, type VmSpec } from '../../../server/qemu/args'
+import { buildQemuArgs, OVMF_CODE, QemuSpecError, SANDBOX, type VmDisk, type VmSpec } from '#server/qemu/args'
 
 const RUN = '/run/labvirt'
 const base: VmSpec = {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { placeIde } from '../../../schemas/ide'
+import { placeIde } from '#schemas/ide'
 
 // The IDE layout the profile editor shows and the QEMU driver uses (args.test.ts checks the argv).
 const hd = { bus: 'ide', media: 'disk' }

@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { cleanupStale, cmdlineHasPidfile, isRunning, parseProcStat, probeVm, readPidfile } from '../../../server/qemu/process'
+import { cleanupStale, cmdlineHasPidfile, isRunning, parseProcStat, probeVm, readPidfile } from '#server/qemu/process'
 
 // A real stat line's tail after comm: state, ppid, ..., starttime (field 22).
 const tail = (state: string, start = 4242) => `${state} 1 4321 4321 0 -1 4194624 100 0 0 0 5 3 0 0 20 0 3 0 ${start} 123456 789 18446744073709551615 1 1 0 0 0 0 0 4096 0 0 0 17 1 0 0 0 0 0`

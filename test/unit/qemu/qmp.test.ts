@@ -13,7 +13,7 @@ import {
   QmpProtocolError,
   QmpTimeoutError,
   type QmpEvent,
-} from '../../../server/qemu/qmp'
+} from '#server/qemu/qmp/index'
 
 const GREETING = { QMP: { version: { qemu: { micro: 22, minor: 2, major: 7 }, package: 'scripted' }, capabilities: ['oob'] } }
 const WAIT = 2_000

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { qemuStartError } from '../../../server/qemu/start-error'
+import { qemuStartError } from '#server/qemu/start-error'
 
 describe('qemuStartError', () => {
   it('names the forwarded host port another program holds (QEMU 7.2 words)', () => {

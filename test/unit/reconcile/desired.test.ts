@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { desiredVms, type Model } from '../../../server/reconcile/desired'
+import { desiredVms, type Model } from '#server/reconcile/desired'
 
 const meta = { revision: 1, createdAt: '2026-01-01T00:00:00.000Z', updatedAt: '2026-01-01T00:00:00.000Z' }
 // The hardware fields at their defaults.

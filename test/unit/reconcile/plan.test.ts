@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { backoffMs, MAX_FAILURES, plan, type PlanInput, type VmMemory } from '../../../server/reconcile/plan'
-import type { DesiredVm } from '../../../server/reconcile/desired'
+import { backoffMs, MAX_FAILURES, plan, type PlanInput, type VmMemory } from '#server/reconcile/plan'
+import type { DesiredVm } from '#server/reconcile/desired'
 
 const NOW = Date.parse('2026-11-24T08:00:00Z')
 const hoursAgo = (h: number) => new Date(NOW - h * 3600_000).toISOString()

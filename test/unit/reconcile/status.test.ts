@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import type { VmStatus } from '../../../schemas/vms'
-import type { DesiredVm } from '../../../server/reconcile/desired'
-import { afterDeath, nextStatus, remember, type StatusInput } from '../../../server/reconcile/status'
+import type { VmStatus } from '#schemas/vms'
+import type { DesiredVm } from '#server/reconcile/desired'
+import { afterDeath, nextStatus, remember, type StatusInput } from '#server/reconcile/status'
 
 const NOW = Date.parse('2026-11-24T08:00:00Z')
 const ago = (ms: number) => new Date(NOW - ms).toISOString()

@@ -3,9 +3,9 @@ import { execa } from 'execa'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { getPriority, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { startVms } from '../../../server/reconcile/vm-ops'
-import type { DesiredVm } from '../../../server/reconcile/desired'
-import { Monitors } from '../../../server/reconcile/monitors'
+import { startVms } from '#server/reconcile/vm-ops'
+import type { DesiredVm } from '#server/reconcile/desired'
+import { Monitors } from '#server/reconcile/monitors'
 
 // startVms runs every QEMU of a batch through one `sh` (a batch of one directly): each argument
 // must reach the program exactly as given, whatever quotes, spaces or `$` it holds, and QEMU runs

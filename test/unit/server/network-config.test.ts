@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { ConfigError, readConfig } from '../../../server/config'
+import { ConfigError, readConfig } from '#server/config'
 
 describe('network settings', () => {
   it('reads the forward range and address, and the managed DHCP interface and range', () => {

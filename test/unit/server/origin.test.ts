@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { originAllowed } from '../../../server/http/origin'
-import { ConfigError, readConfig } from '../../../server/config'
+import { originAllowed } from '#server/http/origin'
+import { ConfigError, readConfig } from '#server/config'
 
 describe('originAllowed', () => {
   const host = 'labs.local:3000'

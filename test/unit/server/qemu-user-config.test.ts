@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { ConfigError, readConfig } from '../../../server/config'
+import { ConfigError, readConfig } from '#server/config'
 
 // Issue 8, finding 2: QEMU never runs as root unless asked.
 describe('LABVIRT_QEMU_USER', () => {

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { ConfigError, readConfig } from '../../../server/config'
+import { ConfigError, readConfig } from '#server/config'
 
 describe('LABVIRT_ACCEL', () => {
   const dir = mkdtempSync(join(tmpdir(), 'labvirt-accel-'))

@@ -2,10 +2,10 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { mkdtemp, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { openKv, repositories, type Repositories } from '../../../storage'
-import { createSession, readSession, sweepExpiredSessions } from '../../../server/auth/sessions'
-import { listEvents, pruneEvents, recordEvent } from '../../../server/events'
-import { PENDING_MAX_AGE_MS, recordPending, sweepPending } from '../../../server/terminals/pending'
+import { openKv, repositories, type Repositories } from '#storage'
+import { createSession, readSession, sweepExpiredSessions } from '#server/auth/sessions'
+import { listEvents, pruneEvents, recordEvent } from '#server/events/index'
+import { PENDING_MAX_AGE_MS, recordPending, sweepPending } from '#server/terminals/pending'
 
 describe('store sweep', () => {
   let dir: string

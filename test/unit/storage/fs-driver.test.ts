@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { createStorage } from 'unstorage'
-import { atomicFsDriver, sweepTemporaryFiles, writeFileAtomic } from '../../../storage/fs-driver'
-import { openKv, type Kv } from '../../../storage/kv'
+import { atomicFsDriver, sweepTemporaryFiles, writeFileAtomic } from '#storage/fs-driver'
+import { openKv, type Kv } from '#storage/kv'
 
 // The file store's promise: a record on disk is always either the old or the new version, never a
 // torn one. A crash between "write the temporary file" and "rename it over the record" leaves a

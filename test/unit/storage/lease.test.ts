@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { holdLease, openKv, type Kv } from '../../../storage'
+import { holdLease, openKv, type Kv } from '#storage'
 
 describe('leases', () => {
   let dir: string

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { claimUnique, openKv, releaseUnique, type Kv } from '../../../storage'
+import { claimUnique, openKv, releaseUnique, type Kv } from '#storage'
 
 describe('unique claims', () => {
   let dir: string

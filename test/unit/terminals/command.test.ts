@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { execa } from 'execa'
-import { commandLine, fillArgs, placeholderValues, rdpFile } from '../../../server/terminals/command'
+import { commandLine, fillArgs, placeholderValues, rdpFile } from '#server/terminals/command'
 
 // What the launcher does with the text answer: `eval "set -- $line"`, then runs "$@". Here the
 // shell prints each argument NUL-terminated instead, so the test sees the argv exactly.

@@ -2,12 +2,12 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { openKv, repositories, type Repositories } from '../../../storage'
-import { identifyTerminal } from '../../../server/terminals/identify'
-import { recordPending } from '../../../server/terminals/pending'
-import { createTerminal } from '../../../server/terminals'
-import { ForbiddenError } from '../../../server/errors'
-import { SYSTEM } from '../../../server/events'
+import { openKv, repositories, type Repositories } from '#storage'
+import { identifyTerminal } from '#server/terminals/identify'
+import { recordPending } from '#server/terminals/pending'
+import { createTerminal } from '#server/terminals/index'
+import { ForbiddenError } from '#server/errors'
+import { SYSTEM } from '#server/events/index'
 
 // Identification and the pending list on a real file store.
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { chordFor } from '../../../server/vms/typing'
-import { QKEYCODES } from '../../../schemas/keys'
+import { chordFor } from '#server/vms/typing'
+import { QKEYCODES } from '#schemas/keys'
 
 describe('chordFor (US layout)', () => {
   it.each([

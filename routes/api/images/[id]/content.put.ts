@@ -1,10 +1,10 @@
 import { defineEventHandler, setResponseHeader, setResponseStatus } from 'h3'
-import { ImageName } from '../../../../schemas/images'
-import { useContext } from '../../../../server/context'
-import { uploadImage } from '../../../../server/images/upload'
-import { readId } from '../../../../server/http/input'
-import { longBody } from '../../../../server/http/long-body'
-import { actorOf } from '../../../../server/http/session'
+import { ImageName } from '#schemas/images'
+import { useContext } from '#server/context'
+import { uploadImage } from '#server/images/upload'
+import { readId } from '#server/http/input'
+import { longBody } from '#server/http/long-body'
+import { actorOf } from '#server/http/session'
 
 // The body is the image's bytes (application/octet-stream), streamed to disk.
 export default defineEventHandler(async (event) => {

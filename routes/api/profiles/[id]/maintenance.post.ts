@@ -1,10 +1,10 @@
 import { defineEventHandler } from 'h3'
-import { MaintenanceAction } from '../../../../schemas/vms'
-import { useContext } from '../../../../server/context'
-import { useReconciler } from '../../../../server/reconcile'
-import { startMaintenance, stopMaintenance } from '../../../../server/vms'
-import { readBody, readId } from '../../../../server/http/input'
-import { actorOf } from '../../../../server/http/session'
+import { MaintenanceAction } from '#schemas/vms'
+import { useContext } from '#server/context'
+import { useReconciler } from '#server/reconcile/index'
+import { startMaintenance, stopMaintenance } from '#server/vms/index'
+import { readBody, readId } from '#server/http/input'
+import { actorOf } from '#server/http/session'
 
 export default defineEventHandler(async (event) => {
   const id = readId(event)

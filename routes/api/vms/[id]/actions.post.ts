@@ -1,11 +1,11 @@
 import { defineEventHandler } from 'h3'
-import { VmAction, VmId } from '../../../../schemas/vms'
-import { useContext } from '../../../../server/context'
-import { useReconciler } from '../../../../server/reconcile'
-import { vmAction } from '../../../../server/vms'
-import { readBody, readId } from '../../../../server/http/input'
-import { actorOf } from '../../../../server/http/session'
-import { languageOf } from '../../../../server/http/language'
+import { VmAction, VmId } from '#schemas/vms'
+import { useContext } from '#server/context'
+import { useReconciler } from '#server/reconcile/index'
+import { vmAction } from '#server/vms/index'
+import { readBody, readId } from '#server/http/input'
+import { actorOf } from '#server/http/session'
+import { languageOf } from '#server/http/language'
 
 export default defineEventHandler(async (event) => {
   const id = readId(event, 'id', VmId)

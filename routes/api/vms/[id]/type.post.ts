@@ -1,11 +1,11 @@
 import { defineEventHandler } from 'h3'
-import { VmId } from '../../../../schemas/vms'
-import { TypeText } from '../../../../schemas/keys'
-import { useContext } from '../../../../server/context'
-import { useReconciler } from '../../../../server/reconcile'
-import { typeText } from '../../../../server/vms/console'
-import { readBody, readId } from '../../../../server/http/input'
-import { actorOf } from '../../../../server/http/session'
+import { VmId } from '#schemas/vms'
+import { TypeText } from '#schemas/keys'
+import { useContext } from '#server/context'
+import { useReconciler } from '#server/reconcile/index'
+import { typeText } from '#server/vms/console'
+import { readBody, readId } from '#server/http/input'
+import { actorOf } from '#server/http/session'
 
 export default defineEventHandler(async (event) => {
   const id = readId(event, 'id', VmId)
