@@ -8,7 +8,7 @@ import { ConflictError, type FieldIssue, msg, ValidationError } from '../errors'
 import { guardRecord, keepName, mustGet, refuseIfUsed } from '../records'
 import { type Actor, recordEvent } from '../events'
 import { releaseAll, type UniqueValue, writeUnique } from '../unique'
-import { bindProbe, type ForwardSettings, placeForwards, type PortRange, putReservation, reserveForwards } from '../network/ports'
+import { bindProbe, type ForwardSettings, placeForwards, PortBlockError, type PortRange, putReservation, reserveForwards } from '../network/ports'
 import { seatIp, seatMac, seatVm } from './seats'
 
 const KIND = N_('lab')
@@ -98,6 +98,17 @@ function macClaim(store: Repositories, macBase: string, previous?: string): Uniq
   }]
 }
 
+/** The driver's "no block fits" as the caller's answer: a port past the end is their field, the rest a conflict. */
+async function portAnswer<T>(place: () => T | Promise<T>): Promise<T> {
+  try {
+    return await place()
+  } catch (err) {
+    if (!(err instanceof PortBlockError)) throw err
+    if (err.reason === 'past-end') throw new ValidationError([{ field: 'network.hostPort', message: err.msgid, params: err.params }])
+    throw new ConflictError(err.msgid, err.params)
+  }
+}
+
 /**
  * Writes a lab with its user-mode port block reserved first (server/network/ports.ts); a failed
  * write puts the lab's reservation back as it was.
@@ -105,7 +116,7 @@ function macClaim(store: Repositories, macBase: string, previous?: string): Uniq
 async function writeWithForwards<R extends Stored<Lab>>(store: Repositories, lab: Lab, previous: Lab | null, forwardPorts: ForwardSettings, write: (lab: Lab) => Promise<R>): Promise<R> {
   const others = (await store.labs.list()).filter((l) => l.id !== lab.name)
   const range = { from: forwardPorts.from, to: forwardPorts.to }
-  const { network, before } = await reserveForwards(store, lab.name, lab.network, lab.max, previous?.network, others, range, bindProbe(forwardPorts.address))
+  const { network, before } = await portAnswer(() => reserveForwards(store, lab.name, lab.network, lab.max, previous?.network, others, range, bindProbe(forwardPorts.address)))
   try {
     return await write({ ...lab, network })
   } catch (err) {
@@ -123,7 +134,7 @@ export async function previewLab(store: Repositories, input: LabInput, forwardPo
   const lab = await checkLab(store, input.name, input)
   const others = (await store.labs.list()).filter((l) => l.id !== lab.name)
   const previous = await store.labs.get(lab.name)
-  const network = placeForwards(lab.network, lab.max, previous?.network, others, forwardPorts)
+  const network = await portAnswer(() => placeForwards(lab.network, lab.max, previous?.network, others, forwardPorts))
   const seats: SeatPreview[] = []
   for (let n = 1; n <= lab.max; n++) {
     seats.push({

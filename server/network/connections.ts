@@ -3,8 +3,6 @@ import type { ConnectionTracking } from '../config'
 import type { Lab } from '#schemas/labs'
 import type { VmStatus } from '#schemas/vms'
 import type { Connection, Heartbeat } from '#schemas/terminal-api'
-import type { Repositories } from '#storage'
-import { claimedTerminal } from '../terminals/identify'
 import { seatEndpoint } from './endpoint'
 import { type Flow, type FlowSource, readFlows } from './conntrack'
 import { readSockets, type Socket } from './sockets'
@@ -123,6 +121,8 @@ export interface WatcherDeps {
   consoles: () => ReadonlyMap<string, number>
   /** Someone connected to or left a VM: the reconciler's plan (restarts wait for nobody) may change. */
   changed: () => void
+  /** The id of the terminal known at this address, if any (the terminals domain owns that answer). */
+  terminalAt: (ip: string) => Promise<string | undefined>
 }
 
 /** An unreadable tracking table is tried again after this long (a failing `conntrack` each poll is a waste). */
@@ -184,7 +184,7 @@ export class ConnectionWatcher {
     // This host's records, and any other host left for a VM that now runs here.
     const mine = current.filter((c) => c.host === config.hostId || watched.some((w) => w.vm === c.id))
     const previous = new Map(mine.map(({ id, revision, createdAt, updatedAt, ...c }) => [id, c as Connection]))
-    const next = connectionsFrom({ watched, seen, names: await terminalNames(store, addressesOf(seen)), consoles: this.deps.consoles(), previous, host: config.hostId, now })
+    const next = connectionsFrom({ watched, seen, names: await this.terminalNames(addressesOf(seen)), consoles: this.deps.consoles(), previous, host: config.hostId, now })
 
     let changed = false
     await Promise.all([
@@ -202,6 +202,15 @@ export class ConnectionWatcher {
     if (changed) this.deps.changed()
   }
 
+  private async terminalNames(addresses: string[]): Promise<Map<string, string>> {
+    const names = new Map<string, string>()
+    await Promise.all(addresses.map(async (ip) => {
+      const id = await this.deps.terminalAt(ip)
+      if (id) names.set(ip, id)
+    }))
+    return names
+  }
+
   private async flows(): Promise<Flow[] | undefined> {
     if (Date.now() < this.flowsRetryAt) return undefined
     const r = await readFlows(this.flowSource)
@@ -216,14 +225,4 @@ export class ConnectionWatcher {
     this.flowSource = r.source
     return r.flows
   }
-}
-
-/** The terminals with these addresses, by the unique claims on terminal IPs (checked against the record). */
-async function terminalNames(store: Repositories, addresses: string[]): Promise<Map<string, string>> {
-  const names = new Map<string, string>()
-  await Promise.all(addresses.map(async (ip) => {
-    const terminal = await claimedTerminal(store, 'terminal-ip', ip, (t) => t.ip === ip)
-    if (terminal) names.set(ip, terminal.id)
-  }))
-  return names
 }

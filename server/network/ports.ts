@@ -1,8 +1,17 @@
 import { createServer } from 'node:net'
 import { N_ } from '#schemas/msgid'
 import type { Lab, LabNetworkConfig } from '#schemas/labs'
-import { ConflictError, ValidationError } from '../errors'
 import type { Repositories } from '#storage'
+
+/**
+ * No block of host ports fits the lab (a driver's answer, not an HTTP one: the labs domain says
+ * whether it is the caller's field or a conflict). `msgid` and `params` say why.
+ */
+export class PortBlockError extends Error {
+  constructor(public reason: 'past-end' | 'overlap' | 'exhausted', public msgid: string, public params: Record<string, string | number>) {
+    super(msgid)
+  }
+}
 
 /** A range of TCP ports, both ends included. */
 export interface PortRange {
@@ -70,17 +79,17 @@ export function placeForwards(network: LabNetworkConfig, max: number, previous: 
   if (network.hostPort !== undefined) {
     const to = network.hostPort + max - 1
     if (to > 65535) {
-      throw new ValidationError([{ field: 'network.hostPort', message: N_('The host ports of {n} seats would end past 65535'), params: { n: max } }])
+      throw new PortBlockError('past-end', N_('The host ports of {n} seats would end past 65535'), { n: max })
     }
     const other = clash(network.hostPort)
-    if (other) throw new ConflictError(N_('The host ports {from}-{to} overlap those of lab "{lab}"'), { from: network.hostPort, to, lab: other.lab })
+    if (other) throw new PortBlockError('overlap', N_('The host ports {from}-{to} overlap those of lab "{lab}"'), { from: network.hostPort, to, lab: other.lab })
     return network
   }
   const kept = previous?.mode === 'user' ? previous.hostPort : undefined
   if (kept !== undefined && kept + max - 1 <= 65535 && !clash(kept)) return { ...network, hostPort: kept }
   const start = lowestFreeBlock(range, max, [...taken, ...busy.map((p) => ({ from: p, to: p }))])
   if (start === undefined) {
-    throw new ConflictError(N_('No {n} free consecutive host ports are left in LABVIRT_FORWARD_PORTS ({from}-{to})'), { n: max, from: range.from, to: range.to })
+    throw new PortBlockError('exhausted', N_('No {n} free consecutive host ports are left in LABVIRT_FORWARD_PORTS ({from}-{to})'), { n: max, from: range.from, to: range.to })
   }
   return { ...network, hostPort: start }
 }

@@ -1,17 +1,11 @@
-import { appendFile, stat, writeFile } from 'node:fs/promises'
+import { stat } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { execa } from 'execa'
 import type { Lab } from '#schemas/labs'
 import { seatMac } from '../labs/seats'
-import { shq } from '../shell'
 import { aclAllows, aclDenies, aclLines, BRIDGE_CONF, BRIDGE_HELPER, networkNeed } from './checks'
+import type { SetupStep } from './steps'
 import { readTracking, trackingSteps, type TrackingState } from './tracking'
-
-/**
- * One privileged step of `labvirt network setup`: a command (argv, no shell), a line appended to a
- * file, or a file's whole content (a sysctl in /proc).
- */
-export type SetupStep = { run: string[] } | { append: string; line: string } | { write: string; line: string }
 
 /** What setup looks at on this host: links as `ip -j -d link show` reports them, QEMU's bridge files, connection tracking. */
 export interface SetupState {
@@ -104,17 +98,4 @@ export function setupPlan(labs: Pick<Lab, 'network' | 'macBase' | 'max'>[], stat
     }
   }
   return [...steps, ...trackingSteps(labs, state.tracking)]
-}
-
-/** The step as a root shell would type it: what `--dry-run` prints. */
-export function describeStep(step: SetupStep): string {
-  const word = (a: string) => (/^[\w@%+=:,./-]+$/.test(a) ? a : shq(a))
-  if ('run' in step) return step.run.map(word).join(' ')
-  return 'append' in step ? `echo ${word(step.line)} >> ${word(step.append)}` : `echo ${word(step.line)} > ${word(step.write)}`
-}
-
-export async function applyStep(step: SetupStep): Promise<void> {
-  if ('run' in step) await execa(step.run[0]!, step.run.slice(1))
-  else if ('append' in step) await appendFile(step.append, `${step.line}\n`, { mode: 0o644 })
-  else await writeFile(step.write, `${step.line}\n`)
 }

@@ -3,7 +3,7 @@ import { execa } from 'execa'
 import { N_ } from '#schemas/msgid'
 import type { Lab } from '#schemas/labs'
 import { msg, type Msg } from '../errors'
-import type { SetupStep } from './setup'
+import type { SetupStep } from './steps'
 
 // Who is connected to a tap or bridge seat comes from the host's connection tracking
 // (conntrack.ts), which records nothing until some nftables rule uses `ct`, and sees a flow between

@@ -21,6 +21,10 @@ export async function claimedTerminal(store: Repositories, space: 'terminal-ip' 
   return terminal && holds(terminal) ? terminal : null
 }
 
+/** The id of the terminal known at address `ip` (the connection watcher names who is on a seat). */
+export const terminalAtAddress = async (store: Repositories, ip: string) =>
+  (await claimedTerminal(store, 'terminal-ip', ip, (t) => t.ip === ip))?.id
+
 const byClaim = (store: Repositories, space: 'terminal-ip' | 'terminal-mac', field: 'ip' | 'mac', value: string) =>
   claimedTerminal(store, space, value, (t) => t[field] === value)
 

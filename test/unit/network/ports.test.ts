@@ -3,9 +3,8 @@ import { type AddressInfo, createServer } from 'node:net'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { bindProbe, lowestFreeBlock, placeForwards, putReservation, reserveForwards } from '#server/network/ports'
+import { bindProbe, lowestFreeBlock, placeForwards, PortBlockError, putReservation, reserveForwards } from '#server/network/ports'
 import { openKv, repositories } from '#storage'
-import { ConflictError, ValidationError } from '#server/errors'
 
 const range = { from: 20000, to: 20099 }
 const userLab = (id: string, hostPort: number, max: number) => ({ id, max, network: { mode: 'user' as const, hostPort } })
@@ -38,15 +37,16 @@ describe('placeForwards', () => {
 
   it('takes an explicit block anywhere it overlaps nobody, and names the lab it overlaps', () => {
     expect(placeForwards({ mode: 'user', hostPort: 40000 }, 4, undefined, others, range)).toEqual({ mode: 'user', hostPort: 40000 })
-    const err = (() => { try { placeForwards({ mode: 'user', hostPort: 20012 }, 2, undefined, others, range) } catch (e) { return e } })() as ConflictError
-    expect(err).toBeInstanceOf(ConflictError)
+    const err = (() => { try { placeForwards({ mode: 'user', hostPort: 20012 }, 2, undefined, others, range) } catch (e) { return e } })() as PortBlockError
+    expect(err).toBeInstanceOf(PortBlockError)
+    expect(err.reason).toBe('overlap')
     expect(err.params).toMatchObject({ lab: 'c', from: 20012, to: 20013 })
-    expect(() => placeForwards({ mode: 'user', hostPort: 65534 }, 4, undefined, [], range)).toThrow(ValidationError)
+    expect(() => placeForwards({ mode: 'user', hostPort: 65534 }, 4, undefined, [], range)).toThrow(expect.objectContaining({ reason: 'past-end' }))
   })
 
   it('leaves other modes alone, and says when the range is full', () => {
     expect(placeForwards({ mode: 'tap', bridge: 'br0' }, 4, undefined, others, range)).toEqual({ mode: 'tap', bridge: 'br0' })
-    expect(() => placeForwards({ mode: 'user' }, 90, undefined, others, range)).toThrow(ConflictError)
+    expect(() => placeForwards({ mode: 'user' }, 90, undefined, others, range)).toThrow(expect.objectContaining({ reason: 'exhausted' }))
   })
 })
 

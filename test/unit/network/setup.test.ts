@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { describeStep, setupPlan, type SetupState } from '#server/network/setup'
+import { setupPlan, type SetupState } from '#server/network/setup'
+import { describeStep } from '#server/network/steps'
 import { trackingGaps } from '#server/network/tracking'
 
 // Tracking in place unless a test says otherwise: most tests are about links and bridge files.
