@@ -1,5 +1,7 @@
 import type { Kv } from './kv'
 import { Repository } from './repository'
+import { SessionStore } from './sessions'
+import { EventLog } from './event-log'
 import type { Lab } from '#schemas/labs'
 import type { Profile } from '#schemas/profiles'
 import type { Image } from '#schemas/images'
@@ -15,28 +17,12 @@ export interface StoredUser {
   passwordHash: string
 }
 
-export interface Session {
-  username: string
-  expiresAt: number
-}
-
-export interface EventRecord {
-  at: string
-  actor: string
-  action: string
-  kind: string
-  id: string
-  revision?: number
-  /** The caller's address, for sign-ins and sign-outs. */
-  address?: string
-  /** What happened, in words: a msgid and its params, translated for each reader. */
-  message?: { msgid: string; params?: Record<string, string | number> }
-}
-
 /** Every collection of the store, by key prefix. */
 export function repositories(kv: Kv) {
   return {
     kv,
+    sessions: new SessionStore(kv),
+    events: new EventLog(kv),
     labs: new Repository<Lab>(kv, 'labs'),
     profiles: new Repository<Profile>(kv, 'profiles'),
     images: new Repository<Image>(kv, 'images'),
@@ -65,5 +51,7 @@ export type Repositories = ReturnType<typeof repositories>
 export { openKv, type Kv, type StoreChange } from './kv'
 export { Repository, RecordConflict, type Stored } from './repository'
 export { StoreUnavailableError } from './errors'
+export type { Session } from './sessions'
+export { EVENTS, type EventRecord } from './event-log'
 export { claimUnique, releaseUnique, uniqueOwner } from './unique'
 export { holdLease } from './lease'

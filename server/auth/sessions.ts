@@ -7,29 +7,27 @@ export const SESSION_TTL_S = 12 * 3600
 export const SESSIONS_PER_USER = 20
 
 // The store keeps only a hash of the token, so a copy of the store cannot be replayed as cookies.
-const keyOf = (token: string) => `sessions:${createHash('sha256').update(token).digest('hex')}`
+const idOf = (token: string) => createHash('sha256').update(token).digest('hex')
 
 export async function createSession(store: Repositories, username: string): Promise<string> {
   const token = randomBytes(32).toString('base64url')
   const session: Session = { username, expiresAt: Date.now() + SESSION_TTL_S * 1000 }
   const older = (await sessionsOf(store, username)).sort((a, b) => a[1].expiresAt - b[1].expiresAt)
-  await Promise.all(older.slice(0, Math.max(0, older.length - SESSIONS_PER_USER + 1)).map(([k]) => store.kv.remove(k)))
-  await store.kv.set(keyOf(token), session, { ttl: SESSION_TTL_S })
+  await Promise.all(older.slice(0, Math.max(0, older.length - SESSIONS_PER_USER + 1)).map(([id]) => store.sessions.remove(id)))
+  await store.sessions.put(idOf(token), session, SESSION_TTL_S)
   return token
 }
 
 async function sessionsOf(store: Repositories, username: string): Promise<[string, Session][]> {
-  const keys = await store.kv.keys('sessions')
-  const sessions = await Promise.all(keys.map(async (k) => [k, await store.kv.get<Session>(k)] as const))
-  return sessions.filter((s): s is [string, Session] => s[1]?.username === username)
+  return (await store.sessions.list()).filter(([, s]) => s.username === username)
 }
 
 export async function readSession(store: Repositories, token: string | undefined): Promise<Session | null> {
   if (!token || !/^[A-Za-z0-9_-]{43}$/.test(token)) return null
-  const session = await store.kv.get<Session>(keyOf(token))
+  const session = await store.sessions.get(idOf(token))
   if (!session) return null
   if (session.expiresAt < Date.now()) {
-    await store.kv.remove(keyOf(token))
+    await store.sessions.remove(idOf(token))
     return null
   }
   return session
@@ -52,24 +50,17 @@ export async function stillSignedIn(store: Repositories, token: string | undefin
 }
 
 export async function endSession(store: Repositories, token: string | undefined) {
-  if (token && /^[A-Za-z0-9_-]{43}$/.test(token)) await store.kv.remove(keyOf(token))
+  if (token && /^[A-Za-z0-9_-]{43}$/.test(token)) await store.sessions.remove(idOf(token))
 }
 
 /** Ends every session of a user: on deletion, role change or password change. */
 export async function endSessionsOf(store: Repositories, username: string) {
-  await Promise.all((await sessionsOf(store, username)).map(([k]) => store.kv.remove(k)))
+  await Promise.all((await sessionsOf(store, username)).map(([id]) => store.sessions.remove(id)))
 }
 
 /** Removes expired sessions (the file store has no TTL of its own). Returns how many. */
 export async function sweepExpiredSessions(store: Repositories, now = Date.now()): Promise<number> {
-  const keys = await store.kv.keys('sessions')
-  let removed = 0
-  for (const key of keys) {
-    const s = await store.kv.get<Session>(key)
-    if (s && s.expiresAt < now) {
-      await store.kv.remove(key)
-      removed++
-    }
-  }
-  return removed
+  const expired = (await store.sessions.list()).filter(([, s]) => s.expiresAt < now)
+  for (const [id] of expired) await store.sessions.remove(id)
+  return expired.length
 }

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto'
 import type { EventFilter } from '#schemas/events'
 import type { EventRecord, Repositories } from '#storage'
 import { DEFAULT_LANGUAGE, type Language, translate } from '../i18n'
@@ -9,14 +8,6 @@ export interface Actor {
 }
 
 export const SYSTEM: Actor = { username: 'system' }
-
-// Keys sort by time: a zero-padded millisecond clock, a counter that orders this process's events
-// within one millisecond, then randomness so two hosts never collide.
-let sequence = 0
-function eventKey(now: number) {
-  sequence = (sequence + 1) % 1_000_000
-  return `events:${String(now).padStart(15, '0')}-${String(sequence).padStart(6, '0')}-${randomBytes(4).toString('hex')}`
-}
 
 /**
  * Appends to the event log. Each event is its own record, so a crash can never tear the log. A
@@ -56,7 +47,7 @@ export async function recordAccess(store: Repositories, username: string, addres
 
 async function append(store: Repositories, event: EventRecord) {
   try {
-    await store.kv.set(eventKey(Date.parse(event.at)), event)
+    await store.events.append(event)
   } catch (err) {
     console.error('[labvirt] could not record event', event, err)
   }
@@ -65,7 +56,6 @@ async function append(store: Repositories, event: EventRecord) {
 /** An event as the API lists it: with its place in the log, for paging. */
 export type ListedEvent = EventView & { cursor: string }
 
-const EVENTS = 'events:'
 // Keys are read in batches from the newest, so a filter that matches little reads no more than it must.
 const BATCH = 500
 
@@ -79,17 +69,16 @@ function matches(e: EventRecord, f: EventFilter) {
 
 /** The newest `limit` events that pass the filter, newest first, their messages in `lang`. */
 export async function listEvents(store: Repositories, limit: number, filter: EventFilter = {}, lang: Language = DEFAULT_LANGUAGE): Promise<ListedEvent[]> {
-  let keys = await store.kv.keys('events')
-  // Keys sort by time, so a cursor is a cut in the sorted list.
-  if (filter.before) keys = keys.slice(0, sortedIndex(keys, EVENTS + filter.before))
-  if (filter.after) keys = keys.slice(sortedIndex(keys, `${EVENTS}${filter.after}\uffff`))
+  let cursors = await store.events.cursors()
+  // Cursors sort by time, so a cursor is a cut in the sorted list.
+  if (filter.before) cursors = cursors.slice(0, sortedIndex(cursors, filter.before))
+  if (filter.after) cursors = cursors.slice(sortedIndex(cursors, `${filter.after}\uffff`))
   const out: ListedEvent[] = []
-  for (let end = keys.length; end > 0 && out.length < limit; end -= BATCH) {
-    const batch = keys.slice(Math.max(0, end - BATCH), end).reverse()
-    const records = await Promise.all(batch.map((k) => store.kv.get<EventRecord>(k)))
-    records.forEach((e, i) => {
-      if (e && out.length < limit && matches(e, filter)) out.push({ ...eventView(e, lang), cursor: batch[i]!.slice(EVENTS.length) })
-    })
+  for (let end = cursors.length; end > 0 && out.length < limit; end -= BATCH) {
+    const batch = cursors.slice(Math.max(0, end - BATCH), end).reverse()
+    for (const [cursor, e] of await store.events.read(batch)) {
+      if (out.length < limit && matches(e, filter)) out.push({ ...eventView(e, lang), cursor })
+    }
   }
   return out
 }
@@ -110,8 +99,5 @@ function sortedIndex(keys: string[], key: string) {
 export const EVENTS_KEPT = 20_000
 
 export async function pruneEvents(store: Repositories, keep = EVENTS_KEPT): Promise<number> {
-  const keys = await store.kv.keys('events')
-  const old = keys.slice(0, Math.max(0, keys.length - keep))
-  for (const key of old) await store.kv.remove(key)
-  return old.length
+  return store.events.prune(keep)
 }

@@ -1,7 +1,7 @@
 import type { EventStream } from 'h3'
 import type { Context } from '../context'
 import type { Reconciler } from '../reconcile'
-import type { EventRecord, StoreChange } from '#storage'
+import { EVENTS, type StoreChange } from '#storage'
 import { type Language } from '../i18n'
 import { listVms, type VmView } from '../vms'
 import { stillSignedIn } from '../auth/sessions'
@@ -86,7 +86,7 @@ export class LiveStream {
     if (VM_INPUTS.has(c.collection)) this.vmsDirty = true
     const kind = CHANGE_KINDS[c.collection]
     if (kind) this.kinds.set(`${kind}:${c.id}`, { kind, id: c.id })
-    if (c.collection === 'events' && !c.deleted) this.events.push(`events:${c.id}`)
+    if (c.collection === EVENTS && !c.deleted) this.events.push(c.id)
     // Signed out, deleted, or a role changed (which ends the user's sessions): look at once.
     if (c.collection === 'sessions' || c.collection === 'users') this.sessionsDirty = true
     this.pending = true
@@ -119,7 +119,7 @@ export class LiveStream {
   private async flush() {
     const { vmsDirty, sessionsDirty } = this
     const kinds = [...this.kinds.values()]
-    const eventKeys = this.events
+    const eventCursors = this.events
     this.vmsDirty = this.sessionsDirty = false
     this.kinds = new Map()
     this.events = []
@@ -146,7 +146,7 @@ export class LiveStream {
         }
       }
     }
-    const events = await this.ctx.store.kv.getMany<EventRecord>(eventKeys)
+    const events = await this.ctx.store.events.records(eventCursors)
     for (const [lang, out] of messages) {
       for (const c of kinds) out.push({ event: 'change', data: JSON.stringify(c) })
       for (const e of events) out.push({ event: 'event', data: JSON.stringify(eventView(e, lang)) })
