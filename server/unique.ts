@@ -1,4 +1,4 @@
-import { claimUnique, releaseUnique, type Repositories } from '#storage'
+import type { Repositories } from '#storage'
 import type { DomainError } from './errors'
 
 /** A value a record holds that no other record of its kind may hold. */
@@ -24,22 +24,22 @@ export async function writeUnique<R>(store: Repositories, owner: string, values:
   try {
     for (const u of values) {
       if (!u.value || u.value === u.previous) continue
-      const { conflict, fresh } = await claimUnique(store.kv, u.space, u.value, owner, u.holds)
+      const { conflict, fresh } = await store.claims.claim(u.space, u.value, owner, u.holds)
       if (conflict) throw u.conflict(conflict)
       if (fresh) taken.push(u)
     }
     const result = await write()
     for (const u of values) {
-      if (u.previous && u.previous !== u.value) await releaseUnique(store.kv, u.space, u.previous, owner)
+      if (u.previous && u.previous !== u.value) await store.claims.release(u.space, u.previous, owner)
     }
     return result
   } catch (err) {
-    for (const u of taken) await releaseUnique(store.kv, u.space, u.value!, owner).catch(() => {})
+    for (const u of taken) await store.claims.release(u.space, u.value!, owner).catch(() => {})
     throw err
   }
 }
 
 /** Gives back the values of a deleted record. */
 export async function releaseAll(store: Repositories, owner: string, values: { space: string; value: string | undefined }[]) {
-  for (const u of values) if (u.value) await releaseUnique(store.kv, u.space, u.value, owner)
+  for (const u of values) if (u.value) await store.claims.release(u.space, u.value, owner)
 }

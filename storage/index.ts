@@ -2,6 +2,8 @@ import type { Kv } from './kv'
 import { Repository } from './repository'
 import { SessionStore } from './sessions'
 import { EventLog } from './event-log'
+import { SingleRecord } from './single'
+import { Claims } from './unique'
 import type { Lab } from '#schemas/labs'
 import type { Profile } from '#schemas/profiles'
 import type { Image } from '#schemas/images'
@@ -17,12 +19,23 @@ export interface StoredUser {
   passwordHash: string
 }
 
+/** A lab's block of forwarded host ports (user mode) in the store's port map, and when it was reserved. */
+export interface PortReservation {
+  from: number
+  to: number
+  at: number
+}
+
 /** Every collection of the store, by key prefix. */
 export function repositories(kv: Kv) {
   return {
     kv,
     sessions: new SessionStore(kv),
     events: new EventLog(kv),
+    /** Unique values (a lab's MAC base, a terminal's IP) claimed before the record holding them is written. */
+    claims: new Claims(kv),
+    /** Every user-mode lab's block of host ports, in one record changed atomically (no two labs overlap). */
+    forwardPorts: new SingleRecord<Record<string, PortReservation>>(kv, 'forward-ports'),
     labs: new Repository<Lab>(kv, 'labs'),
     profiles: new Repository<Profile>(kv, 'profiles'),
     images: new Repository<Image>(kv, 'images'),

@@ -33,6 +33,11 @@ export class Repository<T extends object> {
     return items.sort((a, b) => a.id.localeCompare(b.id))
   }
 
+  /** Whether the collection holds no record (one listing of keys, no reads). */
+  async isEmpty(): Promise<boolean> {
+    return (await this.kv.keys(this.prefix)).length === 0
+  }
+
   get(id: string): Promise<Stored<T> | null> {
     return this.kv.get<Stored<T>>(this.key(id))
   }

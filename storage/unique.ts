@@ -51,3 +51,17 @@ export async function releaseUnique(kv: Kv, space: string, value: string, owner:
 export async function uniqueOwner(kv: Kv, space: string, value: string): Promise<string | null> {
   return (await kv.get<Claim>(keyOf(space, value)))?.owner ?? null
 }
+
+/** The unique claims of one store (what the repositories hand the domain: no raw key-value access). */
+export class Claims {
+  constructor(private kv: Kv) {}
+  claim(space: string, value: string, owner: string, ownerHolds: (owner: string) => Promise<boolean>) {
+    return claimUnique(this.kv, space, value, owner, ownerHolds)
+  }
+  release(space: string, value: string, owner: string) {
+    return releaseUnique(this.kv, space, value, owner)
+  }
+  owner(space: string, value: string) {
+    return uniqueOwner(this.kv, space, value)
+  }
+}

@@ -165,7 +165,7 @@ export async function bootstrapAdmin(store: Repositories, password: string | und
     }
     return undefined
   }
-  if ((await store.kv.keys('users')).length > 0) return undefined
+  if (!(await store.users.isEmpty())) return undefined
   const generated = randomPassword()
   try {
     await store.users.create('admin', { username: 'admin', role: 'admin', passwordHash: await hashPassword(generated) })

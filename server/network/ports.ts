@@ -1,7 +1,7 @@
 import { createServer } from 'node:net'
 import { N_ } from '#schemas/msgid'
 import type { Lab, LabNetworkConfig } from '#schemas/labs'
-import type { Repositories } from '#storage'
+import type { PortReservation, Repositories } from '#storage'
 
 /**
  * No block of host ports fits the lab (a driver's answer, not an HTTP one: the labs domain says
@@ -95,13 +95,10 @@ export function placeForwards(network: LabNetworkConfig, max: number, previous: 
 }
 
 /** A block held in the store's map of user-mode port blocks. */
-export interface Reservation extends PortRange {
-  at: number
-}
+export type Reservation = PortReservation
 
 // One record holds every user-mode lab's block and changes atomically (a compare-and-set on Redis),
 // so two labs placed at once, on one host or many, never get overlapping blocks.
-const MAP_KEY = 'forward-ports'
 /** A reservation younger than this holds even if its lab's record is not written yet. */
 const GRACE_MS = 60_000
 
@@ -109,7 +106,7 @@ type PortMap = Record<string, Reservation>
 
 /** Changes the map, writing nothing when nothing changed (a refused request leaves the store as it was). */
 function changeMap(store: Repositories, change: (map: PortMap) => PortMap | Promise<PortMap>) {
-  return store.kv.update<PortMap>(MAP_KEY, async (cur) => {
+  return store.forwardPorts.update(async (cur) => {
     const next = await change({ ...(cur ?? {}) })
     return JSON.stringify(next) === JSON.stringify(cur ?? {}) ? cur : next
   })

@@ -2,7 +2,7 @@ import { N_ } from '#schemas/msgid'
 import type { Lab } from '#schemas/labs'
 import type { Terminal } from '#schemas/terminals'
 import type { Connection, SeatAssignment } from '#schemas/terminal-api'
-import { type Repositories, type Stored, uniqueOwner } from '#storage'
+import { type Repositories, type Stored } from '#storage'
 import { UnavailableError } from '../errors'
 import { unlessConflict } from '../records'
 import { seatVm } from '../labs/seats'
@@ -101,7 +101,7 @@ async function readSnapshot(store: Repositories, lab: Stored<Lab>): Promise<LabS
   const [states, assignments, pins, connections] = await Promise.all([
     Promise.all(vms.map((vm) => store.vms.get(vm))),
     Promise.all(vms.map((vm) => store.assignments.get(vm))),
-    Promise.all(vms.map((vm) => uniqueOwner(store.kv, 'terminal-seat', vm))),
+    Promise.all(vms.map((vm) => store.claims.owner('terminal-seat', vm))),
     Promise.all(vms.map((vm) => store.connections.get(vm))),
   ])
   const bySeat = <T>(list: (T | null)[]) => new Map(list.flatMap((x, i) => (x === null ? [] : [[i + 1, x] as [number, T]])))

@@ -1,6 +1,6 @@
 import { N_ } from '#schemas/msgid'
 import type { Terminal } from '#schemas/terminals'
-import { type Repositories, type Stored, uniqueOwner } from '#storage'
+import { type Repositories, type Stored } from '#storage'
 import { ForbiddenError } from '../errors'
 import { recordPending } from './pending'
 
@@ -16,7 +16,7 @@ export interface Caller {
  * checks the record too.
  */
 export async function claimedTerminal(store: Repositories, space: 'terminal-ip' | 'terminal-mac' | 'terminal-seat', value: string, holds: (t: Terminal) => boolean) {
-  const owner = await uniqueOwner(store.kv, space, value)
+  const owner = await store.claims.owner(space, value)
   const terminal = owner ? await store.terminals.get(owner) : null
   return terminal && holds(terminal) ? terminal : null
 }
