@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { adminClient, type ApiClient } from '../helpers/client'
 import { bodies, create, uniqueName } from '../helpers/fixtures'
 import { until } from '../helpers/qemu'
+import { StreamReader } from '../helpers/stream'
 import { startServer, type TestServer } from '../helpers/server'
 
 // Profile clones (issue 11): a job copies (or links) the system disk with real qemu-img, reports
@@ -50,6 +51,8 @@ afterAll(async () => {
 describe('profile clones', () => {
   it('a full clone reports rising progress to 100 and gives an identical image and a profile like the source', async () => {
     const name = uniqueName('full')
+    const { reader: stream } = await StreamReader.open(server.url, admin.cookie)
+    await stream!.next('vms', (e) => e.event === 'vms')
     const res = await admin.post(`/api/profiles/${profile}/clone`, { name, mode: 'full' })
     expect(res.status, JSON.stringify(res.body)).toBe(202)
     const id = res.body.job.id
@@ -72,6 +75,11 @@ describe('profile clones', () => {
     const info = JSON.parse((await execa('qemu-img', ['info', '--output=json', join(imagesDir, `${name}.qcow2`)])).stdout)
     expect(info['backing-filename']).toBeUndefined()
     expect((await admin.get('/api/jobs')).body[0].id).toBe(id)
+    // The console's progress bar hears the same job on the live stream, to its end.
+    await stream!.next('job succeeded', (e) => e.event === 'job' && e.data.id === id && e.data.state === 'succeeded' && e.data.progress === 100)
+    const streamed = stream!.events.filter((e) => e.event === 'job' && e.data.id === id).map((e) => e.data.progress)
+    stream!.close()
+    expect(new Set(streamed).size, String(streamed)).toBeGreaterThanOrEqual(5)
   }, 90_000)
 
   it('a linked clone is backed by the source image, which cannot be deleted while it is', async () => {
