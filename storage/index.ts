@@ -7,6 +7,7 @@ import { Claims } from './unique'
 import type { Lab } from '#schemas/labs'
 import type { Profile } from '#schemas/profiles'
 import type { Image } from '#schemas/images'
+import type { Job } from '#schemas/jobs'
 import type { Terminal } from '#schemas/terminals'
 import type { Client } from '#schemas/clients'
 import type { Role } from '#schemas/users'
@@ -57,6 +58,8 @@ export function repositories(kv: Kv) {
     terminalSeats: new Repository<{ vm: string }>(kv, 'terminal-seats'),
     /** Who is connected to each VM; written by the host that runs it. */
     connections: new Repository<Connection>(kv, 'connections'),
+    /** Long work of this process (clones), kept after it ends for the console's job list. */
+    jobs: new Repository<Job>(kv, 'jobs'),
   }
 }
 

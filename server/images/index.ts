@@ -1,8 +1,8 @@
 import { N_ } from '#schemas/msgid'
 import type * as v from 'valibot'
 import { randomBytes } from 'node:crypto'
-import { chmod, copyFile, mkdir, open, rename, rm } from 'node:fs/promises'
-import { basename, dirname, join } from 'node:path'
+import { chmod, copyFile, mkdir, open, realpath, rename, rm } from 'node:fs/promises'
+import { basename, dirname, join, resolve } from 'node:path'
 import type { Stored } from '#storage'
 import type { Image, ImageCreate, ImageUpdate } from '#schemas/images'
 import { type Config, imagesDir } from '../config'
@@ -151,10 +151,53 @@ export async function updateImage(ctx: Context, actor: Actor, id: string, input:
   return updated
 }
 
-/** Refused while a profile uses the image; the record goes first, so no record outlives its file. */
+/**
+ * The file `file` of the images directory, already complete, as the image `name`: its figures from
+ * qemu-img. On any failure the file is removed, so no file outlives a refused record.
+ */
+export async function registerImageFile(ctx: Context, actor: Actor, name: string, description: string, file: string): Promise<Stored<Image>> {
+  const path = imagePath(ctx.config, file)
+  let created: Stored<Image>
+  try {
+    const info = await qemuImg(() => imageInfo(path))
+    created = await guardRecord(KIND, name, () =>
+      ctx.store.images.create(name, { name, description, file, format: info.format, virtualSize: info.virtualSize, actualSize: info.actualSize }),
+    )
+  } catch (err) {
+    await rm(path, { force: true })
+    throw err
+  }
+  await recordEvent(ctx.store, actor, 'create', KIND, created.id, created.revision)
+  return created
+}
+
+/** The images whose qcow2 file has `image`'s file as its backing file (linked clones of it). */
+export async function backedBy(ctx: Context, image: Pick<Image, 'file'>): Promise<string[]> {
+  const dir = imagesDir(ctx.config)
+  const target = await imageFile(dir, image.file)
+  if ('problem' in target) return []
+  const out: string[] = []
+  for (const other of await ctx.store.images.list()) {
+    if (other.format !== 'qcow2' || other.file === image.file) continue
+    const found = await imageFile(dir, other.file)
+    if ('problem' in found) continue
+    const info = await qemuImg(() => imageInfo(found.path))
+    const backing = info.fullBackingFile ?? info.backingFile
+    if (!backing) continue
+    const real = await realpath(resolve(dir, backing)).catch(() => undefined)
+    if (real === target.path) out.push(other.id)
+  }
+  return out
+}
+
+/**
+ * Refused while a profile uses the image or another image is backed by its file; the record goes
+ * first, so no record outlives its file.
+ */
 export async function deleteImage(ctx: Context, actor: Actor, id: string, revision?: number) {
   const { store, config } = ctx
-  refuseIfUsed(KIND, id, await imageUsers(ctx, await mustGet(store.images, KIND, id)))
+  const image = await mustGet(store.images, KIND, id)
+  refuseIfUsed(KIND, id, [...(await imageUsers(ctx, image)), { kind: N_('images backed by it'), ids: await backedBy(ctx, image) }])
   const removed = await guardRecord(KIND, id, () => store.images.remove(id, revision))
   try {
     await rm(imagePath(config, removed.file), { force: true })

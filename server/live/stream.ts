@@ -6,6 +6,7 @@ import { type Language } from '../i18n'
 import { listVms, type VmView } from '../vms'
 import { stillSignedIn } from '../auth/sessions'
 import { eventView } from '../events'
+import { jobView } from '../jobs/index'
 
 /** Changes within this window after a batch go out together: a cold lab is a few batches, not hundreds of messages. */
 export const BATCH_MS = 100
@@ -42,6 +43,7 @@ export class LiveStream {
   private sessionsDirty = false
   private kinds = new Map<string, { kind: string; id: string }>()
   private events: string[] = []
+  private jobs = new Set<string>()
   /** Sends one after another, so a stream never gets an older view after a newer one. */
   private chain: Promise<void> = Promise.resolve()
   private onChange = (c: StoreChange) => this.note(c)
@@ -87,6 +89,7 @@ export class LiveStream {
     const kind = CHANGE_KINDS[c.collection]
     if (kind) this.kinds.set(`${kind}:${c.id}`, { kind, id: c.id })
     if (c.collection === EVENTS && !c.deleted) this.events.push(c.id)
+    if (c.collection === 'jobs' && !c.deleted) this.jobs.add(c.id)
     // Signed out, deleted, or a role changed (which ends the user's sessions): look at once.
     if (c.collection === 'sessions' || c.collection === 'users') this.sessionsDirty = true
     this.pending = true
@@ -123,6 +126,8 @@ export class LiveStream {
     this.vmsDirty = this.sessionsDirty = false
     this.kinds = new Map()
     this.events = []
+    const jobIds = [...this.jobs]
+    this.jobs = new Set()
     if (sessionsDirty) await this.dropSignedOut()
     const messages = new Map<Language, { event: string; data: string }[]>()
     for (const lang of new Set([...this.subscribers].map((s) => s.lang))) messages.set(lang, [])
@@ -147,7 +152,9 @@ export class LiveStream {
       }
     }
     const events = await this.ctx.store.events.records(eventCursors)
+    const jobs = (await Promise.all(jobIds.map((id) => this.ctx.store.jobs.get(id)))).filter((j) => j !== null)
     for (const [lang, out] of messages) {
+      for (const j of jobs) out.push({ event: 'job', data: JSON.stringify(jobView(j, lang)) })
       for (const c of kinds) out.push({ event: 'change', data: JSON.stringify(c) })
       for (const e of events) out.push({ event: 'event', data: JSON.stringify(eventView(e, lang)) })
     }

@@ -53,3 +53,25 @@ export async function imageInfo(path: string): Promise<ImageInfo> {
 export async function convertRawToQcow2(src: string, dst: string) {
   await run(['convert', '-q', '-f', 'raw', '-O', 'qcow2', src, dst], 0)
 }
+
+/**
+ * `qemu-img convert -p` of `src` (format `format`) into a new qcow2 at `dst`, calling `progress`
+ * with each percentage qemu-img prints ("(NN.NN/100%)"). `signal` kills qemu-img; the promise then
+ * resolves `cancelled`.
+ */
+export async function convertWithProgress(src: string, format: string, dst: string, progress: (pct: number) => void, signal: AbortSignal): Promise<'done' | 'cancelled'> {
+  const proc = execa(qemuImg(), ['convert', '-p', '-f', format, '-O', 'qcow2', src, dst], { reject: false, cancelSignal: signal, forceKillAfterDelay: 2000 })
+  proc.stdout!.setEncoding('utf8').on('data', (text: string) => {
+    const all = [...text.matchAll(/\((\d+(?:\.\d+)?)\/100%\)/g)]
+    if (all.length) progress(Number(all[all.length - 1]![1]))
+  })
+  const r = await proc
+  if (r.isCanceled) return 'cancelled'
+  if (r.exitCode !== 0) throw new QemuImgError(r.stderr || String(r.message))
+  return 'done'
+}
+
+/** A qcow2 at `dst` whose reads fall through to `backing` (an absolute path, format `format`). */
+export async function createLinked(backing: string, format: string, dst: string) {
+  await run(['create', '-q', '-f', 'qcow2', '-b', backing, '-F', format, dst])
+}

@@ -44,6 +44,9 @@ export const status = ref<LiveStatus>('connecting')
 /** The newest event-log entries the stream pushed, newest first (at most 100). */
 export const events = shallowRef<Record<string, unknown>[]>([])
 
+/** Jobs (clones) as the stream last reported them, by id; a page loads the list first. */
+export const jobs = shallowReactive(new Map<string, Record<string, any>>())
+
 const changeListeners = new Set<(kind: ChangeKind, id: string) => void>()
 /** Calls `fn` when a record changes elsewhere (refetch it); returns the unsubscribe function. */
 export function onChange(fn: (kind: ChangeKind, id: string) => void) {
@@ -147,6 +150,10 @@ function openStream() {
   es.addEventListener('vm', (e) => receive([parse(e as MessageEvent)]))
   es.addEventListener('vm-removed', (e) => removed(parse(e as MessageEvent).id))
   es.addEventListener('event', (e) => (events.value = [parse(e as MessageEvent), ...events.value].slice(0, 100)))
+  es.addEventListener('job', (e) => {
+    const job = parse(e as MessageEvent)
+    jobs.set(job.id, job)
+  })
   es.addEventListener('change', (e) => {
     const { kind, id } = parse(e as MessageEvent)
     for (const fn of changeListeners) fn(kind, id)

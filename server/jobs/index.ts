@@ -1,0 +1,127 @@
+import { N_ } from '#schemas/msgid'
+import { randomBytes } from 'node:crypto'
+import { rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { Stored } from '#storage'
+import type { Job, JobState } from '#schemas/jobs'
+import { imagesDir } from '../config'
+import type { Context } from '../context'
+import { ConflictError, type Msg } from '../errors'
+import { mustGet } from '../records'
+import { isTempName } from '../images/place'
+import { type Actor, recordEvent, SYSTEM } from '../events'
+import { DEFAULT_LANGUAGE, type Language, translate } from '../i18n'
+
+export const KIND = N_('job')
+/** Progress is written at most this often: each write is a store change and a stream message. */
+export const PROGRESS_MS = 250
+
+export type JobView = Omit<Stored<Job>, 'error'> & { error?: string }
+
+// The jobs this process runs, so a cancel can stop them; a job of another process is not ours to stop.
+const running = new Map<string, AbortController>()
+
+export const jobView = ({ error, ...job }: Stored<Job>, lang: Language): JobView => (error ? { ...job, error: translate(lang, error.msgid, error.params) } : job)
+
+export async function listJobs(ctx: Context, lang: Language = DEFAULT_LANGUAGE): Promise<JobView[]> {
+  const jobs = await ctx.store.jobs.list()
+  return jobs.sort((a, b) => b.createdAt.localeCompare(a.createdAt) || b.id.localeCompare(a.id)).map((j) => jobView(j, lang))
+}
+
+export const getJob = async (ctx: Context, id: string, lang: Language = DEFAULT_LANGUAGE) => jobView(await mustGet(ctx.store.jobs, KIND, id), lang)
+
+/** What a job's work gets: its id, a cancel signal, and a throttled progress report. */
+export interface JobRun {
+  id: string
+  signal: AbortSignal
+  progress(pct: number): void
+  /** Names the temporary file to remove should this process die mid-job. */
+  partial(file: string): Promise<void>
+}
+
+/**
+ * Records a queued job and runs `work` in this process. `work` resolves when done (the job
+ * succeeds), resolves `cancelled`, or throws: a DomainError's message becomes the job's error.
+ */
+export async function startJob(ctx: Context, actor: Actor, kind: string, target: string, work: (run: JobRun) => Promise<'done' | 'cancelled'>): Promise<Stored<Job>> {
+  // A Name (starts with a letter), so `/api/jobs/:id` reads it like every other id.
+  const id = `job-${randomBytes(6).toString('hex')}`
+  const job = await ctx.store.jobs.create(id, { kind, state: 'queued', progress: 0, target, createdBy: actor.username })
+  await recordEvent(ctx.store, actor, 'start', KIND, id, job.revision, { msgid: N_('{kind} of {target}'), params: { kind, target } })
+  const abort = new AbortController()
+  running.set(id, abort)
+  let last = 0
+  let pending: number | undefined
+  let writes: Promise<unknown> = Promise.resolve()
+  const write = (change: Partial<Job>) => {
+    writes = writes.then(() => ctx.store.jobs.update(id, undefined, (cur) => ({ ...cur, ...change }))).catch((err) => console.error(`[labvirt] job ${id}:`, err))
+    return writes
+  }
+  const run: JobRun = {
+    id,
+    signal: abort.signal,
+    progress(pct) {
+      pending = Math.max(0, Math.min(100, pct))
+      if (Date.now() - last < PROGRESS_MS) return
+      last = Date.now()
+      void write({ progress: pending })
+    },
+    partial: (file) => write({ partial: file }).then(() => {}),
+  }
+  void (async () => {
+    let state: JobState = 'succeeded'
+    let error: Job['error']
+    try {
+      await write({ state: 'running' })
+      if ((await work(run)) === 'cancelled') state = 'cancelled'
+    } catch (err) {
+      state = 'failed'
+      const m = err as Partial<Msg> & { params?: Record<string, unknown> }
+      error = typeof m.msgid === 'string' ? { msgid: m.msgid, params: flat(m.params) } : { msgid: N_('The job failed: {error}'), params: { error: String((err as Error).message) } }
+      if (typeof m.msgid !== 'string') console.error(`[labvirt] job ${id} failed:`, err)
+    } finally {
+      running.delete(id)
+    }
+    const done = await write({ state, error, progress: state === 'succeeded' ? 100 : pending ?? 0, finishedAt: new Date().toISOString(), partial: undefined })
+    const cancelledBy = cancellers.get(id) ?? SYSTEM
+    cancellers.delete(id)
+    await recordEvent(ctx.store, state === 'cancelled' ? cancelledBy : actor, state, KIND, id, (done as Stored<Job> | undefined)?.revision)
+  })()
+  return job
+}
+
+// Job errors keep only plain params: a nested Msg would not survive the store's JSON as one.
+function flat(params: Record<string, unknown> = {}) {
+  return Object.fromEntries(Object.entries(params).filter(([, v]) => typeof v === 'string' || typeof v === 'number')) as Record<string, string | number>
+}
+
+const cancellers = new Map<string, Actor>()
+
+/** Stops a running job of this process; the job itself records that it was cancelled. */
+export async function cancelJob(ctx: Context, actor: Actor, id: string, lang: Language = DEFAULT_LANGUAGE) {
+  const job = await mustGet(ctx.store.jobs, KIND, id)
+  const abort = running.get(id)
+  if (!abort) throw new ConflictError(N_('The job "{id}" is not running here ({state})'), { id, state: job.state })
+  cancellers.set(id, actor)
+  abort.abort()
+  return jobView(job, lang)
+}
+
+/**
+ * At start: no job of an earlier run of this process can still be running, so a queued or running
+ * one failed, and its temporary file goes.
+ */
+export async function failInterrupted(ctx: Context) {
+  for (const job of await ctx.store.jobs.list()) {
+    if (job.state !== 'queued' && job.state !== 'running') continue
+    if (job.partial && isTempName(job.partial)) await rm(join(imagesDir(ctx.config), job.partial), { force: true })
+    const done = await ctx.store.jobs.update(job.id, undefined, (cur) => ({
+      ...cur,
+      state: 'failed' as const,
+      error: { msgid: N_('LabVirt restarted during the job') },
+      partial: undefined,
+      finishedAt: new Date().toISOString(),
+    }))
+    await recordEvent(ctx.store, SYSTEM, 'failed', KIND, job.id, done.revision)
+  }
+}
