@@ -1,3 +1,5 @@
+import { execa } from 'execa'
+import { resolve } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { adminClient, type ApiClient } from '../helpers/client'
 import { createLabSet, type LabSet } from '../helpers/fixtures'
@@ -97,5 +99,44 @@ describe('GET /metrics', () => {
     const res = await fetch(`${server.url}/api/terminal?mac=02:00:00:00:99:99`)
     expect(res.status).toBe(403)
     expect(await count('pending')).toBe(before! + 1)
+  })
+})
+
+describe('labvirt munin', () => {
+  const CLI = resolve(__dirname, '../../bin/labvirt.mjs')
+  const munin = (args: string[], token = TOKEN) =>
+    execa(CLI, ['munin', ...args], { reject: false, env: { LABVIRT_URL: server.url, LABVIRT_METRICS_TOKEN: token, LANG: 'C' } })
+
+  it('autoconf says yes with the token, no (reason) without it, and exits 0 both ways', async () => {
+    expect(await munin(['autoconf'])).toMatchObject({ exitCode: 0, stdout: 'yes' })
+    const no = await munin(['autoconf'], 'wrong')
+    expect(no.exitCode).toBe(0)
+    expect(no.stdout).toMatch(/^no \(.*401.*\)$/)
+  })
+
+  it('config and fetch follow the protocol: every configured field has a numeric value', async () => {
+    const config = await munin(['config'])
+    expect(config.exitCode).toBe(0)
+    expect(config.stdout).toContain('graph_category labvirt')
+    expect(config.stdout).toContain(`${set.lab.id.replace(/[^a-zA-Z0-9_]/g, '_')}.label ${set.lab.id}`)
+    for (const line of config.stdout.split('\n')) expect(line).toMatch(/^(?:multigraph \w+|graph_\w+ .+|[a-zA-Z_][a-zA-Z0-9_]*\.label .+)$/)
+    const fetched = await munin([])
+    expect(fetched.exitCode).toBe(0)
+    const values = new Map<string, string>()
+    let graph = ''
+    for (const line of fetched.stdout.split('\n')) {
+      const m = /^multigraph (\w+)$/.exec(line) ?? /^([a-zA-Z_][a-zA-Z0-9_]*)\.value (\S+)$/.exec(line)
+      expect(m, line).toBeTruthy()
+      if (line.startsWith('multigraph')) graph = m![1]!
+      else values.set(`${graph}/${m![1]}`, m![2]!)
+    }
+    graph = ''
+    for (const line of config.stdout.split('\n')) {
+      const g = /^multigraph (\w+)$/.exec(line)
+      if (g) graph = g[1]!
+      const f = /^(\w+)\.label /.exec(line)
+      if (f) expect(Number(values.get(`${graph}/${f[1]}`)), `${graph}/${f[1]}`).not.toBeNaN()
+    }
+    expect(values.get('labvirt_seats/stopped')).toBe(String(set.lab.size))
   })
 })
