@@ -55,6 +55,8 @@ export interface Config {
   uploadMaxBytes: number
   /** Free space an upload, import or conversion must leave in the data dir (LABVIRT_DISK_RESERVE). */
   diskReserveBytes: number
+  /** The bearer token GET /metrics asks for (LABVIRT_METRICS_TOKEN); open when unset. */
+  metricsToken?: string
 }
 
 /** A setting the server cannot start with: it says which and why, and the server exits. */
@@ -215,5 +217,6 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env, kvmDevice = '/d
     qemuUser: qemuUser(env.LABVIRT_QEMU_USER, uid),
     uploadMaxBytes: bytes(env, 'LABVIRT_UPLOAD_MAX', 64 * 2 ** 30),
     diskReserveBytes: bytes(env, 'LABVIRT_DISK_RESERVE', 2 * 2 ** 30),
+    metricsToken: env.LABVIRT_METRICS_TOKEN || undefined,
   }
 }

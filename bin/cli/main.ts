@@ -9,6 +9,7 @@ import { image } from './images'
 import { dhcp, network } from './network'
 import { table } from './table'
 import { terminal } from './terminals'
+import { munin } from './munin'
 
 interface Vm { id: string; state: string; pid?: number; lab?: string; profile: string; held: boolean; connected: boolean; error?: string }
 
@@ -81,6 +82,7 @@ const main = defineCommand({
     terminal,
     network,
     dhcp,
+    munin,
     demo: defineCommand({
       meta: { name: 'demo', description: t(N_('Create a small demo lab (a tiny Linux guest, a profile, 2 seats in user networking)')) },
       run: guarded(() => demo(Api.fromEnv())),

@@ -15,6 +15,7 @@ import { DEFAULT_LANGUAGE, type Language, translate } from '../i18n'
 export const KIND = N_('job')
 /** Progress is written at most this often: each write is a store change and a stream message. */
 export const PROGRESS_MS = 250
+const STEP_PCT = 10
 
 export type JobView = Omit<Stored<Job>, 'error'> & { error?: string }
 
@@ -51,6 +52,7 @@ export async function startJob(ctx: Context, actor: Actor, kind: string, target:
   const abort = new AbortController()
   running.set(id, abort)
   let last = 0
+  let written = 0
   let pending: number | undefined
   let writes: Promise<unknown> = Promise.resolve()
   const write = (change: Partial<Job>) => {
@@ -62,8 +64,10 @@ export async function startJob(ctx: Context, actor: Actor, kind: string, target:
     signal: abort.signal,
     progress(pct) {
       pending = Math.max(0, Math.min(100, pct))
-      if (Date.now() - last < PROGRESS_MS) return
+      // At most every PROGRESS_MS, but every tenth of the way too: a quick copy still shows its bar move.
+      if (Date.now() - last < PROGRESS_MS && pending - written < STEP_PCT) return
       last = Date.now()
+      written = pending
       void write({ progress: pending })
     },
     partial: (file) => write({ partial: file }).then(() => {}),

@@ -14,6 +14,7 @@ import { type DesiredProblem, type DesiredVm, desiredVms, type Model } from './d
 import { type Action, type ActualVm, plan, type VmMemory } from './plan'
 import { nextStatus, remember, type StatusInput } from './status'
 import { Monitors } from './monitors'
+import { reconcileErrors, reconcilePassSeconds } from '../metrics/registry'
 import type { QmpClient } from '../qemu/qmp'
 import { type HostRuntime, qemuLogTail, startVms, stopVm, type StopHow } from './vm-ops'
 
@@ -156,7 +157,18 @@ export class Reconciler implements VmMonitors {
   }
 
   private startPass(): Promise<TickSummary> {
-    const pass: Promise<TickSummary> = this.pass().finally(() => {
+    const end = reconcilePassSeconds.startTimer()
+    const pass: Promise<TickSummary> = this.pass().then(
+      (summary) => {
+        end()
+        return summary
+      },
+      (err) => {
+        end()
+        reconcileErrors.inc()
+        throw err
+      },
+    ).finally(() => {
       if (this.running === pass) this.running = undefined
     })
     this.running = pass
