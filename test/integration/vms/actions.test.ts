@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import type { QmpClient, QmpEvent } from '#server/qemu/qmp/index'
 import {
-  action, alive, brief, getVm, listVms, makeLab, processOf, startVmServer, toolQmp, type Vm, type VmWorld, waitFor,
+  acrossPasses, action, alive, brief, getVm, listVms, makeLab, processOf, startVmServer, toolQmp, type Vm, type VmWorld, waitFor,
 } from './vm-helpers'
 
 // An admin's actions on one seat: POST /api/vms/:id/actions.
@@ -28,17 +28,15 @@ async function running(ms = 15_000, not?: number): Promise<Vm> {
   })
 }
 
-/** Checks for `ms` (several ticks) that the seat stays down and held. */
-async function staysDown(ms: number) {
-  const until = Date.now() + ms
-  while (Date.now() < until) {
+/** Checks across three reconcile passes that the seat stays down and held. */
+function staysDown() {
+  return acrossPasses(w.server, 3, async () => {
     const vm = (await getVm(w.api, seat))!
     expect(vm.state, `${seat} held down`).toBe('stopped')
     expect(vm.held).toBe(true)
     expect(vm.pid).toBeUndefined()
     expect(processOf(w.runDir, seat)).toEqual([])
-    await sleep(200)
-  }
+  })
 }
 
 /** Collects the events a tool QMP connection sees until `close()`. */
@@ -55,7 +53,7 @@ describe('VM actions', () => {
     expect(stopped.state).toBe('stopped')
     expect(stopped.held).toBe(true)
     expect(alive(vm.pid!)).toBe(false)
-    await staysDown(3500)
+    await staysDown()
 
     const started = await action(w.api, seat, 'start')
     expect(started.held).toBe(false)
@@ -76,9 +74,11 @@ describe('VM actions', () => {
     } finally {
       q.close()
     }
-    await sleep(1500)
-    expect((await getVm(w.api, seat))?.pid).toBe(vm.pid)
-    expect(alive(vm.pid!)).toBe(true)
+    // The next passes keep the same process (a reset is no death).
+    await acrossPasses(w.server, 2, async () => {
+      expect((await getVm(w.api, seat))?.pid).toBe(vm.pid)
+      expect(alive(vm.pid!)).toBe(true)
+    })
   })
 
   it('powerdown asks the guest (ACPI), then quits after LABVIRT_POWERDOWN_TIMEOUT; the seat stays down', async () => {
@@ -100,7 +100,7 @@ describe('VM actions', () => {
     expect(names.indexOf('POWERDOWN')).toBeLessThan(names.indexOf('SHUTDOWN'))
     expect(took).toBeGreaterThanOrEqual(1000)
     expect(took).toBeLessThan(8000)
-    await staysDown(2500)
+    await staysDown()
     await action(w.api, seat, 'start')
     await running(10_000, vm.pid)
   })
@@ -113,7 +113,7 @@ describe('VM actions', () => {
     // Killed on purpose: not a failure.
     expect(res.error).toBeUndefined()
     expect(res.failures).toBe(0)
-    await staysDown(2500)
+    await staysDown()
     await action(w.api, seat, 'start')
     await running(10_000, vm.pid)
   })

@@ -121,6 +121,25 @@ export async function waitFor<T>(what: string, ms: number, probe: (see: (x: unkn
   }
 }
 
+/** Reconcile passes this server has finished, from its /metrics (the pass-duration histogram's count). */
+export async function passesDone(server: TestServer): Promise<number> {
+  const text = await (await fetch(`${server.url}/metrics`)).text()
+  const m = /^labvirt_reconcile_pass_seconds_count(?:\{[^}]*\})? (\d+)$/m.exec(text)
+  if (!m) throw new Error('no labvirt_reconcile_pass_seconds_count in /metrics')
+  return Number(m[1])
+}
+
+/** Checks `check` until `n` more reconcile passes have finished: "nothing happened" over real passes, not a guessed time. */
+export async function acrossPasses(server: TestServer, n: number, check: () => Promise<void>, ms = 30_000) {
+  const target = (await passesDone(server)) + n
+  await waitFor(`${n} reconcile passes`, ms, async (see) => {
+    await check()
+    const done = await passesDone(server)
+    see(`${done} of ${target} passes`)
+    return done >= target
+  }, 200)
+}
+
 /** A process's argv, or null when it is gone or a zombie (a zombie's cmdline is empty). */
 export function cmdline(pid: number): string[] | null {
   try {
