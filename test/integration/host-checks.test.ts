@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { adminClient, type ApiClient } from '../helpers/client'
+import { uniqueName } from '../helpers/fixtures'
 import { startServer, type TestServer } from '../helpers/server'
 
 // GET /api/health: the public answer is unchanged; a signed-in caller also sees the host checks.
@@ -36,5 +37,16 @@ describe('host checks in /api/health', () => {
     expect(disk.level).toBe('error')
     expect(disk.message).toMatch(/menos espacio libre que la reserva/)
     expect(body.checks.find((c: { id: string }) => c.id === 'store').level).toBe('ok')
+  })
+
+  it('while the disk check errs, a new image upload is refused with a clear message', async () => {
+    const body = Buffer.alloc(64 * 1024)
+    const res = await fetch(`${server.url}/api/images/${uniqueName('full')}/content`, {
+      method: 'PUT',
+      headers: { cookie: admin.cookie, 'content-type': 'application/octet-stream', 'content-length': String(body.length) },
+      body,
+    })
+    expect(res.status).toBe(507)
+    expect((await res.json()).message).toMatch(/Not enough disk space/)
   })
 })
