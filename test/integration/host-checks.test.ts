@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { adminClient, type ApiClient } from '../helpers/client'
-import { uniqueName } from '../helpers/fixtures'
+import { adminClient, ApiClient } from '../helpers/client'
+import { bodies, uniqueName } from '../helpers/fixtures'
 import { startServer, type TestServer } from '../helpers/server'
 
 // GET /api/health: the public answer is unchanged; a signed-in caller also sees the host checks.
@@ -48,5 +48,15 @@ describe('host checks in /api/health', () => {
     })
     expect(res.status).toBe(507)
     expect((await res.json()).message).toMatch(/Not enough disk space/)
+  })
+
+  it('POST /api/health/checks runs the checks now for an admin and is refused to a viewer', async () => {
+    const res = await admin.post('/api/health/checks', {})
+    expect(res.status, JSON.stringify(res.body)).toBe(200)
+    expect(res.body.checks.find((c: { id: string }) => c.id === 'disk')).toMatchObject({ level: 'error', ok: false })
+    const name = uniqueName('viewer')
+    expect((await admin.post('/api/users', { ...bodies.user(name), role: 'viewer' })).status).toBe(201)
+    const viewer = await new ApiClient(server.url).login(name, bodies.user().password)
+    expect((await viewer.post('/api/health/checks', {})).status).toBe(403)
   })
 })
