@@ -1,0 +1,13 @@
+import { defineEventHandler } from 'h3'
+import { runTask } from 'nitropack/runtime'
+import type { CheckResult } from '#server/host-checks/index'
+import { translateMsg } from '#server/i18n/index'
+import { languageOf } from '#server/http/language'
+
+// Admins (the default for a POST, middleware/auth.ts) run the host checks now: production Nitro
+// has no /_nitro/tasks, and tests run with scheduled tasks off.
+export default defineEventHandler(async (event) => {
+  const { result } = await runTask<CheckResult[]>('host:checks')
+  const lang = languageOf(event)
+  return { checks: (result ?? []).map((c) => ({ ...c, message: translateMsg(lang, c.message) })) }
+})
