@@ -19,6 +19,7 @@ import { HeartbeatBody, PendingId } from '#schemas/terminal-api'
 import { Login, OwnPassword, UserCreate, UserUpdate } from '#schemas/users'
 import { MaintenanceAction, ManualCreate, VmAction, VmId } from '#schemas/vms'
 import { KeyChord, TypeText } from '#schemas/keys'
+import { ProfileClone } from '#schemas/jobs'
 
 // For every write route the server has (read from routes/, so a new one cannot escape), hundreds of
 // malformed requests made by breaking a valid body: wrong types, missing and unknown fields, huge,
@@ -37,7 +38,7 @@ const SEED = Number(process.env.LABVIRT_FUZZ_SEED) || Math.floor(Math.random() *
 const ROUTES = discoverRoutes(['POST', 'PUT', 'PATCH', 'DELETE'])
 const WRITES = ROUTES.filter((r) => ['POST', 'PUT', 'PATCH', 'DELETE'].includes(r.method))
 /** Writes that take no body at all. */
-const NO_BODY = new Set(['POST /api/auth/logout', 'POST /api/demo'])
+const NO_BODY = new Set(['POST /api/auth/logout', 'POST /api/demo', 'POST /api/health/checks', 'POST /api/jobs/[id]/cancel'])
 /** Writes whose body is bytes, not JSON: images-upload.test.ts sends them what is no image. */
 const RAW_BODY = new Set(['PUT /api/images/[id]/content'])
 /** The list routes: `<resource>/index.get.ts`. */
@@ -95,6 +96,7 @@ const SPECS: Record<string, Spec> = {
     id: () => set.profile.id,
     valid: () => ({ action: 'start', mode: 'exclusive', force: false, lab: set.lab.id }),
   },
+  'POST /api/profiles/[id]/clone': { schema: ProfileClone, id: () => set.profile.id, valid: () => ({ name: 'fuzzclone', mode: 'linked' }) },
   'POST /api/vms/[id]/actions': { schema: VmAction, id: () => `${set.lab.id}-1`, idSchema: VmId, valid: () => ({ action: 'restart' }) },
   'POST /api/vms/[id]/keys': { schema: KeyChord, id: () => `${set.lab.id}-1`, idSchema: VmId, valid: () => ({ keys: ['ctrl', 'alt', 'delete'] }) },
   'POST /api/vms/[id]/type': { schema: TypeText, id: () => `${set.lab.id}-1`, idSchema: VmId, valid: () => ({ text: 'Hello, World!\n' }) },
