@@ -113,25 +113,13 @@ async function addImage(ctx: Context, actor: Actor, name: string, description: s
   const path = imagePath(config, file)
   await mkdir(imagesDir(config), { recursive: true })
   await reserve(path, file)
-  let created: Stored<Image>
   try {
     await fill(path)
-    const info = await qemuImg(() => imageInfo(path))
-    const image: Image = {
-      name,
-      description,
-      file,
-      format: info.format,
-      virtualSize: info.virtualSize,
-      actualSize: info.actualSize,
-    }
-    created = await guardRecord(KIND, name, () => store.images.create(name, image))
   } catch (err) {
     await rm(path, { force: true })
     throw err
   }
-  await recordEvent(store, actor, 'create', KIND, created.id, created.revision)
-  return created
+  return registerImageFile(ctx, actor, name, description, file)
 }
 
 /** Only the description changes; the figures describe the file and are qemu-img's to report. */
