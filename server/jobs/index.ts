@@ -19,8 +19,9 @@ const STEP_PCT = 10
 
 export type JobView = Omit<Stored<Job>, 'error'> & { error?: string }
 
-// The jobs this process runs, so a cancel can stop them; a job of another process is not ours to stop.
-const running = new Map<string, AbortController>()
+// The jobs this process runs, so a cancel can stop them (and its job say who did); a job of another
+// process is not ours to stop.
+const running = new Map<string, { abort: AbortController; cancelledBy?: Actor }>()
 
 export const jobView = ({ error, ...job }: Stored<Job>, lang: Language): JobView => (error ? { ...job, error: translate(lang, error.msgid, error.params) } : job)
 
@@ -50,7 +51,8 @@ export async function startJob(ctx: Context, actor: Actor, kind: string, target:
   const job = await ctx.store.jobs.create(id, { kind, state: 'queued', progress: 0, target, createdBy: actor.username })
   await recordEvent(ctx.store, actor, 'start', KIND, id, job.revision, { msgid: N_('{kind} of {target}'), params: { kind, target } })
   const abort = new AbortController()
-  running.set(id, abort)
+  const entry: { abort: AbortController; cancelledBy?: Actor } = { abort }
+  running.set(id, entry)
   let last = 0
   let written = 0
   let pending: number | undefined
@@ -87,9 +89,7 @@ export async function startJob(ctx: Context, actor: Actor, kind: string, target:
       running.delete(id)
     }
     const done = await write({ state, error, progress: state === 'succeeded' ? 100 : pending ?? 0, finishedAt: new Date().toISOString(), partial: undefined })
-    const cancelledBy = cancellers.get(id) ?? SYSTEM
-    cancellers.delete(id)
-    await recordEvent(ctx.store, state === 'cancelled' ? cancelledBy : actor, state, KIND, id, (done as Stored<Job> | undefined)?.revision)
+    await recordEvent(ctx.store, state === 'cancelled' ? entry.cancelledBy ?? SYSTEM : actor, state, KIND, id, (done as Stored<Job> | undefined)?.revision)
   })()
   return job
 }
@@ -99,15 +99,13 @@ function flat(params: Record<string, unknown> = {}) {
   return Object.fromEntries(Object.entries(params).filter(([, v]) => typeof v === 'string' || typeof v === 'number')) as Record<string, string | number>
 }
 
-const cancellers = new Map<string, Actor>()
-
 /** Stops a running job of this process; the job itself records that it was cancelled. */
 export async function cancelJob(ctx: Context, actor: Actor, id: string, lang: Language = DEFAULT_LANGUAGE) {
   const job = await mustGet(ctx.store.jobs, KIND, id)
-  const abort = running.get(id)
-  if (!abort) throw new ConflictError(N_('The job "{id}" is not running here ({state})'), { id, state: job.state })
-  cancellers.set(id, actor)
-  abort.abort()
+  const entry = running.get(id)
+  if (!entry) throw new ConflictError(N_('The job "{id}" is not running here ({state})'), { id, state: job.state })
+  entry.cancelledBy = actor
+  entry.abort.abort()
   return jobView(job, lang)
 }
 
