@@ -1,8 +1,9 @@
 import { N_ } from '#schemas/msgid'
 import { execa } from 'execa'
 import type { Context } from '../context'
-import { spaceLeft } from '../images/place'
+import { gib, spaceLeft } from '../images/place'
 import { kvmUsable } from '../qemu/accel'
+import { qemuImgCommand } from '../qemu/img'
 
 export type CheckLevel = 'ok' | 'warning' | 'error'
 
@@ -17,8 +18,6 @@ export interface CheckResult {
 
 type Outcome = Pick<CheckResult, 'level' | 'message'>
 type Check = (ctx: Context) => Promise<Outcome>
-
-const gib = (n: number) => (n / 2 ** 30).toFixed(1)
 
 /** Free space beyond the upload reserve: below the reserve uploads are refused already (images/place.ts). */
 export const disk: Check = async ({ config }) => {
@@ -44,7 +43,7 @@ async function answersVersion(command: string) {
 }
 
 export const qemu: Check = async ({ config }) => {
-  for (const command of [config.qemu, process.env.LABVIRT_QEMU_IMG || 'qemu-img']) {
+  for (const command of [config.qemu, qemuImgCommand()]) {
     if (!(await answersVersion(command))) return { level: 'error', message: { msgid: N_('{command} is missing or does not run'), params: { command } } }
   }
   return { level: 'ok', message: { msgid: N_('QEMU and qemu-img run') } }

@@ -33,13 +33,20 @@ export async function placeNew(dir: string, tmp: string, file: string) {
 }
 
 /** Bytes that may still be written to the data dir while leaving LABVIRT_DISK_RESERVE free. */
-export async function spaceLeft(config: Pick<Config, 'dataDir' | 'diskReserveBytes'>): Promise<number> {
-  const s = await statfs(config.dataDir)
-  return s.bavail * s.bsize - config.diskReserveBytes
+/** Bytes free to LabVirt (not root's reserved blocks) on the file system of `dir`. */
+export async function diskFree(dir: string): Promise<number> {
+  const s = await statfs(dir)
+  return s.bavail * s.bsize
 }
 
+export async function spaceLeft(config: Pick<Config, 'dataDir' | 'diskReserveBytes'>): Promise<number> {
+  return (await diskFree(config.dataDir)) - config.diskReserveBytes
+}
+
+/** Bytes as GiB with one decimal, as disk-space messages show them. */
+export const gib = (n: number) => (n / 2 ** 30).toFixed(1)
+
 export function noSpace(config: Pick<Config, 'diskReserveBytes'>, needed: number, left: number) {
-  const gib = (n: number) => (n / 2 ** 30).toFixed(1)
   return new DomainError(507, 'no_space', N_('Not enough disk space: this needs {needed} GiB and would leave less than the reserve of {reserve} GiB free (room for {left} GiB)'), {
     needed: gib(needed),
     reserve: gib(config.diskReserveBytes),

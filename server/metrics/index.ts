@@ -1,4 +1,4 @@
-import { readFile, statfs } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import { freemem, loadavg, totalmem } from 'node:os'
 import { VM_STATES } from '#schemas/vms'
 import { Gauge, Registry } from 'prom-client'
@@ -6,6 +6,7 @@ import type { Context } from '../context'
 import type { Reconciler } from '../reconcile/index'
 import { ConflictError, ForbiddenError, UnavailableError } from '../errors'
 import { listVms } from '../vms/index'
+import { diskFree } from '../images/place'
 import { registry, type TerminalOutcome, terminalRequests } from './registry'
 
 export { registry } from './registry'
@@ -64,8 +65,8 @@ async function domainRegistry(ctx: Context, reconciler: Reconciler): Promise<Reg
   gauge('labvirt_host_load1', 'The host\'s 1-minute load average').set(loadavg()[0]!)
   gauge('labvirt_host_memory_total_bytes', 'The host\'s memory').set(totalmem())
   gauge('labvirt_host_memory_free_bytes', 'The host\'s free memory').set(freemem())
-  const fs = await statfs(ctx.config.dataDir).catch(() => undefined)
-  if (fs) gauge('labvirt_data_disk_free_bytes', 'Space free to LabVirt in its data dir').set(fs.bavail * fs.bsize)
+  const free = await diskFree(ctx.config.dataDir).catch(() => undefined)
+  if (free !== undefined) gauge('labvirt_data_disk_free_bytes', 'Space free to LabVirt in its data dir').set(free)
   return r
 }
 

@@ -1,6 +1,7 @@
 import { execa } from 'execa'
 
-const qemuImg = () => process.env.LABVIRT_QEMU_IMG || 'qemu-img'
+/** The qemu-img command (LABVIRT_QEMU_IMG, else from PATH). */
+export const qemuImgCommand = () => process.env.LABVIRT_QEMU_IMG || 'qemu-img'
 
 export interface ImageInfo {
   format: string
@@ -21,7 +22,7 @@ export class QemuImgError extends Error {
 }
 
 async function run(args: string[], timeout = 60_000) {
-  const r = await execa(qemuImg(), args, { reject: false, timeout })
+  const r = await execa(qemuImgCommand(), args, { reject: false, timeout })
   if (r.exitCode !== 0) throw new QemuImgError(r.stderr || r.stdout || String(r.message))
   return r.stdout
 }
@@ -60,7 +61,7 @@ export async function convertRawToQcow2(src: string, dst: string) {
  * resolves `cancelled`.
  */
 export async function convertWithProgress(src: string, format: string, dst: string, progress: (pct: number) => void, signal: AbortSignal): Promise<'done' | 'cancelled'> {
-  const proc = execa(qemuImg(), ['convert', '-p', '-f', format, '-O', 'qcow2', src, dst], { reject: false, cancelSignal: signal, forceKillAfterDelay: 2000 })
+  const proc = execa(qemuImgCommand(), ['convert', '-p', '-f', format, '-O', 'qcow2', src, dst], { reject: false, cancelSignal: signal, forceKillAfterDelay: 2000 })
   proc.stdout!.setEncoding('utf8').on('data', (text: string) => {
     const all = [...text.matchAll(/\((\d+(?:\.\d+)?)\/100%\)/g)]
     if (all.length) progress(Number(all[all.length - 1]![1]))
