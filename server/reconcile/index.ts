@@ -158,19 +158,15 @@ export class Reconciler implements VmMonitors {
 
   private startPass(): Promise<TickSummary> {
     const end = reconcilePassSeconds.startTimer()
-    const pass: Promise<TickSummary> = this.pass().then(
-      (summary) => {
-        end()
-        return summary
-      },
-      (err) => {
-        end()
+    const pass: Promise<TickSummary> = this.pass()
+      .catch((err) => {
         reconcileErrors.inc()
         throw err
-      },
-    ).finally(() => {
-      if (this.running === pass) this.running = undefined
-    })
+      })
+      .finally(() => {
+        end()
+        if (this.running === pass) this.running = undefined
+      })
     this.running = pass
     return pass
   }
