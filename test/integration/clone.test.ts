@@ -35,6 +35,15 @@ async function running(id: string) {
   }, 20_000, `job ${id} under way`)
 }
 
+/** A full clone started and copying, with the images directory as it was before it. */
+async function cloneUnderWay(prefix: string) {
+  const before = await listDir()
+  const name = uniqueName(prefix)
+  const id = (await admin.post(`/api/profiles/${profile}/clone`, { name })).body.job.id
+  await running(id)
+  return { before, name, id }
+}
+
 beforeAll(async () => {
   server = await startServer()
   admin = await adminClient(server.url)
@@ -99,10 +108,7 @@ describe('profile clones', () => {
   }, 60_000)
 
   it('a cancelled clone leaves no file and no profile', async () => {
-    const before = await listDir()
-    const name = uniqueName('cancel')
-    const id = (await admin.post(`/api/profiles/${profile}/clone`, { name })).body.job.id
-    await running(id)
+    const { before, name, id } = await cloneUnderWay('cancel')
     expect((await admin.post(`/api/jobs/${id}/cancel`)).status).toBe(202)
     expect((await finished(id)).state).toBe('cancelled')
     expect(await listDir()).toEqual(before)
@@ -111,10 +117,7 @@ describe('profile clones', () => {
   }, 60_000)
 
   it('a restart mid-clone leaves the job failed and no temporary file', async () => {
-    const before = await listDir()
-    const name = uniqueName('restart')
-    const id = (await admin.post(`/api/profiles/${profile}/clone`, { name })).body.job.id
-    await running(id)
+    const { before, name, id } = await cloneUnderWay('restart')
     await server.restart()
     admin = await adminClient(server.url)
     const job = await finished(id, 10_000)
