@@ -69,6 +69,12 @@ export class Reconciler implements VmMonitors {
   private readonly rt: HostRuntime
   private inflight = new Map<string, { state: 'starting' | 'stopping'; done: Promise<void> }>()
   private running: Promise<TickSummary> | undefined
+  /** Store changes heard so far, and how many had been heard when the running pass began. */
+  private changesHeard = 0
+  private runningSince = -1
+  private listening = false
+  /** Until when this host's lease is known to hold without renewing it. */
+  private leaseUntil = 0
   /** The pass queued to run after `running`: every tick() asked for meanwhile shares it. */
   private queued: Promise<TickSummary> | undefined
   private timer: NodeJS.Timeout | undefined
@@ -83,6 +89,7 @@ export class Reconciler implements VmMonitors {
   /** VMs this process stopped since the last pass: gone on purpose, not died. */
   private stoppedByUs = new Set<string>()
   private onChange = (c: StoreChange) => {
+    this.changesHeard++
     if (c.collection === '*' || DESIRED_INPUTS.has(c.collection)) this.trigger()
   }
 
@@ -118,6 +125,7 @@ export class Reconciler implements VmMonitors {
 
   start() {
     this.ctx.store.kv.changes.on('change', this.onChange)
+    this.listening = true
     this.timer = setInterval(() => this.trigger(), this.ctx.config.reconcileIntervalMs)
     this.timer.unref()
     this.trigger()
@@ -126,6 +134,7 @@ export class Reconciler implements VmMonitors {
   /** Stops the loop and lets go of the VMs: they keep running, to be adopted by the next start. */
   async stop() {
     this.ctx.store.kv.changes.off('change', this.onChange)
+    this.listening = false
     clearInterval(this.timer)
     clearTimeout(this.retryTimer)
     await this.running?.catch(() => {})
@@ -156,7 +165,19 @@ export class Reconciler implements VmMonitors {
     return this.queued
   }
 
+  /**
+   * A pass that sees what the caller just wrote to the store: the pass in progress when it began
+   * after the last change this process heard (the caller's write, announced once it landed, is what
+   * triggered it), or else the next one, as `tick()`. An admin's start then waits for the one pass
+   * its own write set off, not for that pass and another after it.
+   */
+  tickAfterWrite(): Promise<TickSummary> {
+    if (this.listening && this.running && !this.queued && this.runningSince === this.changesHeard) return this.running
+    return this.tick()
+  }
+
   private startPass(): Promise<TickSummary> {
+    this.runningSince = this.changesHeard
     const end = reconcilePassSeconds.startTimer()
     const pass: Promise<TickSummary> = this.pass()
       .catch((err) => {
@@ -213,7 +234,7 @@ export class Reconciler implements VmMonitors {
     const t0 = performance.now()
     // Until VMs are placed on hosts, one host runs them all: several hosts sharing a Redis store
     // would otherwise each start every seat. The others serve the API and wait for the lease.
-    if (!(await holdLease(this.ctx.store.kv, 'reconciler', this.ctx.config.hostId, Math.max(LEASE_MS, 4 * this.ctx.config.reconcileIntervalMs)))) {
+    if (!(await this.holdLease())) {
       return { desired: 0, running: 0, started: [], stopping: [], failed: [], ms: performance.now() - t0, standby: true }
     }
     const seen = await this.look()
@@ -248,6 +269,19 @@ export class Reconciler implements VmMonitors {
     summary.running = seen.actual.length
     summary.ms = performance.now() - t0
     return summary
+  }
+
+  /**
+   * Renewed once half its time has run out rather than at every pass: no other host can take it
+   * before it expires, and on the file store each renewal is a write and two fsyncs.
+   */
+  private async holdLease(): Promise<boolean> {
+    const ttl = Math.max(LEASE_MS, 4 * this.ctx.config.reconcileIntervalMs)
+    const now = Date.now()
+    if (now < this.leaseUntil - ttl / 2) return true
+    const held = await holdLease(this.ctx.store.kv, 'reconciler', this.ctx.config.hostId, ttl, now)
+    this.leaseUntil = held ? now + ttl : 0
+    return held
   }
 
   /**

@@ -1,4 +1,4 @@
-import { access, chmod, constants, mkdir, readFile, rm } from 'node:fs/promises'
+import { access, chmod, constants, mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { execa } from 'execa'
 import { N_ } from '#schemas/msgid'
@@ -113,11 +113,21 @@ export async function startVms(rt: HostRuntime, vms: DesiredVm[]): Promise<Map<s
     // QEMU's -daemonize sets its umask to 027, so its sockets come out srwxr-x---: QMP is full
     // control and VNC a screen without password. The run dir (0700) already keeps others out.
     const { qmp, toolQmp, vnc } = vmPaths(rt.runDir, vm.id)
-    await Promise.all([qmp, toolQmp, vnc].map((p) => chmod(p, 0o600).catch(() => {})))
+    await Promise.all([...[qmp, toolQmp, vnc].map((p) => chmod(p, 0o600).catch(() => {})), niceSession(proc.pid, rt.qemuNice)])
     void rt.monitors.ensure(vm.id)
     results.set(vm.id, { ok: true, proc })
   }))
   return results
+}
+
+/**
+ * With the kernel's autogroups (Debian's default), nice counts only inside a session, and
+ * `-daemonize` gives every QEMU a session of its own: each then weighs as much as the whole
+ * server, and twenty booting guests starve it whatever their nice value. Setting the session's
+ * nice gives the guests their lower weight back. No autogroups (or not permitted): nothing to do.
+ */
+async function niceSession(pid: number, nice: number) {
+  if (nice) await writeFile(`/proc/${pid}/autogroup`, String(nice)).catch(() => {})
 }
 
 async function waitGone(pidfile: string, pid: number, timeoutMs: number): Promise<boolean> {

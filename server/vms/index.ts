@@ -66,17 +66,21 @@ export async function getVm(ctx: Context, reconciler: Reconciler, id: string, la
 export async function vmAction(ctx: Context, reconciler: Reconciler, actor: Actor, id: string, action: VmActionName, lang: Language = DEFAULT_LANGUAGE) {
   const vm = await getVm(ctx, reconciler, id)
   const { store } = ctx
+  // Whether this action wrote to the store: then the pass its write set off may answer it.
+  let wrote = false
   const hold = async () => {
-    if (!(await store.holds.get(id))) await store.holds.create(id, { by: actor.username }).catch(unlessConflict)
+    if (await store.holds.get(id)) return
+    await store.holds.create(id, { by: actor.username }).then(() => (wrote = true), unlessConflict)
   }
   switch (action) {
     case 'start':
-      // Only what is there to undo is written (each write is an fsync on the file store).
-      if (vm.held) await store.holds.remove(id).catch(unlessConflict)
-      // An admin's start forgives earlier failures: try again now.
+      // Only what is there to undo is written (each write is an fsync on the file store). An admin's
+      // start forgives earlier failures: try again now. The hold goes last, since removing it sets
+      // off the pass that starts the VM, and that pass must see the failures forgiven.
       if (vm.failures || vm.retryAt || vm.error) {
-        await store.vms.update(id, undefined, (cur) => ({ ...cur, failures: 0, retryAt: undefined, error: undefined })).catch(unlessConflict)
+        await store.vms.update(id, undefined, (cur) => ({ ...cur, failures: 0, retryAt: undefined, error: undefined })).then(() => (wrote = true), unlessConflict)
       }
+      if (vm.held) await store.holds.remove(id).then(() => (wrote = true), unlessConflict)
       break
     case 'stop':
       await hold()
@@ -101,9 +105,11 @@ export async function vmAction(ctx: Context, reconciler: Reconciler, actor: Acto
       break
     }
   }
-  // The pass first: logging the event triggers a pass too, and this answer must not wait for two.
-  await reconciler.tick()
+  // Asked for before the event is logged: that is a write too, after which the pass this action's
+  // own write set off would no longer count as one that saw it. The event is written meanwhile.
+  const pass = wrote ? reconciler.tickAfterWrite() : reconciler.tick()
   await recordEvent(store, actor, action, KIND, id)
+  await pass
   return getVm(ctx, reconciler, id, lang)
 }
 
@@ -133,8 +139,9 @@ export async function startMaintenance(ctx: Context, reconciler: Reconciler, act
     )
   }
   await guardRecord(N_('maintenance'), profile.id, () => store.maintenance.create(profile.id, maintenance))
+  const pass = reconciler.tickAfterWrite()
   await recordEvent(store, actor, 'maintenance-start', N_('profile'), profile.id)
-  await reconciler.tick()
+  await pass
   return { profile: profile.id, vm: `${profile.id}-maint`, stopping: inTheWay }
 }
 
@@ -146,7 +153,8 @@ export async function stopMaintenance(ctx: Context, reconciler: Reconciler, acto
   }
   // The reconciler powers the writable VM down (ACPI, then quit); seats wait for its image lock.
   await store.maintenance.remove(profileId).catch(unlessConflict)
+  const pass = reconciler.tickAfterWrite()
   await recordEvent(store, actor, 'maintenance-stop', N_('profile'), profileId)
-  await reconciler.tick()
+  await pass
   return { profile: profileId }
 }

@@ -55,8 +55,11 @@ describe('VM actions', () => {
     expect(alive(vm.pid!)).toBe(false)
     await staysDown()
 
+    // The answer comes from a pass that saw the hold gone: the seat runs already.
     const started = await action(w.api, seat, 'start')
     expect(started.held).toBe(false)
+    expect(started.state).toBe('running')
+    expect(alive(started.pid!)).toBe(true)
     const back = await running(10_000, vm.pid)
     expect(back.held).toBe(false)
   })
