@@ -272,13 +272,14 @@ export class Reconciler implements VmMonitors {
   }
 
   /**
-   * Renewed once half its time has run out rather than at every pass: no other host can take it
-   * before it expires, and on the file store each renewal is a write and two fsyncs.
+   * On the file store, renewed once half its time has run out rather than at every pass: one server
+   * owns a data directory (its lock), and each renewal is a write and two fsyncs. On a shared store
+   * every pass checks it, since the key may have been lost (a flushed Redis) and taken by another.
    */
   private async holdLease(): Promise<boolean> {
     const ttl = Math.max(LEASE_MS, 4 * this.ctx.config.reconcileIntervalMs)
     const now = Date.now()
-    if (now < this.leaseUntil - ttl / 2) return true
+    if (this.ctx.store.kv.kind === 'fs' && now < this.leaseUntil - ttl / 2) return true
     const held = await holdLease(this.ctx.store.kv, 'reconciler', this.ctx.config.hostId, ttl, now)
     this.leaseUntil = held ? now + ttl : 0
     return held
