@@ -19,7 +19,11 @@ export interface Config {
   qemu: string
   /** LABVIRT_ACCEL (kvm, tcg or auto): `auto` is resolved here, /dev/kvm probed once at start. */
   accel: Accel
-  /** QEMU's nice value (LABVIRT_QEMU_NICE, 0-19): guests booting at once must not starve the API. */
+  /**
+   * QEMU's nice value (LABVIRT_QEMU_NICE, 0-19): guests booting at once must not starve the API.
+   * The lowest priority by default: guests weigh the same among themselves, and the server, which
+   * needs little CPU but needs it at once (a lab booting, terminals asking), goes first.
+   */
   qemuNice: number
   /** How long a powerdown waits for the guest (ACPI) before it quits QEMU. */
   powerdownTimeoutMs: number
@@ -164,7 +168,7 @@ function accel(value: string | undefined, kvmDevice: string): Accel {
 }
 
 function niceValue(value: string | undefined): number {
-  if (!value) return 5
+  if (!value) return 19
   if (!/^\d{1,2}$/.test(value) || Number(value) > 19) refuse(`LABVIRT_QEMU_NICE must be a whole number from 0 to 19, got ${value}`)
   return Number(value)
 }

@@ -1,4 +1,4 @@
-import { readFileSync, statSync } from 'node:fs'
+import { existsSync, readFileSync, statSync } from 'node:fs'
 import { readFile, writeFile } from 'node:fs/promises'
 import { connect, createServer } from 'node:net'
 import { join } from 'node:path'
@@ -138,6 +138,10 @@ describe('the hardware fields, on a real QEMU run by the reconciler', () => {
     expect(process.getuid?.()).toBe(0)
     const uid = (await execa('id', ['-u', 'labvirt'])).stdout.trim()
     expect(readFileSync(`/proc/${seat.pid}/status`, 'utf8')).toMatch(new RegExp(`^Uid:\\t${uid}\\t${uid}\\t${uid}\\t${uid}$`, 'm'))
+    // Behind the server in the queue for a CPU: its nice value, and with the kernel's autogroups
+    // (nice counts only inside a session, and -daemonize gives QEMU its own) its session's too.
+    expect(Number(readFileSync(`/proc/${seat.pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[16])).toBe(19)
+    if (existsSync('/proc/self/autogroup')) expect(readFileSync(`/proc/${seat.pid}/autogroup`, 'utf8')).toMatch(/ nice 19$/m)
     // It reads its disk (opened as root at start): the guest sees it, and QMP answers.
     const qmp = await connectWithRetry(paths.toolQmp, { deadlineMs: 5_000 })
     try {

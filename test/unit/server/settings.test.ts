@@ -47,7 +47,7 @@ describe('settings checked at start', () => {
     expect(c).toMatchObject({ powerdownTimeoutMs: 1500, reconcile: false, reconcileIntervalMs: 5000 })
     expect(readConfig({ LABVIRT_RECONCILE: 'on' }).reconcile).toBe(true)
     expect([readConfig({}).uploadMaxBytes, readConfig({ LABVIRT_UPLOAD_MAX: '512M' }).uploadMaxBytes, readConfig({ LABVIRT_DISK_RESERVE: '1000' }).diskReserveBytes]).toEqual([64 * 2 ** 30, 512 * 2 ** 20, 1000])
-    expect([readConfig({}).qemuNice, readConfig({ LABVIRT_QEMU_NICE: '0' }).qemuNice, readConfig({ LABVIRT_QEMU_NICE: '19' }).qemuNice]).toEqual([5, 0, 19])
+    expect([readConfig({}).qemuNice, readConfig({ LABVIRT_QEMU_NICE: '0' }).qemuNice, readConfig({ LABVIRT_QEMU_NICE: '19' }).qemuNice]).toEqual([19, 0, 19])
   })
 })
 
