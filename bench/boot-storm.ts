@@ -9,6 +9,10 @@
 //   answer path (identify, seat broker, command line), not QEMU.
 // Bare: the same 500 requests from the same addresses to a bare h3 app (createApp + toNodeListener,
 //   its own node process like the server) answering a fixed command line.
+// Floor: the same 500 requests to a route of the same Nitro app answering the bare app's fixed line
+//   (`GET /bench/floor`, in a build made with LABVIRT_BENCH_FLOOR=1): what any route costs before
+//   its own work, so its ratio to bare h3 is as close as the terminal route can get. A normal build
+//   has no such route: then `GET /api/health` (public; adds one store ping) stands in, said so.
 // Interleaved (ABBA), same run. The first LabVirt storm (no seat assigned yet: the broker hands out
 // all 500 seats) is reported on its own; the measured ones are terminals asking again (sticky seats).
 //
@@ -142,10 +146,16 @@ runBench(async () => {
   await sleep(1000)
 
   const labvirt: Storm[] = []
+  const floor: Storm[] = []
   const plain: Storm[] = []
+  const floorUrl = (await get(new URL(`${server.url}/bench/floor`), addressOf(0))).status === 200 ? new URL(`${server.url}/bench/floor`) : new URL(`${server.url}/api/health`)
   await interleaved(
     REPS,
-    async () => labvirt.push(await storm(labvirtUrl, server.proc.pid!)),
+    async () => {
+      labvirt.push(await storm(labvirtUrl, server.proc.pid!))
+      await sleep(1000)
+      floor.push(await storm(floorUrl, server.proc.pid!))
+    },
     async () => plain.push(await storm(bare.url, bare.pid)),
     1000,
   )
@@ -167,6 +177,7 @@ runBench(async () => {
   }
   const L = summarize(labvirt)
   const B = summarize(plain)
+  const H = summarize(floor)
   const F = summarize([first])
   const ratio = L.throughput.median / B.throughput.median
   const pair = paired(labvirt.map((r) => TERMINALS / r.wallMs), plain.map((r) => TERMINALS / r.wallMs))
@@ -180,15 +191,17 @@ runBench(async () => {
   console.log(`${TERMINALS} concurrent GET /api/terminal, one connection each, ${REPS} storms per side (ABBA)`)
   show('LabVirt, first storm (assigns)', F)
   show('LabVirt, sticky seats', L)
+  show(`LabVirt floor, GET ${floorUrl.pathname}`, H)
   show('bare h3, fixed line', B)
   if (F.errors || L.errors || B.errors) console.log(`errors: first ${JSON.stringify(F.errorKinds)} labvirt ${JSON.stringify(L.errorKinds)} bare ${JSON.stringify(B.errorKinds)}`)
   console.log(`seats handed out in the first storm: ${seatsGiven}/${TERMINALS}`)
   console.log(`throughput ratio (LabVirt / bare, medians): ${fmt(ratio, 3)}  target >= 0.8: ${ratio >= 0.8 ? 'MET' : 'MISSED'}; paired ratio median ${fmt(pair.ratio.median, 3)}`)
+  console.log(`floor (GET ${floorUrl.pathname} / bare, medians): ${fmt(H.throughput.median / B.throughput.median, 3)}; server CPU per request: terminal ${fmt(L.cpuMs.median / TERMINALS * 1000, 0)} us, floor ${fmt(H.cpuMs.median / TERMINALS * 1000, 0)} us, bare h3 ${fmt(B.cpuMs.median / TERMINALS * 1000, 0)} us`)
   console.log(`errors: ${L.errors + F.errors}  target 0: ${L.errors + F.errors === 0 ? 'MET' : 'MISSED'}`)
   console.log(`machine: ${JSON.stringify(machine)}`)
   const file = await saveResult('boot-storm', {
     reps: REPS, terminals: TERMINALS, machine, seatsGiven,
-    labvirt: L, bare: B, first: F, ratio, paired: pair,
+    labvirt: L, bare: B, floor: H, first: F, ratio, paired: pair,
     samples: { labvirt: labvirt.map((r) => ({ wallMs: r.wallMs, cpuMs: r.cpuMs, ms: r.samples.map((s) => +s.ms.toFixed(2)) })), bare: plain.map((r) => ({ wallMs: r.wallMs, cpuMs: r.cpuMs, ms: r.samples.map((s) => +s.ms.toFixed(2)) })), first: { wallMs: first.wallMs, cpuMs: first.cpuMs, ms: first.samples.map((s) => +s.ms.toFixed(2)) } },
   })
   console.log(`saved ${file}`)
