@@ -58,10 +58,11 @@ export async function convertRawToQcow2(src: string, dst: string) {
 /**
  * `qemu-img convert -p` of `src` (format `format`) into a new qcow2 at `dst`, calling `progress`
  * with each percentage qemu-img prints ("(NN.NN/100%)"). `signal` kills qemu-img; the promise then
- * resolves `cancelled`.
+ * resolves `cancelled`. `-W` lets it write out of order, which is safe into a new file and three
+ * times as fast here (bench/clone.ts).
  */
 export async function convertWithProgress(src: string, format: string, dst: string, progress: (pct: number) => void, signal: AbortSignal): Promise<'done' | 'cancelled'> {
-  const proc = execa(qemuImgCommand(), ['convert', '-p', '-f', format, '-O', 'qcow2', src, dst], { reject: false, cancelSignal: signal, forceKillAfterDelay: 2000 })
+  const proc = execa(qemuImgCommand(), ['convert', '-p', '-W', '-f', format, '-O', 'qcow2', src, dst], { reject: false, cancelSignal: signal, forceKillAfterDelay: 2000 })
   proc.stdout!.setEncoding('utf8').on('data', (text: string) => {
     const all = [...text.matchAll(/\((\d+(?:\.\d+)?)\/100%\)/g)]
     if (all.length) progress(Number(all[all.length - 1]![1]))
