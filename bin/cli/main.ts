@@ -6,6 +6,7 @@ import { t } from './i18n'
 import { demo } from './demo'
 import { guarded } from './guarded'
 import { image } from './images'
+import { profile } from './profiles'
 import { dhcp, network } from './network'
 import { table } from './table'
 import { terminal } from './terminals'
@@ -79,6 +80,7 @@ const main = defineCommand({
     vm: defineCommand({ meta: { name: 'vm', description: t(N_('List and control VMs')) }, subCommands: { list: vmList, ...vmActions } }),
     launch,
     image,
+    profile,
     terminal,
     network,
     dhcp,

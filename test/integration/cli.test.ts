@@ -3,6 +3,7 @@ import { execa } from 'execa'
 import { resolve } from 'node:path'
 import { ADMIN_PASSWORD, startServer, type TestServer } from '../helpers/server'
 import { adminClient } from '../helpers/client'
+import { acrossPasses } from './vms/vm-helpers'
 
 const CLI = resolve(__dirname, '../../bin/labvirt.mjs')
 
@@ -46,8 +47,9 @@ describe('labvirt CLI', () => {
     expect(stop.exitCode, stop.stderr).toBe(0)
     const list = async () => JSON.parse((await run(['vm', 'list', '--json'])).stdout) as { id: string; state: string; held: boolean }[]
     await until(async () => (await list()).some((v) => v.id === 'demo-2' && v.state === 'stopped' && v.held), 'demo-2 held down')
-    await new Promise((r) => setTimeout(r, 2500)) // two ticks: still down
-    expect((await list()).find((v) => v.id === 'demo-2')).toMatchObject({ state: 'stopped', held: true })
+    await acrossPasses(server, 2, async () => {
+      expect((await list()).find((v) => v.id === 'demo-2')).toMatchObject({ state: 'stopped', held: true })
+    })
     expect((await run(['vm', 'start', 'demo-2'])).exitCode).toBe(0)
     await until(async () => (await list()).some((v) => v.id === 'demo-2' && v.state === 'running'), 'demo-2 running again')
   })

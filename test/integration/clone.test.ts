@@ -1,12 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { execa } from 'execa'
 import { readdir } from 'node:fs/promises'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import { adminClient, type ApiClient } from '../helpers/client'
 import { bodies, create, uniqueName } from '../helpers/fixtures'
 import { until } from '../helpers/qemu'
 import { StreamReader } from '../helpers/stream'
-import { startServer, type TestServer } from '../helpers/server'
+import { ADMIN_PASSWORD, startServer, type TestServer } from '../helpers/server'
+
+const CLI = resolve(__dirname, '../../bin/labvirt.mjs')
 
 // Profile clones (issue 11): a job copies (or links) the system disk with real qemu-img, reports
 // its progress, can be cancelled, and does not survive a restart half done. The source is 1 GiB
@@ -124,6 +126,20 @@ describe('profile clones', () => {
     expect(job).toMatchObject({ state: 'failed', error: 'LabVirt restarted during the job' })
     expect(await listDir()).toEqual(before)
     expect((await admin.get(`/api/profiles/${name}`)).status).toBe(404)
+  }, 60_000)
+
+  it('labvirt profile clone follows the job to its end and says what it made; a taken name fails with the reason', async () => {
+    const name = uniqueName('cli')
+    const cli = (args: string[]) => execa(CLI, args, { reject: false, env: { LABVIRT_URL: server.url, LABVIRT_PASSWORD: ADMIN_PASSWORD, LANG: 'C' } })
+    const made = await cli(['profile', 'clone', profile, '--name', name, '--linked'])
+    expect(made.exitCode, made.stderr).toBe(0)
+    expect(made.stdout.trim()).toBe(`Profile ${name} made from ${profile}`)
+    expect(made.stderr).toContain('Copying: 100%')
+    expect((await admin.get(`/api/profiles/${name}`)).body.disks[0].image).toBe(name)
+    const taken = await cli(['profile', 'clone', profile, '--name', name])
+    expect(taken.exitCode).toBe(1)
+    expect(taken.stderr).toContain(name)
+    expect(taken.stderr).toContain('already exists')
   }, 60_000)
 
   it('refuses bad and taken names before any work', async () => {
