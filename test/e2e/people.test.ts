@@ -101,4 +101,18 @@ describe('the events page', () => {
     await screenshot(page, 'events-en')
     await page.close()
   })
+
+  it("says what a job did in words, not in the server's action names", async () => {
+    const image = await create(admin, 'images', bodies.image('ev-src'))
+    const profile = await create(admin, 'profiles', bodies.profile(image.id, 'ev-src'))
+    const { job } = (await admin.post(`/api/profiles/${profile.id}/clone`, { name: 'ev-copy', mode: 'linked' })).body
+    await expect.poll(async () => (await admin.get(`/api/jobs/${job.id}`)).body.state, { timeout: 15_000 }).toBe('succeeded')
+    const page = await signedIn('/events')
+    await page.locator('#event-kind').selectOption('job')
+    const what = () => page.locator('tbody tr td:nth-child(3)').allInnerTexts()
+    await expect.poll(what).toEqual(['finished', 'started'])
+    await page.locator('#event-kind').selectOption('profile')
+    await expect.poll(async () => (await what())[0]).toBe('cloned')
+    await page.close()
+  })
 })
