@@ -14,6 +14,8 @@ export interface Job {
   /** What the job makes: the new profile's name. */
   target: string
   createdBy: string
+  /** The host whose process runs it (several hosts may share a Redis store); older jobs have none. */
+  host?: string
   finishedAt?: string
   /** The temporary file it writes in the images directory, removed if the job does not finish. */
   partial?: string

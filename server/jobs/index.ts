@@ -48,7 +48,7 @@ export interface JobRun {
 export async function startJob(ctx: Context, actor: Actor, kind: string, target: string, work: (run: JobRun) => Promise<'done' | 'cancelled'>): Promise<Stored<Job>> {
   // A Name (starts with a letter), so `/api/jobs/:id` reads it like every other id.
   const id = `job-${randomBytes(6).toString('hex')}`
-  const job = await ctx.store.jobs.create(id, { kind, state: 'queued', progress: 0, target, createdBy: actor.username })
+  const job = await ctx.store.jobs.create(id, { kind, state: 'queued', progress: 0, target, createdBy: actor.username, host: ctx.config.hostId })
   await recordEvent(ctx.store, actor, 'start', KIND, id, job.revision, { msgid: N_('{kind} of {target}'), params: { kind, target } })
   const abort = new AbortController()
   const entry: { abort: AbortController; cancelledBy?: Actor } = { abort }
@@ -102,6 +102,9 @@ function flat(params: Record<string, unknown> = {}) {
 /** Stops a running job of this process; the job itself records that it was cancelled. */
 export async function cancelJob(ctx: Context, actor: Actor, id: string, lang: Language = DEFAULT_LANGUAGE) {
   const job = await mustGet(ctx.store.jobs, KIND, id)
+  if ((job.state === 'queued' || job.state === 'running') && job.host && job.host !== ctx.config.hostId) {
+    throw new ConflictError(N_('The job "{id}" runs on host {host}: cancel it there'), { id, host: job.host })
+  }
   const entry = running.get(id)
   if (!entry) throw new ConflictError(N_('The job "{id}" is not running here ({state})'), { id, state: job.state })
   entry.cancelledBy = actor
@@ -110,12 +113,13 @@ export async function cancelJob(ctx: Context, actor: Actor, id: string, lang: La
 }
 
 /**
- * At start: no job of an earlier run of this process can still be running, so a queued or running
- * one failed, and its temporary file goes.
+ * At start: no job of an earlier run of this host's process can still be running, so a queued or
+ * running one failed, and its temporary file goes. Another host's jobs (a shared store) are its own.
  */
 export async function failInterrupted(ctx: Context) {
   for (const job of await ctx.store.jobs.list()) {
     if (job.state !== 'queued' && job.state !== 'running') continue
+    if (job.host && job.host !== ctx.config.hostId) continue
     if (job.partial && isTempName(job.partial)) await rm(join(imagesDir(ctx.config), job.partial), { force: true })
     const done = await ctx.store.jobs.update(job.id, undefined, (cur) => ({
       ...cur,
