@@ -24,18 +24,32 @@ export function splitOptions(value: string): string[] {
   return parts
 }
 
+function optionsOf(value: string) {
+  return new Map(splitOptions(value).map((kv) => {
+    const eq = kv.indexOf('=')
+    return eq < 0 ? [kv, ''] : [kv.slice(0, eq), kv.slice(eq + 1)]
+  }))
+}
+
 /** The `-drive` files of a QEMU argv and whether each is writable: what its image locks cover. */
 export function drivesOf(argv: string[]): OpenDrive[] {
   const drives: OpenDrive[] = []
   for (let i = 0; i < argv.length - 1; i++) {
     if (argv[i] !== '-drive') continue
-    const opts = new Map(splitOptions(argv[i + 1]!).map((kv) => {
-      const eq = kv.indexOf('=')
-      return eq < 0 ? [kv, ''] : [kv.slice(0, eq), kv.slice(eq + 1)]
-    }))
+    const opts = optionsOf(argv[i + 1]!)
     const file = opts.get('file')
     if (!file) continue
     drives.push({ file, writable: opts.get('snapshot') !== 'on' && opts.get('readonly') !== 'on' })
   }
   return drives
+}
+
+/** The tap interface of a `-netdev tap,ifname=...` (tap mode), whose counters the host keeps; none otherwise. */
+export function tapOf(argv: string[]): string | undefined {
+  for (let i = 0; i < argv.length - 1; i++) {
+    if (argv[i] !== '-netdev' || !argv[i + 1]!.startsWith('tap,')) continue
+    const ifname = optionsOf(argv[i + 1]!).get('ifname')
+    if (ifname) return ifname
+  }
+  return undefined
 }

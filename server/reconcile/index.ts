@@ -2,7 +2,7 @@ import { readdir } from 'node:fs/promises'
 import { type Context, useContext } from '../context'
 import { imagesDir, runDir } from '../config'
 import { probeVm } from '../qemu/process'
-import { drivesOf } from '../qemu/cmdline'
+import { drivesOf, tapOf } from '../qemu/cmdline'
 import { vmPaths } from '../qemu/paths'
 import { hidePaths } from '../errors'
 import { holdLease, RecordConflict, type StoreChange } from '#storage'
@@ -184,7 +184,7 @@ export class Reconciler implements VmMonitors {
         .map(async (f) => {
           const id = f.slice(0, -4)
           const proc = await probeVm(vmPaths(this.rt.runDir, id).pidfile)
-          return proc ? { id, pid: proc.pid, startedAt: proc.startedAt.toISOString(), drives: drivesOf(proc.argv) } : undefined
+          return proc ? { id, pid: proc.pid, startedAt: proc.startedAt.toISOString(), drives: drivesOf(proc.argv), tap: tapOf(proc.argv) } : undefined
         }),
     )
     return found.filter((f) => f !== undefined)

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { processFigures } from '#server/metrics/index'
+import { processFigures } from '#server/resources/figures'
 
 describe('per-VM process figures', () => {
   it('reads CPU seconds and RSS from /proc, and nothing for a process that is gone', async () => {
@@ -10,5 +10,18 @@ describe('per-VM process figures', () => {
     expect(before!.rssBytes).toBeGreaterThan(1024 * 1024)
     expect(after!.cpuSeconds).toBeGreaterThan(before!.cpuSeconds)
     expect(await processFigures(2 ** 22 + 1)).toBeUndefined()
+  })
+})
+
+describe('host figures', () => {
+  it('reads CPU ticks, memory and network counters of this machine', async () => {
+    const { hostCpuTicks, hostMemory, hostNetCounters } = await import('#server/resources/figures')
+    const cpu = await hostCpuTicks()
+    expect(cpu.total).toBeGreaterThan(cpu.busy)
+    const mem = await hostMemory()
+    expect(mem.total).toBeGreaterThan(mem.used)
+    expect(mem.used).toBeGreaterThan(0)
+    const net = await hostNetCounters()
+    expect(net.rxBytes).toBeGreaterThanOrEqual(0)
   })
 })
