@@ -37,9 +37,6 @@ export class Ring {
     return { t, values }
   }
 
-  lastTime(): number | undefined {
-    return this.length ? this.times[(this.start + this.length - 1) % this.capacity] : undefined
-  }
 }
 
 export type Range = 'hour' | 'day'
@@ -51,14 +48,14 @@ const DAY_MS = 24 * HOUR_MS
  * An hour of samples at full resolution and a day of averages over `bucketMs` (a minute): two
  * rings, so a VM's or host's history never grows past (3600 / interval + 1440) samples.
  */
-export class History {
+export class History<N extends string = string> {
   private readonly hour: Ring
   private readonly day: Ring
   private bucket = -1
   private readonly sums: Float64Array
   private readonly counts: Uint32Array
 
-  constructor(readonly names: readonly string[], intervalMs: number, private readonly bucketMs = 60_000) {
+  constructor(readonly names: readonly N[], intervalMs: number, private readonly bucketMs = 60_000) {
     this.hour = new Ring(Math.ceil(HOUR_MS / intervalMs), names.length)
     this.day = new Ring(Math.ceil(DAY_MS / bucketMs), names.length)
     this.sums = new Float64Array(names.length)
@@ -89,12 +86,8 @@ export class History {
     }
   }
 
-  lastTime() {
-    return this.hour.lastTime()
-  }
-
   /** The hour as sampled, or the day's averages with the bucket still filling last. */
-  series(range: Range): Series {
+  series(range: Range): Series<N> {
     const { t, values } = range === 'hour' ? this.hour.columns() : this.day.columns()
     if (range === 'day' && this.bucket >= 0) {
       t.push(this.bucket * this.bucketMs)
@@ -115,11 +108,11 @@ export class History {
   }
 }
 
-export type Series = Record<string, (number | null)[]> & { t: number[] }
+export type Series<N extends string = string> = Record<N, (number | null)[]> & { t: number[] }
 
-function named(names: readonly string[], t: number[], values: (number | null)[][]): Series {
-  return Object.assign({ t }, Object.fromEntries(names.map((n, c) => [n, values[c]!])))
+function named<N extends string>(names: readonly N[], t: number[], values: (number | null)[][]): Series<N> {
+  return Object.assign({ t }, Object.fromEntries(names.map((n, c) => [n, values[c]!]))) as Series<N>
 }
 
 /** The series of something never sampled here. */
-export const emptySeries = (names: readonly string[]) => named(names, [], names.map(() => []))
+export const emptySeries = <N extends string>(names: readonly N[]) => named(names, [], names.map(() => []))

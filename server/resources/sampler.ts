@@ -33,6 +33,7 @@ export interface VmSample {
 interface VmTrack {
   history: History
   last?: VmSample
+  seenAt: number
 }
 
 const DAY_MS = 86_400_000
@@ -68,7 +69,7 @@ export class Sampler {
     for (const [id, track] of this.vms) {
       // A VM seen no more keeps its history for the day, not its counters: a restart starts afresh.
       if (!actual.some((a) => a.id === id)) track.last = undefined
-      if (now - (track.history.lastTime() ?? 0) > DAY_MS) this.vms.delete(id)
+      if (now - track.seenAt > DAY_MS) this.vms.delete(id)
     }
     this.latestHost = await this.sampleHost(now, actual.length)
     await this.publish()
@@ -85,7 +86,8 @@ export class Sampler {
     const disk = qmp && (await diskCounters(qmp))
     const cur: VmSample = { at: new Date(now).toISOString(), pid: vm.pid, ...proc, disk, net }
     let track = this.vms.get(vm.id)
-    if (!track) this.vms.set(vm.id, (track = { history: new History(VM_SERIES, this.intervalMs) }))
+    if (!track) this.vms.set(vm.id, (track = { history: new History(VM_SERIES, this.intervalMs), seenAt: now }))
+    track.seenAt = now
     const prev = track.last?.pid === vm.pid ? track.last : undefined
     track.last = cur
     // Rates need two samples of the same process: the first only sets the counters.

@@ -8,7 +8,6 @@ describe('Ring', () => {
     for (let i = 1; i <= 5; i++) r.push(i * 1000, [i, i === 4 ? NaN : -i])
     expect(r.length).toBe(3)
     expect(r.columns()).toEqual({ t: [3000, 4000, 5000], values: [[3, 4, 5], [-3, null, -5]] })
-    expect(r.lastTime()).toBe(5000)
   })
 })
 
