@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { Sampler } from '#server/resources/sampler'
+import { listHosts } from '#server/resources/index'
 import type { Context } from '#server/context'
 import type { HostRecord } from '#schemas/resources'
 
@@ -51,5 +52,29 @@ describe('Sampler', () => {
     expect(sampler.vmSeries('vm1', 'hour').t).toHaveLength(1)
     await sampler.sample(t + 86_400_000 + 5000)
     expect(sampler.hasVm('vm1')).toBe(false)
+  })
+})
+
+describe('listHosts', () => {
+  const figures = (at: number) => ({ at: new Date(at).toISOString(), load: [0, 0, 0], cpuPercent: 1, memory: { usedBytes: 1, totalBytes: 2 }, diskFreeBytes: 3, net: null, vms: 0 })
+  const ctxWith = (records: object[]) =>
+    ({ config: { hostId: 'h1', sampleIntervalMs: 0 }, store: { hosts: { list: async () => records } } }) as unknown as Context
+
+  it('shows a host stale once it missed three of its intervals (at least a minute), with its last figures', async () => {
+    const now = Date.UTC(2026, 0, 1, 12)
+    const sampler = { latestHost: undefined, hostSeries: () => ({ t: [] }) } as unknown as Sampler
+    const hosts = await listHosts(ctxWith([
+      { id: 'fresh', intervalMs: 5000, figures: figures(now - 59_000), revision: 3 },
+      { id: 'late', intervalMs: 5000, figures: figures(now - 61_000) },
+      { id: 'slow', intervalMs: 60_000, figures: figures(now - 170_000) },
+      { id: 'gone', intervalMs: 60_000, figures: figures(now - 181_000) },
+    ]), sampler, 'hour', now)
+    expect(hosts.map((h) => [h.id, h.stale, h.local])).toEqual([
+      // This host samples nothing (LABVIRT_SAMPLE_INTERVAL=off): listed first, without figures.
+      ['h1', false, true], ['fresh', false, false], ['late', true, false], ['slow', false, false], ['gone', true, false],
+    ])
+    expect(hosts[0]!.figures).toBeNull()
+    expect(hosts[1]).not.toHaveProperty('revision')
+    expect(hosts.every((h) => h.history === null)).toBe(true)
   })
 })
