@@ -56,8 +56,11 @@ export class Sampler {
   private readonly host: History
   private prevHost?: { t: number; cpu: { busy: number; total: number }; net: NetCounters }
   latestHost?: HostFigures
+  /** With sampling off the rings are sized for the default and stay empty. */
+  readonly intervalMs: number
 
-  constructor(private readonly ctx: Context, private readonly source: VmSource | undefined, readonly intervalMs = ctx.config.sampleIntervalMs || 5000) {
+  constructor(private readonly ctx: Context, private readonly source: VmSource | undefined) {
+    this.intervalMs = ctx.config.sampleIntervalMs || 5000
     this.host = new History(HOST_SERIES, this.intervalMs)
   }
 
@@ -66,9 +69,10 @@ export class Sampler {
     const t0 = performance.now()
     const actual = (await this.source?.observe()) ?? []
     await Promise.all(actual.map((vm) => this.sampleVm(vm, now)))
+    const running = new Set(actual.map((a) => a.id))
     for (const [id, track] of this.vms) {
       // A VM seen no more keeps its history for the day, not its counters: a restart starts afresh.
-      if (!actual.some((a) => a.id === id)) track.last = undefined
+      if (!running.has(id)) track.last = undefined
       if (now - track.seenAt > DAY_MS) this.vms.delete(id)
     }
     this.latestHost = await this.sampleHost(now, actual.length)
