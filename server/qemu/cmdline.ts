@@ -1,3 +1,5 @@
+import { IFNAME_PATTERN } from '#schemas/common'
+
 /** A disk a running QEMU has open, read back from its command line. */
 export interface OpenDrive {
   file: string
@@ -44,12 +46,15 @@ export function drivesOf(argv: string[]): OpenDrive[] {
   return drives
 }
 
-/** The tap interface of a `-netdev tap,ifname=...` (tap mode), whose counters the host keeps; none otherwise. */
+/**
+ * The tap interface of a `-netdev tap,ifname=...` (tap mode), whose counters the host keeps; none
+ * otherwise. Only a valid interface name: it becomes a path under /sys/class/net.
+ */
 export function tapOf(argv: string[]): string | undefined {
   for (let i = 0; i < argv.length - 1; i++) {
     if (argv[i] !== '-netdev' || !argv[i + 1]!.startsWith('tap,')) continue
     const ifname = optionsOf(argv[i + 1]!).get('ifname')
-    if (ifname) return ifname
+    if (ifname && IFNAME_PATTERN.test(ifname)) return ifname
   }
   return undefined
 }

@@ -15,7 +15,7 @@ describe('per-VM process figures', () => {
 
 describe('host figures', () => {
   it('reads CPU ticks, memory and network counters of this machine', async () => {
-    const { hostCpuTicks, hostMemory, hostNetCounters } = await import('#server/resources/figures')
+    const { hostCpuTicks, hostMemory, hostNetCounters, tapCounters } = await import('#server/resources/figures')
     const cpu = await hostCpuTicks()
     expect(cpu.total).toBeGreaterThan(cpu.busy)
     const mem = await hostMemory()
@@ -23,5 +23,8 @@ describe('host figures', () => {
     expect(mem.used).toBeGreaterThan(0)
     const net = await hostNetCounters()
     expect(net.rxBytes).toBeGreaterThanOrEqual(0)
+    // Any interface has the counters a tap has; one that is gone has none.
+    expect(await tapCounters('lo')).toEqual({ rxBytes: expect.any(Number), txBytes: expect.any(Number) })
+    expect(await tapCounters('lv-gone0')).toBeUndefined()
   })
 })

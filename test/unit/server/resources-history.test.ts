@@ -41,5 +41,6 @@ describe('tapOf', () => {
     expect(tapOf(['qemu', '-netdev', 'tap,id=net0,ifname=lv-tap1,script=no,downscript=no'])).toBe('lv-tap1')
     expect(tapOf(['qemu', '-netdev', 'user,id=net0,hostfwd=tcp::1-:3389'])).toBeUndefined()
     expect(tapOf(['qemu', '-netdev', 'bridge,id=net0,br=br0'])).toBeUndefined()
+    expect(tapOf(['qemu', '-netdev', 'tap,id=net0,ifname=../../etc'])).toBeUndefined()
   })
 })
