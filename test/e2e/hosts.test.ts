@@ -53,4 +53,20 @@ describe('the Hosts page', () => {
     await expect.poll(() => stats.locator('figure.chart canvas').count()).toBe(3)
     await screenshot(page, 'vm-stats')
   })
+
+  it('speaks Spanish: headings, figures and the charts' labels', async () => {
+    const es = await startBrowser({ locale: 'es-ES' })
+    try {
+      const page = await es.signedIn(server.url, '/hosts')
+      const host = page.locator('.host[data-host="e2e-host"]')
+      await expect.poll(() => host.locator('figure.chart canvas').count(), { timeout: 20_000 }).toBe(4)
+      expect(await host.locator('figcaption').allInnerTexts()).toEqual(['CPU', 'Memoria', 'Disco libre', 'Red'])
+      expect(await page.locator('h1').innerText()).toBe('Hosts')
+      await expect.poll(() => host.locator('.figures').innerText()).toMatch(/Memoria\s+[\d.,]+ [KMGT]iB de [\d.,]+ [KMGT]iB/)
+      expect(await host.locator('.chart-box').first().getAttribute('aria-label')).toMatch(/^CPU: ocupada: /)
+      await screenshot(page, 'hosts-es')
+    } finally {
+      await es.close()
+    }
+  })
 })
