@@ -54,7 +54,7 @@ describe('the Hosts page', () => {
     await screenshot(page, 'vm-stats')
   })
 
-  it('speaks Spanish: headings, figures and the charts' labels', async () => {
+  it('speaks Spanish: headings, figures and the labels of the charts', async () => {
     const es = await startBrowser({ locale: 'es-ES' })
     try {
       const page = await es.signedIn(server.url, '/hosts')
