@@ -12,7 +12,7 @@ const here = dirname(fileURLToPath(import.meta.url))
 const [name, ...args] = process.argv.slice(2)
 const entry = name && join(here, `${name}.ts`)
 if (!entry || !existsSync(entry)) {
-  console.error('usage: node bench/run.mjs <start-overhead|cold-lab|reconcile-tick|boot-storm|dashboard|upload|clone|...> [options]')
+  console.error('usage: node bench/run.mjs <start-overhead|cold-lab|reconcile-tick|boot-storm|dashboard|upload|clone|resources|...> [options]')
   process.exit(2)
 }
 const outfile = join(here, '.out', `${name}.mjs`)

@@ -61,6 +61,10 @@ export interface Config {
   diskReserveBytes: number
   /** The bearer token GET /metrics asks for (LABVIRT_METRICS_TOKEN); open when unset. */
   metricsToken?: string
+  /** How often this host and its VMs are sampled (LABVIRT_SAMPLE_INTERVAL, seconds; 0: `off`). */
+  sampleIntervalMs: number
+  /** This host's page in an external Munin or Grafana (LABVIRT_MONITORING_URL), linked from the console. */
+  monitoringUrl?: string
 }
 
 /** A setting the server cannot start with: it says which and why, and the server exits. */
@@ -127,6 +131,28 @@ function publicUrl(value: string | undefined): string | undefined {
     refuse(`LABVIRT_PUBLIC_URL must be the scheme, host and port browsers use, like https://labs.example.edu, got ${value}`)
   }
   return u.origin
+}
+
+function sampleInterval(value: string | undefined): number {
+  if (value === 'off') return 0
+  if (!value) return 5000
+  const n = Number(value)
+  // Below a second the hour's ring would grow past 3600 samples per VM.
+  if (!Number.isFinite(n) || n < 1 || n > 3600) refuse(`LABVIRT_SAMPLE_INTERVAL must be a number of seconds from 1 to 3600, or off, got ${value}`)
+  return n * 1000
+}
+
+// Shown as a link to every signed-in user: http(s) only (never javascript: or data:), no credentials.
+function monitoringUrl(value: string | undefined): string | undefined {
+  if (!value) return undefined
+  let u: URL | undefined
+  try {
+    u = new URL(value)
+  } catch {}
+  if (!u || !/^https?:$/.test(u.protocol) || u.username || u.password) {
+    refuse(`LABVIRT_MONITORING_URL must be an http or https address without a user or password, like https://munin.example.edu/lab/host1/, got ${value}`)
+  }
+  return u.href
 }
 
 function qemuUser(value: string | undefined, uid: number | undefined): string | undefined {
@@ -222,5 +248,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env, kvmDevice = '/d
     uploadMaxBytes: bytes(env, 'LABVIRT_UPLOAD_MAX', 64 * 2 ** 30),
     diskReserveBytes: bytes(env, 'LABVIRT_DISK_RESERVE', 2 * 2 ** 30),
     metricsToken: env.LABVIRT_METRICS_TOKEN || undefined,
+    sampleIntervalMs: sampleInterval(env.LABVIRT_SAMPLE_INTERVAL),
+    monitoringUrl: monitoringUrl(env.LABVIRT_MONITORING_URL),
   }
 }

@@ -12,6 +12,7 @@ import type { Terminal } from '#schemas/terminals'
 import type { Client } from '#schemas/clients'
 import type { Role } from '#schemas/users'
 import type { Maintenance, Manual, VmStatus } from '#schemas/vms'
+import type { HostRecord } from '#schemas/resources'
 import type { Connection, Heartbeat, PendingTerminal, SeatAssignment } from '#schemas/terminal-api'
 
 export interface StoredUser {
@@ -60,6 +61,8 @@ export function repositories(kv: Kv) {
     connections: new Repository<Connection>(kv, 'connections'),
     /** Long work of this process (clones), kept after it ends for the console's job list. */
     jobs: new Repository<Job>(kv, 'jobs'),
+    /** Each host's latest resource figures, written by that host at every sample. */
+    hosts: new Repository<HostRecord>(kv, 'hosts'),
   }
 }
 

@@ -24,6 +24,7 @@ export const routes: RouteRecordRaw[] = [
   { path: '/terminals', name: 'terminals', component: () => import('./pages/Terminals.vue'), meta: { nav: N_('Terminals') } },
   { path: '/clients', name: 'clients', component: () => import('./pages/Clients.vue'), meta: { nav: N_('Client classes') } },
   { path: '/users', name: 'users', component: () => import('./pages/Users.vue'), meta: { nav: N_('Users'), admin: true } },
+  { path: '/hosts', name: 'hosts', component: () => import('./pages/Hosts.vue'), meta: { nav: N_('Hosts') } },
   { path: '/events', name: 'events', component: () => import('./pages/Events.vue'), meta: { nav: N_('Events') } },
   // Reached from the user's name in the top bar.
   { path: '/account', name: 'account', component: () => import('./pages/Account.vue') },

@@ -2,7 +2,7 @@ import { readdir } from 'node:fs/promises'
 import { type Context, useContext } from '../context'
 import { imagesDir, runDir } from '../config'
 import { probeVm } from '../qemu/process'
-import { drivesOf } from '../qemu/cmdline'
+import { drivesOf, tapOf } from '../qemu/cmdline'
 import { vmPaths } from '../qemu/paths'
 import { hidePaths } from '../errors'
 import { holdLease, RecordConflict, type StoreChange } from '#storage'
@@ -205,7 +205,7 @@ export class Reconciler implements VmMonitors {
         .map(async (f) => {
           const id = f.slice(0, -4)
           const proc = await probeVm(vmPaths(this.rt.runDir, id).pidfile)
-          return proc ? { id, pid: proc.pid, startedAt: proc.startedAt.toISOString(), drives: drivesOf(proc.argv) } : undefined
+          return proc ? { id, pid: proc.pid, startedAt: proc.startedAt.toISOString(), drives: drivesOf(proc.argv), tap: tapOf(proc.argv) } : undefined
         }),
     )
     return found.filter((f) => f !== undefined)
@@ -404,11 +404,26 @@ export class Reconciler implements VmMonitors {
     this.consoles.delete(id)
   }
 
-  /** Runs an admin's stop on a VM now, tracked like the loop's own stops. */
-  async stopNow(id: string, how: StopHow): Promise<void> {
-    const proc = await probeVm(vmPaths(this.rt.runDir, id).pidfile)
+  /**
+   * Runs an admin's stop on a VM now, tracked like the loop's own stops. `before` (the hold) is
+   * written with the VM already in flight: the pass that write sets off must leave the VM to this
+   * stop (a pass would quit a held VM, where the admin asked for a powerdown).
+   */
+  async stopNow(id: string, how: StopHow, before?: () => Promise<void>): Promise<void> {
+    this.inflight.set(id, { state: 'stopping', done: Promise.resolve() })
+    let proc
+    try {
+      await before?.()
+      proc = await probeVm(vmPaths(this.rt.runDir, id).pidfile)
+    } finally {
+      if (!proc) {
+        this.inflight.delete(id)
+        this.trigger()
+      }
+    }
     if (!proc) return
-    this.background(id, 'stopping', () => stopVm(this.rt, id, proc.pid, how))
+    const { pid } = proc
+    this.background(id, 'stopping', () => stopVm(this.rt, id, pid, how))
     await this.inflight.get(id)?.done
   }
 }

@@ -8,6 +8,8 @@ export interface ActualVm {
   startedAt: string
   /** Disk files it has open, from its command line. */
   drives: OpenDrive[]
+  /** Its tap interface (tap mode), from its command line. */
+  tap?: string
 }
 
 /** What the store remembers of a VM between ticks (its status record). */

@@ -83,16 +83,13 @@ export async function vmAction(ctx: Context, reconciler: Reconciler, actor: Acto
       if (vm.held) await store.holds.remove(id).then(() => (wrote = true), unlessConflict)
       break
     case 'stop':
-      await hold()
-      await reconciler.stopNow(id, 'quit')
+      await reconciler.stopNow(id, 'quit', hold)
       break
     case 'powerdown':
-      await hold()
-      await reconciler.stopNow(id, 'powerdown')
+      await reconciler.stopNow(id, 'powerdown', hold)
       break
     case 'kill':
-      await hold()
-      await reconciler.stopNow(id, 'kill')
+      await reconciler.stopNow(id, 'kill', hold)
       break
     case 'restart':
       await reconciler.stopNow(id, 'quit')

@@ -101,6 +101,8 @@ export async function startServer(extraEnv: Record<string, string> = {}, opts: S
     LABVIRT_ADMIN_PASSWORD: ADMIN_PASSWORD,
     LABVIRT_ACCEL: 'tcg',
     LABVIRT_RECONCILE: opts.vms ? 'on' : 'off',
+    // Resource sampling reads /proc and asks QMP every few seconds: only the tests that want it.
+    LABVIRT_SAMPLE_INTERVAL: 'off',
     LABVIRT_FORWARD_ADDRESS: '127.0.0.1',
     // The demo's tiny guest: built once for every test server (and the tests' own guests).
     LABVIRT_CACHE_DIR: cacheRoot(),

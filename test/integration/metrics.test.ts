@@ -4,35 +4,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { adminClient, type ApiClient } from '../helpers/client'
 import { createLabSet, type LabSet } from '../helpers/fixtures'
 import { startServer, type TestServer } from '../helpers/server'
+import { parseMetrics } from '../helpers/prometheus'
 
 // GET /metrics: Prometheus text that agrees with the API, behind a bearer token when one is set.
 
 const TOKEN = 'metrics-token-for-tests'
-
-interface Sample { name: string; labels: Record<string, string>; value: number }
-
-/** The text format, line by line: HELP and TYPE comments, then `name{labels} value` samples. */
-function parseMetrics(text: string) {
-  const types = new Map<string, string>()
-  const samples: Sample[] = []
-  for (const line of text.split('\n')) {
-    if (!line) continue
-    const meta = /^# (HELP|TYPE) ([a-zA-Z_:][a-zA-Z0-9_:]*) (.*)$/.exec(line)
-    if (meta) {
-      if (meta[1] === 'TYPE') types.set(meta[2]!, meta[3]!)
-      continue
-    }
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line)
-    if (!m) throw new Error(`not a sample line: ${line}`)
-    const labels: Record<string, string> = {}
-    for (const [, k, v] of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[k!] = v!
-    const value = Number(m[3])
-    // Prometheus reads NaN in any case (Go's ParseFloat); prom-client writes `Nan`.
-    if (Number.isNaN(value) && !/^nan$/i.test(m[3]!)) throw new Error(`not a number: ${line}`)
-    samples.push({ name: m[1]!, labels, value })
-  }
-  return { types, samples }
-}
 
 let server: TestServer
 let admin: ApiClient

@@ -48,7 +48,7 @@ beforeAll(async () => {
   await world.veth({ ns: H, name: 'term0', master: BRIDGE }, { ns: T, name: 'eth0', cidr: `${TERMINAL_IP}/24` })
   const uplink = await world.uplink(H)
   server = await startServer(
-    { ...FAST, LABVIRT_DHCP_INTERFACE: BRIDGE, LABVIRT_DHCP_RANGE: `${NET}.0,static` },
+    { ...FAST, LABVIRT_DHCP_INTERFACE: BRIDGE, LABVIRT_DHCP_RANGE: `${NET}.0,static`, LABVIRT_SAMPLE_INTERVAL: '1' },
     { vms: true, netns: { name: H, address: uplink.inside } },
   )
   api = await adminClient(server.url)
@@ -148,5 +148,16 @@ describe('a lab on a bridge, end to end', () => {
       see(vm && { connected: vm.connected, terminal: vm.terminal })
       return vm && vm.connected === false && vm.terminal === undefined
     }, 50)
+
+    // The seat's tap is counted by the host: its traffic (DHCP, the echoes) shows in the seat's
+    // figures, received and sent as the guest sees them.
+    const stats = await waitFor(`${seat} network figures`, 10_000, async (see) => {
+      const res = await api.get(`/api/vms/${seat}/stats`)
+      see(res.body?.last)
+      const s = res.body
+      return s?.last?.net && s.series.netRx.some((x: number | null) => x! > 0) && s.series.netTx.some((x: number | null) => x! > 0) && s
+    }, 200)
+    expect(stats.last.net.rxBytes).toBeGreaterThan(0)
+    expect(stats.last.net.txBytes).toBeGreaterThan(0)
   })
 })

@@ -37,6 +37,11 @@ describe('settings checked at start', () => {
     [{ LABVIRT_QEMU_NICE: '-5' }, 'LABVIRT_QEMU_NICE must be a whole number from 0 to 19, got -5'],
     [{ LABVIRT_UPLOAD_MAX: 'lots' }, 'LABVIRT_UPLOAD_MAX must be a size like 64G, 512M or a number of bytes, got lots'],
     [{ LABVIRT_DISK_RESERVE: '-1G' }, 'LABVIRT_DISK_RESERVE must be a size like 64G, 512M or a number of bytes, got -1G'],
+    [{ LABVIRT_SAMPLE_INTERVAL: '0.1' }, 'LABVIRT_SAMPLE_INTERVAL must be a number of seconds from 1 to 3600, or off, got 0.1'],
+    [{ LABVIRT_SAMPLE_INTERVAL: 'never' }, 'LABVIRT_SAMPLE_INTERVAL must be a number of seconds from 1 to 3600, or off, got never'],
+    [{ LABVIRT_MONITORING_URL: 'javascript:alert(1)' }, 'LABVIRT_MONITORING_URL must be an http or https address'],
+    [{ LABVIRT_MONITORING_URL: 'https://admin:secret@grafana.example.edu/d/lab' }, 'LABVIRT_MONITORING_URL must be an http or https address'],
+    [{ LABVIRT_MONITORING_URL: 'munin.example.edu' }, 'LABVIRT_MONITORING_URL must be an http or https address'],
   ])('refuses %o', (env, message) => {
     expect(() => readConfig(env)).toThrow(ConfigError)
     expect(() => readConfig(env)).toThrow(message)
@@ -47,6 +52,8 @@ describe('settings checked at start', () => {
     expect(c).toMatchObject({ powerdownTimeoutMs: 1500, reconcile: false, reconcileIntervalMs: 5000 })
     expect(readConfig({ LABVIRT_RECONCILE: 'on' }).reconcile).toBe(true)
     expect([readConfig({}).uploadMaxBytes, readConfig({ LABVIRT_UPLOAD_MAX: '512M' }).uploadMaxBytes, readConfig({ LABVIRT_DISK_RESERVE: '1000' }).diskReserveBytes]).toEqual([64 * 2 ** 30, 512 * 2 ** 20, 1000])
+    expect([readConfig({}).sampleIntervalMs, readConfig({ LABVIRT_SAMPLE_INTERVAL: '2' }).sampleIntervalMs, readConfig({ LABVIRT_SAMPLE_INTERVAL: 'off' }).sampleIntervalMs]).toEqual([5000, 2000, 0])
+    expect(readConfig({ LABVIRT_MONITORING_URL: 'https://grafana.example.edu/d/abc?var-host=h1' }).monitoringUrl).toBe('https://grafana.example.edu/d/abc?var-host=h1')
     expect([readConfig({}).qemuNice, readConfig({ LABVIRT_QEMU_NICE: '0' }).qemuNice, readConfig({ LABVIRT_QEMU_NICE: '19' }).qemuNice]).toEqual([19, 0, 19])
   })
 })
