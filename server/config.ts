@@ -57,6 +57,10 @@ export interface Config {
   diskReserveBytes: number
   /** The bearer token GET /metrics asks for (LABVIRT_METRICS_TOKEN); open when unset. */
   metricsToken?: string
+  /** How often running seats are probed for readiness (LABVIRT_PROBE_INTERVAL, seconds); undefined: `off`. */
+  probeIntervalMs?: number
+  /** A ready seat silent this long is unhealthy, and restarted with nobody on it (LABVIRT_UNHEALTHY_AFTER, seconds). */
+  unhealthyAfterMs: number
 }
 
 /** A setting the server cannot start with: it says which and why, and the server exits. */
@@ -218,5 +222,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env, kvmDevice = '/d
     uploadMaxBytes: bytes(env, 'LABVIRT_UPLOAD_MAX', 64 * 2 ** 30),
     diskReserveBytes: bytes(env, 'LABVIRT_DISK_RESERVE', 2 * 2 ** 30),
     metricsToken: env.LABVIRT_METRICS_TOKEN || undefined,
+    probeIntervalMs: env.LABVIRT_PROBE_INTERVAL === 'off' ? undefined : seconds(env, 'LABVIRT_PROBE_INTERVAL', 2) * 1000,
+    unhealthyAfterMs: seconds(env, 'LABVIRT_UNHEALTHY_AFTER', 60) * 1000,
   }
 }

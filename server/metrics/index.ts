@@ -33,7 +33,7 @@ async function domainRegistry(ctx: Context, reconciler: Reconciler): Promise<Reg
   const r = new Registry()
   const gauge = (name: string, help: string, labelNames: string[] = []) => new Gauge({ name, help, labelNames, registers: [r] })
   const vms = gauge('labvirt_vms', 'VMs by state per lab (lab="" for VMs outside a lab)', ['lab', 'state'])
-  const ready = gauge('labvirt_seats_ready', 'Seats ready for a terminal (for now: running)', ['lab'])
+  const ready = gauge('labvirt_seats_ready', 'Seats ready for a terminal: running, and their service answers the probe', ['lab'])
   const connected = gauge('labvirt_seats_connected', 'Seats a terminal is connected to', ['lab'])
   const size = gauge('labvirt_lab_size', 'Seats a lab is set to run', ['lab'])
   const cpu = gauge('labvirt_vm_cpu_seconds_total', 'CPU time the VM\'s QEMU process used (user + system)', ['vm'])
@@ -50,7 +50,7 @@ async function domainRegistry(ctx: Context, reconciler: Reconciler): Promise<Reg
     const lab = vm.lab ?? ''
     vms.inc({ lab, state: vm.state })
     if (vm.kind === 'seat' && vm.lab) {
-      if (vm.state === 'running') ready.inc({ lab })
+      if (vm.ready) ready.inc({ lab })
       if (vm.connected) connected.inc({ lab })
     }
     if (vm.state === 'running' && vm.pid && vm.host === ctx.config.hostId) {
