@@ -11,7 +11,7 @@ import { acrossPasses, listVms, startVmServer, toolQmp, type Vm, type VmWorld, w
 // through QMP is flagged, and restarted once nobody is connected to it.
 
 const UNHEALTHY_AFTER_S = 6
-type Ready = Vm & { ready: boolean; readySince?: string; unhealthy?: string; connected: boolean }
+type Ready = Vm & { connected: boolean }
 
 let w: VmWorld
 let tinyLab: any

@@ -79,10 +79,10 @@ beforeAll(async () => {
   // Seats that never run (size 0), and a lab with no client class at all.
   idle = await create(w.api, 'labs', { name: uniqueName('ti'), size: 0, max: 2, profiles: [profile.id], client: client.id })
   bare = await create(w.api, 'labs', { name: uniqueName('tb'), size: 0, max: 2, profiles: [profile.id] })
-  await waitFor('both seats running', 60_000, async (see) => {
+  await waitFor('both seats ready', 60_000, async (see) => {
     const seats = seatsOf(await listVms(w.api), lab.id)
-    see(seats.map((s) => `${s.id}:${s.state}`))
-    return seats.length === 2 && seats.every((s) => s.state === 'running')
+    see(seats.map((s) => `${s.id}:${s.state}${s.ready ? ' ready' : ''}`))
+    return seats.length === 2 && seats.every((s) => s.ready)
   })
 })
 

@@ -28,6 +28,10 @@ export interface Vm {
   failures: number
   retryAt?: string
   held: boolean
+  /** Running, and its service answers the probe (or the profile's probe is `none`). */
+  ready: boolean
+  readySince?: string
+  unhealthy?: string
 }
 
 export interface VmWorld {
