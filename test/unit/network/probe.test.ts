@@ -1,4 +1,6 @@
 import { createServer, type Server, type Socket } from 'node:net'
+import { fileURLToPath } from 'node:url'
+import { execa } from 'execa'
 import { afterEach, describe, expect, it } from 'vitest'
 import { isConnectionConfirm, probe, probePorts, X224_CONNECTION_REQUEST } from '#server/network/probe'
 
@@ -65,4 +67,11 @@ describe('the readiness probe', () => {
     expect(probePorts.size).toBe(0)
   })
 
+
+  it('from a host with no route to the seat\'s network (a fresh network namespace), unreachable: readiness falls back to running', async () => {
+    // Not a mock: the kernel answers ENETUNREACH in a namespace with no address and no route.
+    const root = fileURLToPath(new URL('../../..', import.meta.url))
+    const r = await execa('unshare', ['-n', 'node_modules/.bin/jiti', 'test/helpers/probe-cli.ts', '10.9.9.9', '3389', 'tcp'], { cwd: root })
+    expect(r.stdout.trim()).toBe('unreachable')
+  })
 })
