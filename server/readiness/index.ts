@@ -37,7 +37,8 @@ let unreachable: string[] = []
 export const unreachableLabs = (): readonly string[] => unreachable
 
 const iso = (ms: number) => new Date(ms).toISOString()
-const strip = ({ revision, createdAt, updatedAt, ...r }: SeatReadiness & Partial<RecordMeta>): SeatReadiness => r
+// What was written: the record without its id and metadata, to tell a change.
+const strip = ({ id, revision, createdAt, updatedAt, ...r }: SeatReadiness & Partial<RecordMeta> & { id?: string }): SeatReadiness => r
 
 /**
  * Probes every running seat of this host (the one that runs them) on its lab's port, at the seat's
