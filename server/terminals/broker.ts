@@ -95,7 +95,6 @@ interface LabSnapshot {
   ready: number[]
   /** Seats running, ready or not. */
   running: number
-
   assignments: Map<number, SeatAssignment>
   pins: Map<number, string>
   connections: Map<number, Connection>
