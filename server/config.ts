@@ -152,6 +152,15 @@ function seconds(env: NodeJS.ProcessEnv, name: string, fallback: number) {
   return n
 }
 
+/** LABVIRT_PROBE_INTERVAL: seconds, 2 by default; `off`: no probes (a running seat counts as ready). */
+function probeInterval(value: string | undefined): number | undefined {
+  if (value === 'off') return undefined
+  if (!value) return 2000
+  const n = Number(value)
+  if (!Number.isFinite(n) || n <= 0) refuse(`LABVIRT_PROBE_INTERVAL must be a number of seconds above 0, or off, got ${value}`)
+  return n * 1000
+}
+
 function count(env: NodeJS.ProcessEnv, name: string, fallback: number) {
   const value = env[name]
   if (!value) return fallback
@@ -222,7 +231,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env, kvmDevice = '/d
     uploadMaxBytes: bytes(env, 'LABVIRT_UPLOAD_MAX', 64 * 2 ** 30),
     diskReserveBytes: bytes(env, 'LABVIRT_DISK_RESERVE', 2 * 2 ** 30),
     metricsToken: env.LABVIRT_METRICS_TOKEN || undefined,
-    probeIntervalMs: env.LABVIRT_PROBE_INTERVAL === 'off' ? undefined : seconds(env, 'LABVIRT_PROBE_INTERVAL', 2) * 1000,
+    probeIntervalMs: probeInterval(env.LABVIRT_PROBE_INTERVAL),
     unhealthyAfterMs: seconds(env, 'LABVIRT_UNHEALTHY_AFTER', 60) * 1000,
   }
 }

@@ -32,6 +32,8 @@ describe('settings checked at start', () => {
     [{ LABVIRT_RECONCILE_INTERVAL: '0' }, 'LABVIRT_RECONCILE_INTERVAL must be a number of seconds above 0, got 0'],
     [{ LABVIRT_HEARTBEAT_TIMEOUT: '-5' }, 'LABVIRT_HEARTBEAT_TIMEOUT must be a number of seconds above 0, got -5'],
     [{ LABVIRT_CONNECTION_POLL: '2s' }, 'LABVIRT_CONNECTION_POLL must be a number of seconds above 0, got 2s'],
+    [{ LABVIRT_PROBE_INTERVAL: 'never' }, 'LABVIRT_PROBE_INTERVAL must be a number of seconds above 0, or off, got never'],
+    [{ LABVIRT_UNHEALTHY_AFTER: '0' }, 'LABVIRT_UNHEALTHY_AFTER must be a number of seconds above 0, got 0'],
     [{ LABVIRT_RECONCILE: 'no' }, 'LABVIRT_RECONCILE must be on or off, got no'],
     [{ LABVIRT_QEMU_NICE: '20' }, 'LABVIRT_QEMU_NICE must be a whole number from 0 to 19, got 20'],
     [{ LABVIRT_QEMU_NICE: '-5' }, 'LABVIRT_QEMU_NICE must be a whole number from 0 to 19, got -5'],
@@ -48,6 +50,8 @@ describe('settings checked at start', () => {
     expect(readConfig({ LABVIRT_RECONCILE: 'on' }).reconcile).toBe(true)
     expect([readConfig({}).uploadMaxBytes, readConfig({ LABVIRT_UPLOAD_MAX: '512M' }).uploadMaxBytes, readConfig({ LABVIRT_DISK_RESERVE: '1000' }).diskReserveBytes]).toEqual([64 * 2 ** 30, 512 * 2 ** 20, 1000])
     expect([readConfig({}).qemuNice, readConfig({ LABVIRT_QEMU_NICE: '0' }).qemuNice, readConfig({ LABVIRT_QEMU_NICE: '19' }).qemuNice]).toEqual([5, 0, 19])
+    expect([readConfig({}).probeIntervalMs, readConfig({ LABVIRT_PROBE_INTERVAL: '0.5' }).probeIntervalMs, readConfig({ LABVIRT_PROBE_INTERVAL: 'off' }).probeIntervalMs]).toEqual([2000, 500, undefined])
+    expect(readConfig({}).unhealthyAfterMs).toBe(60_000)
   })
 })
 
