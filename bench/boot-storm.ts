@@ -118,7 +118,7 @@ runBench(async () => {
   console.log(`${TERMINALS} terminals created in ${fmt((performance.now() - t0) / 1000)} s`)
   await setup.stop()
 
-  // 2. Every seat running, as the reconciler would have written it (the server is stopped: the file
+  // 2. Every seat running and ready, as the reconciler and the probe task would have written it (the server is stopped: the file
   //    store belongs to one process at a time).
   const kv = await openKv({ dir: dataDir })
   const store = repositories(kv)
@@ -127,6 +127,8 @@ runBench(async () => {
     for (let seat = 1; seat <= lab.size; seat++) {
       const id = `${lab.id}-${seat}`
       await store.vms.create(id, { id, kind: 'seat', lab: lab.id, seat, profile: profile.id, state: 'running', host: hostname(), startedAt, failures: 0 })
+      // And ready, as the probe task would have written it: the broker gives only ready seats.
+      await store.readiness.create(id, { startedAt, ready: true, readySince: startedAt })
     }
   }
   await kv.close()

@@ -7,6 +7,10 @@ export const DISK_BUSES = ['ide', 'virtio', 'scsi'] as const
 export const DISK_MEDIA = ['disk', 'cdrom'] as const
 export const NIC_MODELS = ['virtio', 'e1000', 'rtl8139'] as const
 
+/** How LabVirt sees that a seat's service answers (server/network/probe.ts). */
+export const PROBES = ['rdp', 'tcp', 'banner', 'none'] as const
+export type ProbeKind = (typeof PROBES)[number]
+
 export const MACHINES = ['pc', 'q35'] as const
 export const SOUND_DEVICES = ['none', 'hda', 'ac97'] as const
 export const DISPLAYS = ['std', 'virtio', 'qxl'] as const
@@ -70,9 +74,14 @@ const profileEntries = {
   active: v.optional(v.boolean(), true),
   /** Seats older than this restart when no terminal is connected (the seed's periodic restart). */
   restartPeriodHours: v.optional(v.nullable(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(24 * 365))), null),
+  /** How LabVirt sees that a seat's service answers: an RDP guest by default; `none`: running is ready. */
+  probe: v.optional(v.picklist(PROBES), 'rdp'),
 }
 
 export const ProfileCreate = v.strictObject(profileEntries)
 // `problems` is what GET adds (read only): a client may send the record back as it got it.
 export const ProfileUpdate = updateSchema({ ...profileEntries, problems: v.optional(v.array(v.unknown())) })
 export type Profile = v.InferOutput<typeof ProfileCreate>
+
+/** The probe of a profile as stored: one stored before the field existed is an RDP lab's. */
+export const probeOf = (p: { probe?: ProbeKind }): ProbeKind => p.probe ?? 'rdp'

@@ -101,3 +101,28 @@ export interface VmConnectionView {
   /** Admin consoles (VNC) open on the VM. */
   consoles?: number
 }
+
+/**
+ * Whether a running seat's service answers, as stored under `readiness:<vm>` by the host that
+ * runs it (the `seats:probe` task). It holds for the process started at `startedAt` only.
+ */
+export interface SeatReadiness {
+  startedAt: string
+  ready: boolean
+  readySince?: string
+  /** When the guest last answered, as of the last change. */
+  lastAnswer?: string
+  /** The host cannot reach the lab's network: ready means running. */
+  fallback?: boolean
+  /** Why the seat looks broken (no answer for a while, a monitor that does not answer). */
+  unhealthy?: VmMessage
+  /** It stopped answering: the reconciler restarts it once nobody is connected. */
+  restart?: boolean
+}
+
+/** What `GET /api/vms` shows of a VM's readiness. */
+export interface VmReadinessView {
+  ready: boolean
+  readySince?: string
+  unhealthy?: string
+}

@@ -65,6 +65,10 @@ export interface Config {
   sampleIntervalMs: number
   /** This host's page in an external Munin or Grafana (LABVIRT_MONITORING_URL), linked from the console. */
   monitoringUrl?: string
+  /** How often a ready seat is probed (LABVIRT_PROBE_INTERVAL, seconds; one not ready yet: every 0.5 s); undefined: `off`. */
+  probeIntervalMs?: number
+  /** A ready seat silent this long is unhealthy, and restarted with nobody on it (LABVIRT_UNHEALTHY_AFTER, seconds). */
+  unhealthyAfterMs: number
 }
 
 /** A setting the server cannot start with: it says which and why, and the server exits. */
@@ -178,6 +182,15 @@ function seconds(env: NodeJS.ProcessEnv, name: string, fallback: number) {
   return n
 }
 
+/** LABVIRT_PROBE_INTERVAL: seconds between probes of a ready seat, 5 by default; `off`: no probes (a running seat counts as ready). */
+function probeInterval(value: string | undefined): number | undefined {
+  if (value === 'off') return undefined
+  if (!value) return 5000
+  const n = Number(value)
+  if (!Number.isFinite(n) || n <= 0) refuse(`LABVIRT_PROBE_INTERVAL must be a number of seconds above 0, or off, got ${value}`)
+  return n * 1000
+}
+
 function count(env: NodeJS.ProcessEnv, name: string, fallback: number) {
   const value = env[name]
   if (!value) return fallback
@@ -250,5 +263,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env, kvmDevice = '/d
     metricsToken: env.LABVIRT_METRICS_TOKEN || undefined,
     sampleIntervalMs: sampleInterval(env.LABVIRT_SAMPLE_INTERVAL),
     monitoringUrl: monitoringUrl(env.LABVIRT_MONITORING_URL),
+    probeIntervalMs: probeInterval(env.LABVIRT_PROBE_INTERVAL),
+    unhealthyAfterMs: seconds(env, 'LABVIRT_UNHEALTHY_AFTER', 60) * 1000,
   }
 }

@@ -66,7 +66,8 @@ async function makeDemo(ctx: Context, actor: Actor, lang: Language): Promise<Dem
   }
   if (!(await store.profiles.get(DEMO))) {
     // The tiny guest's needs (the tests boot it the same way); a blank disk boots nothing either way.
-    const profile = { name: DEMO, memoryMiB: TINY_GUEST_MIB, cpus: 1, nic: 'virtio', disks: [{ image: DEMO, bus: 'virtio' }], description: 'LabVirt demo profile' }
+    // Its port echoes (it speaks no RDP): ready once bytes come back.
+    const profile = { name: DEMO, memoryMiB: TINY_GUEST_MIB, cpus: 1, nic: 'virtio', disks: [{ image: DEMO, bus: 'virtio' }], description: 'LabVirt demo profile', probe: 'tcp' }
     await createProfile(store, actor, v.parse(ProfileCreate, profile))
     answer.created.push('profile')
   }

@@ -11,7 +11,7 @@ import type { Job } from '#schemas/jobs'
 import type { Terminal } from '#schemas/terminals'
 import type { Client } from '#schemas/clients'
 import type { Role } from '#schemas/users'
-import type { Maintenance, Manual, VmStatus } from '#schemas/vms'
+import type { Maintenance, Manual, SeatReadiness, VmStatus } from '#schemas/vms'
 import type { HostRecord } from '#schemas/resources'
 import type { Connection, Heartbeat, PendingTerminal, SeatAssignment } from '#schemas/terminal-api'
 
@@ -57,6 +57,8 @@ export function repositories(kv: Kv) {
     assignments: new Repository<SeatAssignment>(kv, 'assignments'),
     /** The reverse of `assignments`, a hint checked against it: a terminal's seat in one read. */
     terminalSeats: new Repository<{ vm: string }>(kv, 'terminal-seats'),
+    /** Whether each running seat's service answers; written by the host that runs it (the probe task). */
+    readiness: new Repository<SeatReadiness>(kv, 'readiness'),
     /** Who is connected to each VM; written by the host that runs it. */
     connections: new Repository<Connection>(kv, 'connections'),
     /** Long work of this process (clones), kept after it ends for the console's job list. */

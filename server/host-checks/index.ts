@@ -4,6 +4,7 @@ import type { Context } from '../context'
 import { gib, spaceLeft } from '../images/place'
 import { kvmUsable } from '../qemu/accel'
 import { qemuImgCommand } from '../qemu/img'
+import { unreachableLabs } from '../readiness/index'
 
 export type CheckLevel = 'ok' | 'warning' | 'error'
 
@@ -53,7 +54,14 @@ export const qemu: Check = async ({ config }) => {
 export const kvm: Check = async () =>
   kvmUsable() ? { level: 'ok', message: { msgid: N_('KVM is usable') } } : { level: 'warning', message: { msgid: N_('/dev/kvm cannot be opened: VMs run under TCG, slowly') } }
 
-export const HOST_CHECKS: Record<string, Check> = { disk, store, qemu, kvm }
+/** Seats the probes cannot reach (this host has no address on their lab's network) count as ready once running. */
+export const seats: Check = async () => {
+  const labs = unreachableLabs()
+  if (labs.length) return { level: 'warning', message: { msgid: N_('This host cannot reach the seats of {labs} (no address on their network): they count as ready once running'), params: { labs: labs.join(', ') } } }
+  return { level: 'ok', message: { msgid: N_('The seats this host runs are probed on their port') } }
+}
+
+export const HOST_CHECKS: Record<string, Check> = { disk, store, qemu, kvm, seats }
 
 /** Runs the checks; one that throws is reported as an error rather than failing the run. */
 export async function runChecks(ctx: Context, ids = Object.keys(HOST_CHECKS)): Promise<CheckResult[]> {

@@ -16,7 +16,7 @@ async function domainRegistry(ctx: Context, reconciler: Reconciler, sampler: Sam
   const r = new Registry()
   const gauge = (name: string, help: string, labelNames: string[] = []) => new Gauge({ name, help, labelNames, registers: [r] })
   const vms = gauge('labvirt_vms', 'VMs by state per lab (lab="" for VMs outside a lab)', ['lab', 'state'])
-  const ready = gauge('labvirt_seats_ready', 'Seats ready for a terminal (for now: running)', ['lab'])
+  const ready = gauge('labvirt_seats_ready', 'Seats ready for a terminal: running, and their service answers the probe', ['lab'])
   const connected = gauge('labvirt_seats_connected', 'Seats a terminal is connected to', ['lab'])
   const size = gauge('labvirt_lab_size', 'Seats a lab is set to run', ['lab'])
   // Per VM: the sampler's last counters (LABVIRT_SAMPLE_INTERVAL), the same figures GET /api/vms/:id/stats shows.
@@ -40,7 +40,7 @@ async function domainRegistry(ctx: Context, reconciler: Reconciler, sampler: Sam
     const lab = vm.lab ?? ''
     vms.inc({ lab, state: vm.state })
     if (vm.kind === 'seat' && vm.lab) {
-      if (vm.state === 'running') ready.inc({ lab })
+      if (vm.ready) ready.inc({ lab })
       if (vm.connected) connected.inc({ lab })
     }
     const sample = vm.host === ctx.config.hostId ? sampler.vmSample(vm.id) : undefined

@@ -6,6 +6,7 @@ import type { Connection, Heartbeat } from '#schemas/terminal-api'
 import { seatEndpoint } from './endpoint'
 import { type Flow, type FlowSource, readFlows } from './conntrack'
 import { readSockets, type Socket } from './sockets'
+import { probePorts } from './probe'
 
 /** What shows that someone uses a VM: a flow to its address and port, or a socket on its forwarded host port. */
 export type Target = { via: 'conntrack'; ip: string; port: number } | { via: 'socket'; port: number }
@@ -175,7 +176,10 @@ export class ConnectionWatcher {
       .filter((s) => s.host === config.hostId && (s.state === 'running' || s.state === 'stopping'))
       .map((s) => watchedOf(s, s.lab ? labById.get(s.lab) : undefined))
     const wants = (via: Target['via']) => mode !== 'heartbeat' && mode !== 'off' && watched.some((w) => w.target?.via === via)
-    const [flows, sockets] = await Promise.all([wants('conntrack') ? this.flows() : undefined, wants('socket') ? readSockets() : undefined])
+    const [allFlows, allSockets] = await Promise.all([wants('conntrack') ? this.flows() : undefined, wants('socket') ? readSockets() : undefined])
+    // The readiness probes' own connections are nobody on the seat.
+    const flows = allFlows?.filter((f) => !probePorts.has(f.sport))
+    const sockets = allSockets?.filter((s) => !probePorts.has(s.remotePort))
     const tableless = watched.some((w) => !w.target || (w.target.via === 'conntrack' ? !flows : !sockets))
     const heartbeats = mode === 'heartbeat' || (mode === 'auto' && tableless) ? await store.heartbeats.list() : []
     const now = Date.now()

@@ -45,6 +45,7 @@ async function checkProfile(store: Repositories, id: string, input: ProfileInput
     extraArgs: input.extraArgs,
     active: input.active,
     restartPeriodHours: input.restartPeriodHours,
+    probe: input.probe,
   }
 }
 

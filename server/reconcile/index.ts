@@ -7,6 +7,7 @@ import { vmPaths } from '../qemu/paths'
 import { hidePaths } from '../errors'
 import { holdLease, RecordConflict, type StoreChange } from '#storage'
 import { unlessConflict } from '../records'
+import { recordEvent, SYSTEM } from '../events'
 import type { RecordMeta } from '#storage/repository'
 import type { VmMessage, VmStatus } from '#schemas/vms'
 import { N_ } from '#schemas/msgid'
@@ -46,6 +47,8 @@ interface Observation {
   statuses: VmStatus[]
   held: Set<string>
   connected: Set<string>
+  /** Seats the probe task found silent after they answered, in the process running now. */
+  unhealthy: Set<string>
   now: number
 }
 
@@ -261,6 +264,7 @@ export class Reconciler implements VmMonitors {
       held: seen.held,
       connected: seen.connected,
       busy: new Set(this.inflight.keys()),
+      unhealthy: seen.unhealthy,
       now: seen.now,
     })
     const { summary, starts } = await this.apply(actions)
@@ -294,8 +298,8 @@ export class Reconciler implements VmMonitors {
    */
   private async look(): Promise<Observation> {
     const store = this.ctx.store
-    const [{ vms: desired, problems }, actual, statuses, holds, connections] = await Promise.all([
-      this.desired(), this.observe(), store.vms.list(), store.holds.list(), store.connections.list(),
+    const [{ vms: desired, problems }, actual, statuses, holds, connections, readiness] = await Promise.all([
+      this.desired(), this.observe(), store.vms.list(), store.holds.list(), store.connections.list(), store.readiness.list(),
     ])
     // Taken once the host is observed: a death seen now counts its backoff from now, not from
     // when this pass began (which may be before the VM died).
@@ -311,10 +315,13 @@ export class Reconciler implements VmMonitors {
       if (st) this.qemuStates.set(a.id, st.status)
       if (vnc) this.consoles.set(a.id, vnc.clients?.length ?? 0)
     }))
+    const startedAt = new Map(actual.map((a) => [a.id, a.startedAt]))
     return {
       desired, problems, actual, statuses, now,
       held: new Set(holds.map((h) => h.id)),
       connected: new Set(connections.map((c) => c.id)),
+      // A record of an earlier process of the VM says nothing about this one.
+      unhealthy: new Set(readiness.filter((r) => r.restart && startedAt.get(r.id) === r.startedAt).map((r) => r.id)),
     }
   }
 
@@ -328,6 +335,10 @@ export class Reconciler implements VmMonitors {
       } else if (a.type === 'restart') {
         summary.stopping.push(a.vm.id)
         this.background(a.vm.id, 'stopping', () => stopVm(this.rt, a.vm.id, a.pid, 'quit'))
+        if (a.reason === 'unhealthy') {
+          const message = { msgid: N_('Restarted: it stopped answering on its port') }
+          void recordEvent(this.ctx.store, SYSTEM, 'restart', N_('VM'), a.vm.id, undefined, message).catch((err) => console.error(`[labvirt] ${a.vm.id}: ${(err as Error).message}`))
+        }
       }
     }
     const starts = new Map<string, NonNullable<StatusInput['started']>>()

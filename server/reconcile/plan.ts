@@ -24,7 +24,7 @@ export interface VmMemory {
 export type Action =
   | { type: 'start'; vm: DesiredVm }
   | { type: 'stop'; id: string; pid: number; reason: 'undesired' | 'held' }
-  | { type: 'restart'; vm: DesiredVm; pid: number; reason: 'changed' | 'period' }
+  | { type: 'restart'; vm: DesiredVm; pid: number; reason: 'changed' | 'period' | 'unhealthy' }
   | { type: 'wait'; id: string; reason: 'backoff' | 'failed' | 'connected' | 'blocked' }
 
 export interface PlanInput {
@@ -37,6 +37,8 @@ export interface PlanInput {
   connected: Set<string>
   /** VMs with an operation under way (a stop, a restart): left alone until it ends. */
   busy: Set<string>
+  /** Seats that answered and then went silent (the probe task's word): restarted once nobody is connected. */
+  unhealthy?: ReadonlySet<string>
   now: number
 }
 
@@ -81,9 +83,10 @@ export function plan(input: PlanInput): Action[] {
     const changed = vm.kind === 'seat' && mem?.hash !== undefined && mem.hash !== vm.hash
     const started = mem?.startedAt ? Date.parse(mem.startedAt) : undefined
     const expired = vm.restartPeriodHours !== null && started !== undefined && input.now - started >= vm.restartPeriodHours * 3600_000
-    if (!changed && !expired) continue
+    const sick = vm.kind === 'seat' && !!input.unhealthy?.has(vm.id)
+    if (!changed && !expired && !sick) continue
     if (input.connected.has(vm.id)) actions.push({ type: 'wait', id: vm.id, reason: 'connected' })
-    else actions.push({ type: 'restart', vm, pid: running.pid, reason: changed ? 'changed' : 'period' })
+    else actions.push({ type: 'restart', vm, pid: running.pid, reason: sick ? 'unhealthy' : changed ? 'changed' : 'period' })
   }
   return actions
 }

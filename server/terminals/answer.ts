@@ -18,7 +18,7 @@ export async function answerTerminal(ctx: Context, caller: Caller, requestHost: 
     throw new ConflictError(N_('Lab "{lab}" has no client class, nor has terminal "{terminal}": set one on either'), { lab: lab.id, terminal: terminal.id })
   }
   const client = await mustGet(store.clients, N_('client'), clientId)
-  const choice = await brokerSeat(store, terminal, lab, config.heartbeatTimeoutMs)
+  const choice = await brokerSeat(store, terminal, lab, { timeoutMs: config.heartbeatTimeoutMs, probing: config.probeIntervalMs !== undefined })
   const endpoint = seatEndpoint(choice.lab, choice.seat, requestHost)
   if (!endpoint) {
     throw new ConflictError(N_('Lab "{lab}" gives its seats no address a terminal can reach (a bridge or tap lab needs an IP base)'), { lab: lab.id })

@@ -7,6 +7,7 @@ import { UnavailableError } from '../errors'
 import { unlessConflict } from '../records'
 import { seatVm } from '../labs/seats'
 import { claimedTerminal } from './identify'
+import { readinessOf } from '../readiness/view'
 
 /** What a terminal waiting for a seat is told to wait before asking again (Retry-After). */
 export const RETRY_AFTER_S = 5
@@ -59,8 +60,28 @@ async function stillThere(store: Repositories, a: SeatAssignment, now: number, t
   return beat !== null && now - Date.parse(beat.at) < timeoutMs
 }
 
-const notReady = (lab: string, seat: number) =>
-  new UnavailableError(RETRY_AFTER_S, N_('Seat {seat} of lab "{lab}" is not running yet'), { lab, seat })
+/** How the broker sees a seat: ready for a terminal, running but its service not answering yet, or down. */
+type SeatState = 'ready' | 'starting' | 'down'
+
+export interface BrokerOptions {
+  /** A terminal's assignment lasts this long without a request or heartbeat. */
+  timeoutMs: number
+  /** Seats are probed (LABVIRT_PROBE_INTERVAL not off): only those whose service answers are given. */
+  probing: boolean
+}
+
+async function seatState(store: Repositories, vm: string, probing: boolean): Promise<SeatState> {
+  const [status, readiness] = await Promise.all([store.vms.get(vm), probing ? store.readiness.get(vm) : null])
+  return stateOf(status, readiness, probing)
+}
+
+const stateOf = (status: Parameters<typeof readinessOf>[0], readiness: Parameters<typeof readinessOf>[1], probing: boolean): SeatState =>
+  readinessOf(status, readiness, probing).ready ? 'ready' : status?.state === 'running' ? 'starting' : 'down'
+
+const notReady = (lab: string, seat: number, state: SeatState) =>
+  state === 'starting'
+    ? new UnavailableError(RETRY_AFTER_S, N_('Seat {seat} of lab "{lab}" is starting: its service does not answer yet'), { lab, seat })
+    : new UnavailableError(RETRY_AFTER_S, N_('Seat {seat} of lab "{lab}" is not running yet'), { lab, seat })
 
 /**
  * What terminals looking for a new seat read of a lab, shared by every request within
@@ -70,7 +91,10 @@ const notReady = (lab: string, seat: number) =>
  * short 503, never a seat given twice.
  */
 interface LabSnapshot {
-  running: number[]
+  /** Seats ready for a terminal, in order. */
+  ready: number[]
+  /** Seats running, ready or not. */
+  running: number
   assignments: Map<number, SeatAssignment>
   pins: Map<number, string>
   connections: Map<number, Connection>
@@ -83,30 +107,32 @@ interface LabSnapshot {
 const SNAPSHOT_MS = 500
 const snapshots = new WeakMap<Repositories, Map<string, { now: number; revision: number; read: Promise<LabSnapshot> }>>()
 
-function labSnapshot(store: Repositories, lab: Stored<Lab>, now: number): Promise<LabSnapshot> {
+function labSnapshot(store: Repositories, lab: Stored<Lab>, now: number, probing: boolean): Promise<LabSnapshot> {
   let byLab = snapshots.get(store)
   if (!byLab) snapshots.set(store, (byLab = new Map()))
   const cached = byLab.get(lab.id)
   if (cached && cached.revision === lab.revision && now >= cached.now && now - cached.now < SNAPSHOT_MS) return cached.read
-  const read = readSnapshot(store, lab)
+  const read = readSnapshot(store, lab, probing)
   const entry = { now, revision: lab.revision, read }
   byLab.set(lab.id, entry)
   read.catch(() => byLab.get(lab.id) === entry && byLab.delete(lab.id))
   return read
 }
 
-async function readSnapshot(store: Repositories, lab: Stored<Lab>): Promise<LabSnapshot> {
+async function readSnapshot(store: Repositories, lab: Stored<Lab>, probing: boolean): Promise<LabSnapshot> {
   const seats = seatsOf(lab)
   const vms = seats.map((n) => seatVm(lab.id, n))
-  const [states, assignments, pins, connections] = await Promise.all([
+  const [states, readiness, assignments, pins, connections] = await Promise.all([
     Promise.all(vms.map((vm) => store.vms.get(vm))),
+    Promise.all(vms.map((vm) => (probing ? store.readiness.get(vm) : null))),
     Promise.all(vms.map((vm) => store.assignments.get(vm))),
     Promise.all(vms.map((vm) => store.claims.owner('terminal-seat', vm))),
     Promise.all(vms.map((vm) => store.connections.get(vm))),
   ])
   const bySeat = <T>(list: (T | null)[]) => new Map(list.flatMap((x, i) => (x === null ? [] : [[i + 1, x] as [number, T]])))
   return {
-    running: seats.filter((n) => states[n - 1]?.state === 'running'),
+    ready: seats.filter((n) => stateOf(states[n - 1], readiness[n - 1], probing) === 'ready'),
+    running: states.filter((s) => s?.state === 'running').length,
     assignments: bySeat(assignments),
     pins: bySeat(pins),
     connections: bySeat(connections),
@@ -124,11 +150,12 @@ async function currentSeat(store: Repositories, terminal: string): Promise<{ vm:
 }
 
 /**
- * The seat a terminal connects to: its pinned seat; else the seat it had, while that runs; else
- * the first running seat no other terminal holds (assigned to one still there, pinned to one, or
- * connected to). None ready: 503 with a Retry-After.
+ * The seat a terminal connects to: its pinned seat; else the seat it had, while that is ready;
+ * else the first ready seat no other terminal holds (assigned to one still there, pinned to one,
+ * or connected to). Ready: running and its service answers (the probe task), so a terminal never
+ * opens its client on a booting guest. None ready: 503 with a Retry-After.
  */
-export async function brokerSeat(store: Repositories, terminal: Stored<Terminal>, lab: Stored<Lab>, timeoutMs: number, now = Date.now()): Promise<SeatChoice> {
+export async function brokerSeat(store: Repositories, terminal: Stored<Terminal>, lab: Stored<Lab>, { timeoutMs, probing }: BrokerOptions, now = Date.now()): Promise<SeatChoice> {
   const current = await currentSeat(store, terminal.id)
   const give = async (n: number) => {
     const vm = seatVm(lab.id, n)
@@ -136,23 +163,26 @@ export async function brokerSeat(store: Repositories, terminal: Stored<Terminal>
     if (current?.vm !== vm) await store.terminalSeats.upsert(terminal.id, () => ({ vm }))
     return { lab, seat: n, vm }
   }
-  const running = async (n: number) => (await store.vms.get(seatVm(lab.id, n)))?.state === 'running'
+  const state = (n: number) => seatState(store, seatVm(lab.id, n), probing)
+  const ready = async (n: number) => (await state(n)) === 'ready'
 
   if (terminal.seat !== undefined) {
-    if (!(await running(terminal.seat))) throw notReady(lab.id, terminal.seat)
+    const pinned = await state(terminal.seat)
+    if (pinned !== 'ready') throw notReady(lab.id, terminal.seat, pinned)
     // The pin wins over whoever had the seat.
     await take(store, seatVm(lab.id, terminal.seat), terminal.id, now, async () => true)
     return give(terminal.seat)
   }
 
   const sticky = current && seatNumber(lab, current.vm)
-  if (sticky && (await running(sticky)) && !(await pinnedToOther(store, current.vm, terminal.id))) {
+  if (sticky && (await ready(sticky)) && !(await pinnedToOther(store, current.vm, terminal.id))) {
     // Asking again refreshes the assignment, but not on every request of a terminal that keeps asking.
     if (now - Date.parse(current.assignment.at) < timeoutMs / 3 || (await take(store, current.vm, terminal.id, now, async () => false))) return give(sticky)
   }
 
-  const snap = await labSnapshot(store, lab, now)
-  if (snap.running.length === 0) {
+  const snap = await labSnapshot(store, lab, now, probing)
+  if (snap.ready.length === 0) {
+    if (snap.running) throw new UnavailableError(RETRY_AFTER_S, N_('The seats of lab "{lab}" are starting: none answers yet'), { lab: lab.id })
     throw new UnavailableError(RETRY_AFTER_S, N_('No seat of lab "{lab}" is running yet'), { lab: lab.id })
   }
   const held = (a: SeatAssignment | null | undefined) => (a && a.terminal !== terminal.id ? stillThere(store, a, now, timeoutMs) : Promise.resolve(false))
@@ -161,7 +191,7 @@ export async function brokerSeat(store: Repositories, terminal: Stored<Terminal>
     const owner = snap.pins.get(n)
     return owner !== undefined && owner !== terminal.id && (await pinnedToOther(store, seatVm(lab.id, n), terminal.id))
   }
-  for (const n of snap.running) {
+  for (const n of snap.ready) {
     if (snap.taken.has(n) || snap.trying.has(n)) continue
     snap.trying.add(n)
     try {
@@ -169,14 +199,14 @@ export async function brokerSeat(store: Repositories, terminal: Stored<Terminal>
       const won = await take(store, seatVm(lab.id, n), terminal.id, now, async (a) => !(await held(a)))
       snap.taken.add(n)
       if (!won) continue
-      if (await running(n)) return await give(n)
-      // It stopped since the snapshot was read: give it back and look further.
+      if (await ready(n)) return await give(n)
+      // It stopped (or stopped answering) since the snapshot was read: give it back and look further.
       await release(store, seatVm(lab.id, n), terminal.id)
     } finally {
       snap.trying.delete(n)
     }
   }
-  throw new UnavailableError(RETRY_AFTER_S, N_('Every running seat of lab "{lab}" is in use'), { lab: lab.id })
+  throw new UnavailableError(RETRY_AFTER_S, N_('Every ready seat of lab "{lab}" is in use'), { lab: lab.id })
 }
 
 /** The seat number of a VM id in this lab, if it is one of its current seats. */

@@ -1,5 +1,5 @@
 import { N_ } from '#schemas/msgid'
-import type { Maintenance, VmActionName, VmConnectionView, VmMessage, VmStatus } from '#schemas/vms'
+import type { Maintenance, SeatReadiness, VmActionName, VmConnectionView, VmMessage, VmReadinessView, VmStatus } from '#schemas/vms'
 import { DEFAULT_LANGUAGE, type Language, translate } from '../i18n'
 import type { Context } from '../context'
 import { ConflictError, msg, NotFoundError, type Params } from '../errors'
@@ -10,11 +10,12 @@ import type { RecordMeta } from '#storage/repository'
 import type { Connection } from '#schemas/terminal-api'
 import { monitorOf, qmpFailed } from './monitor'
 import { maintenanceVm } from './names'
+import { readinessOf } from '../readiness/view'
 
 const KIND = N_('VM')
 
 /** A VM as the API shows it: its messages in the reader's language, and who is on it. */
-export type VmView = Omit<VmStatus, 'error' | 'lastExit'> & VmConnectionView & { held: boolean; error?: string; lastExit?: { at: string; reason: string } }
+export type VmView = Omit<VmStatus, 'error' | 'lastExit'> & VmConnectionView & VmReadinessView & { held: boolean; error?: string; lastExit?: { at: string; reason: string } }
 
 const say = (lang: Language, m: VmMessage) => translate(lang, m.msgid, m.params as Params)
 
@@ -23,9 +24,15 @@ function notStarted(ctx: Context, d: { id: string; kind: VmStatus['kind']; lab?:
   return { id: d.id, kind: d.kind, lab: d.lab, seat: d.seat, profile: d.profile, version: d.version, state: 'stopped', host: ctx.config.hostId, failures: 0 }
 }
 
-function view({ revision, createdAt, updatedAt, ...v }: VmStatus & Partial<RecordMeta>, held: boolean, on: Connection | undefined, lang: Language): VmView {
+const probing = (ctx: Context) => ctx.config.probeIntervalMs !== undefined
+
+function view({ revision, createdAt, updatedAt, ...v }: VmStatus & Partial<RecordMeta>, held: boolean, on: Connection | undefined, readiness: SeatReadiness | undefined, probing: boolean, lang: Language): VmView {
+  const r = readinessOf(v, readiness, probing)
   return {
     ...v,
+    ready: r.ready,
+    readySince: r.readySince,
+    unhealthy: r.unhealthy && say(lang, r.unhealthy),
     // After the status: records written before connections had their own collection carry stale copies.
     connected: !!on,
     terminal: on?.terminal ?? on?.address,
@@ -39,23 +46,24 @@ function view({ revision, createdAt, updatedAt, ...v }: VmStatus & Partial<Recor
 
 /** Every VM this LabVirt knows: desired ones (even if not started yet) and running ones. */
 export async function listVms(ctx: Context, reconciler: Reconciler, lang: Language = DEFAULT_LANGUAGE): Promise<VmView[]> {
-  const [statuses, holds, connections, { vms: desired }] = await Promise.all([
-    ctx.store.vms.list(), ctx.store.holds.list(), ctx.store.connections.list(), reconciler.desired(),
+  const [statuses, holds, connections, readiness, { vms: desired }] = await Promise.all([
+    ctx.store.vms.list(), ctx.store.holds.list(), ctx.store.connections.list(), ctx.store.readiness.list(), reconciler.desired(),
   ])
   const held = new Set(holds.map((h) => h.id))
   const on = new Map(connections.map((c) => [c.id, c]))
+  const ready = new Map(readiness.map((r) => [r.id, r]))
   const byId = new Map<string, VmStatus & Partial<RecordMeta>>(statuses.map((s) => [s.id, s]))
   for (const d of desired) if (!byId.has(d.id)) byId.set(d.id, notStarted(ctx, d))
-  return [...byId.values()].map((v) => view(v, held.has(v.id), on.get(v.id), lang)).sort((a, b) => a.id.localeCompare(b.id, 'en', { numeric: true }))
+  return [...byId.values()].map((v) => view(v, held.has(v.id), on.get(v.id), ready.get(v.id), probing(ctx), lang)).sort((a, b) => a.id.localeCompare(b.id, 'en', { numeric: true }))
 }
 
 /** One VM: its status record, its hold and its connection; desired state only when it has no status yet. */
 export async function getVm(ctx: Context, reconciler: Reconciler, id: string, lang: Language = DEFAULT_LANGUAGE) {
-  const [status, hold, on] = await Promise.all([ctx.store.vms.get(id), ctx.store.holds.get(id), ctx.store.connections.get(id)])
+  const [status, hold, on, readiness] = await Promise.all([ctx.store.vms.get(id), ctx.store.holds.get(id), ctx.store.connections.get(id), ctx.store.readiness.get(id)])
   const desired = status ? undefined : (await reconciler.desired()).vms.find((d) => d.id === id)
   const vm = status ?? (desired && notStarted(ctx, desired))
   if (!vm) throw new NotFoundError(KIND, id)
-  return view(vm, !!hold, on ?? undefined, lang)
+  return view(vm, !!hold, on ?? undefined, readiness ?? undefined, probing(ctx), lang)
 }
 
 /**

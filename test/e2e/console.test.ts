@@ -97,6 +97,11 @@ describe('the web console', () => {
       await expect.poll(() => seat(page, id).getAttribute('data-state'), { timeout: 90_000 }).toBe('running')
     }
     await expect(seat(page, 'demo-1').innerText()).resolves.toContain('running')
+    // Running first, ready once the guest's port echoes: the card says which.
+    for (const id of ['demo-1', 'demo-2']) {
+      await expect.poll(() => seat(page, id).getAttribute('data-service'), { timeout: 90_000 }).toBe('ready')
+    }
+    await expect(seat(page, 'demo-1').innerText()).resolves.toMatch(/Service\s+ready/)
     await screenshot(page, 'dashboard-en')
     await page.close()
   })

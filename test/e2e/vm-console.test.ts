@@ -27,7 +27,8 @@ beforeAll(async () => {
   admin = await adminClient(server.url)
   expect((await admin.post('/api/users', VIEWER)).status).toBe(201)
   const image = await create(admin, 'images', bodies.image('consimg'))
-  const profile = await create(admin, 'profiles', bodies.profile(image.id, 'consprof'))
+  // Nothing answers on the blank seat's port: running counts as ready (probe `none`).
+  const profile = await create(admin, 'profiles', { ...bodies.profile(image.id, 'consprof'), probe: 'none' })
   await create(admin, 'labs', { ...bodies.lab(profile.id, undefined, LAB), size: 1 })
   await waitFor(`${SEAT} running`, 90_000, async (see) => {
     const vm = await vmState(SEAT)

@@ -26,6 +26,8 @@ export async function tinyGuestProfile(api: ApiClient, imagesDir: string, prefix
     cpus: 1,
     nic: 'virtio',
     disks: [{ image: image.id, bus: 'virtio' }],
+    // Its port echoes: ready once bytes come back.
+    probe: 'tcp',
   })
   return { image, profile }
 }

@@ -32,7 +32,7 @@ describe('host checks in /api/health', () => {
     const body = await res.json()
     expect(body.ok).toBe(false)
     const ids = body.checks.map((c: { id: string }) => c.id).sort()
-    expect(ids).toEqual(['disk', 'kvm', 'qemu', 'store'])
+    expect(ids).toEqual(['disk', 'kvm', 'qemu', 'seats', 'store'])
     const disk = body.checks.find((c: { id: string }) => c.id === 'disk')
     expect(disk.level).toBe('error')
     expect(disk.message).toMatch(/menos espacio libre que la reserva/)

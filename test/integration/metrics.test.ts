@@ -46,7 +46,7 @@ describe('GET /metrics', () => {
     expect(types.get('labvirt_terminal_requests_total')).toBe('counter')
     expect(types.get('labvirt_process_resident_memory_bytes')).toBe('gauge')
 
-    const vms = (await admin.get('/api/vms')).body as { lab?: string; state: string }[]
+    const vms = (await admin.get('/api/vms')).body as { lab?: string; state: string; ready: boolean }[]
     const labVms = vms.filter((v) => v.lab === set.lab.id)
     expect(labVms.length).toBe(set.lab.size)
     const counted = new Map<string, number>()
@@ -57,7 +57,7 @@ describe('GET /metrics', () => {
 
     const one = (name: string) => samples.find((s) => s.name === name && s.labels.lab === set.lab.id)?.value
     expect(one('labvirt_lab_size')).toBe(set.lab.size)
-    expect(one('labvirt_seats_ready')).toBe(labVms.filter((v) => v.state === 'running').length)
+    expect(one('labvirt_seats_ready')).toBe(labVms.filter((v) => v.ready).length)
     expect(one('labvirt_seats_connected')).toBe(0)
     const host = (name: string) => samples.find((s) => s.name === name)?.value
     expect(host('labvirt_host_memory_total_bytes')).toBeGreaterThan(0)

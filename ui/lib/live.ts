@@ -24,6 +24,11 @@ export interface Vm {
   connectedSince?: string
   consoles: number
   lastExit?: { at: string; reason: string }
+  /** Running and its service answers the probe: a terminal may be given it. */
+  ready: boolean
+  readySince?: string
+  /** Why it looks broken (silent after it answered, a monitor that does not answer). */
+  unhealthy?: string
 }
 
 const CHANGE_KINDS = ['labs', 'profiles', 'images', 'terminals', 'clients', 'users', 'pending-terminals'] as const

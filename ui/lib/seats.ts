@@ -32,3 +32,19 @@ export function compareSeats(a: Vm, b: Vm) {
 }
 
 export const isProblem = (vm: Vm) => SHOWN.indexOf(shown(vm)) < SHOWN.indexOf('starting')
+
+/** A running seat's service: ready for a terminal, still booting, or unhealthy. */
+export type Service = 'ready' | 'booting' | 'unhealthy'
+
+export const SERVICE_LABEL: Record<Service, string> = {
+  ready: N_('ready'),
+  booting: N_('booting'),
+  unhealthy: N_('unhealthy'),
+}
+
+/** Only a running VM has a service to tell about. */
+export function service(vm: Vm): Service | undefined {
+  if (vm.state !== 'running') return undefined
+  if (vm.unhealthy) return 'unhealthy'
+  return vm.ready ? 'ready' : 'booting'
+}

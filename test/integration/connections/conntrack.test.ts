@@ -103,7 +103,8 @@ beforeAll(async () => {
   runDir = join(server.dataDir, 'run')
 
   const image = await create(api, 'images', { name: uniqueName('ci'), sizeMiB: 16 })
-  profile = await create(api, 'profiles', { name: uniqueName('cp'), memoryMiB: 64, cpus: 1, disks: [{ image: image.id }] })
+  // A blank disk answers on no port: running counts as ready (probe `none`), so a terminal gets the seat.
+  profile = await create(api, 'profiles', { name: uniqueName('cp'), memoryMiB: 64, cpus: 1, disks: [{ image: image.id }], probe: 'none' })
   const client = await create(api, 'clients', { name: uniqueName('cc'), program: 'xfreerdp', args: ['/v:%HOST%:%PORT%'] })
   const lab = await create(api, 'labs', {
     name: uniqueName('cl'), size: 0, max: 2, profiles: [profile.id], ipBase: `${NET}.10`, client: client.id, network: { mode: 'tap', bridge: BRIDGE },

@@ -40,7 +40,8 @@ describe('the demo on a fresh server', () => {
 
     const image = (await w.api.get('/api/images/demo')).body
     expect(image).toMatchObject({ format: 'qcow2', virtualSize: 32 * 1024 * 1024, description: expect.stringMatching(/tiny Linux guest \(linux-image-.*-cloud-amd64/) })
-    expect((await w.api.get('/api/profiles/demo')).body).toMatchObject({ memoryMiB: TINY_GUEST_MIB, nic: 'virtio', disks: [{ image: 'demo', bus: 'virtio' }] })
+    // Its port echoes (no RDP): ready once bytes come back.
+    expect((await w.api.get('/api/profiles/demo')).body).toMatchObject({ memoryMiB: TINY_GUEST_MIB, nic: 'virtio', disks: [{ image: 'demo', bus: 'virtio' }], probe: 'tcp' })
     const lab = (await w.api.get('/api/labs/demo')).body
     expect(lab).toMatchObject({ size: 2, network: { mode: 'user', hostPort: expect.any(Number) } })
 
@@ -66,6 +67,12 @@ describe('the demo on a fresh server', () => {
       }, 500)
     }
     console.log(`[measure] POST /api/demo -> both seats echo: ${Math.round(performance.now() - started)} ms`)
+    // And LabVirt's probes see them ready: a terminal of the demo lab would get a seat.
+    await waitFor('demo-1 and demo-2 ready', 10_000, async (see) => {
+      const seats = seatsOf(await listVms(w.api), 'demo')
+      see(seats.map((s) => `${s.id}:${s.state}${s.ready ? ' ready' : ''}`))
+      return seats.length === 2 && seats.every((s) => s.ready)
+    }, 200)
 
     const again = await w.api.post('/api/demo')
     expect(again.status).toBe(200)

@@ -115,10 +115,11 @@ describe('a lab on a bridge, end to end', () => {
     const cur = (await api.get(`/api/labs/${lab.id}`)).body
     expect((await api.put(`/api/labs/${lab.id}`, { ...cur, size: 1 })).status).toBe(200)
     // TCG boot of one guest is about 7 s on a quiet machine; other tests may share the two cores.
-    await waitFor(`${seat} answering on ${SEAT_IP}:${TINY_GUEST_PORT} from the terminal`, 90_000, async (see) => {
+    // Answering from the terminal, and ready as LabVirt's probes see it: only then does the broker give it.
+    await waitFor(`${seat} answering on ${SEAT_IP}:${TINY_GUEST_PORT} from the terminal, and ready`, 90_000, async (see) => {
       const vm = await getVm(api, seat)
-      see(vm && `${vm.state}${vm.error ? ` (${vm.error})` : ''}`)
-      return vm?.state === 'running' && (await echoFromTerminal(SEAT_IP, TINY_GUEST_PORT)) === 'ping'
+      see(vm && `${vm.state}${vm.ready ? ' ready' : ''}${vm.error ? ` (${vm.error})` : ''}`)
+      return vm?.state === 'running' && vm.ready && (await echoFromTerminal(SEAT_IP, TINY_GUEST_PORT)) === 'ping'
     }, 500)
     // The lease came from LabVirt's own dnsmasq (LABVIRT_DHCP_INTERFACE), not from anything else.
     const leases = await readFile(join(server.dataDir, 'dhcp', 'leases'), 'utf8')

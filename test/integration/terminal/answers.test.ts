@@ -68,7 +68,8 @@ const portOf = (seat: string) => lab.network.hostPort + Number(seat.split('-').p
 beforeAll(async () => {
   w = await startVmServer({ LABVIRT_TRUST_PROXY: PROXY })
   const image = await create(w.api, 'images', { name: uniqueName('ti'), sizeMiB: 16 })
-  const profile = await create(w.api, 'profiles', { name: uniqueName('tp'), memoryMiB: 64, cpus: 1, disks: [{ image: image.id }] })
+  // Blank disks: nothing answers on the seats' port, so running counts as ready (probe `none`).
+  const profile = await create(w.api, 'profiles', { name: uniqueName('tp'), memoryMiB: 64, cpus: 1, disks: [{ image: image.id }], probe: 'none' })
   client = await create(w.api, 'clients', {
     name: uniqueName('tc'),
     program: 'xfreerdp',
@@ -78,10 +79,10 @@ beforeAll(async () => {
   // Seats that never run (size 0), and a lab with no client class at all.
   idle = await create(w.api, 'labs', { name: uniqueName('ti'), size: 0, max: 2, profiles: [profile.id], client: client.id })
   bare = await create(w.api, 'labs', { name: uniqueName('tb'), size: 0, max: 2, profiles: [profile.id] })
-  await waitFor('both seats running', 60_000, async (see) => {
+  await waitFor('both seats ready', 60_000, async (see) => {
     const seats = seatsOf(await listVms(w.api), lab.id)
-    see(seats.map((s) => `${s.id}:${s.state}`))
-    return seats.length === 2 && seats.every((s) => s.state === 'running')
+    see(seats.map((s) => `${s.id}:${s.state}${s.ready ? ' ready' : ''}`))
+    return seats.length === 2 && seats.every((s) => s.ready)
   })
 })
 

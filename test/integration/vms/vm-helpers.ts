@@ -28,6 +28,10 @@ export interface Vm {
   failures: number
   retryAt?: string
   held: boolean
+  /** Running, and its service answers the probe (or the profile's probe is `none`). */
+  ready: boolean
+  readySince?: string
+  unhealthy?: string
 }
 
 export interface VmWorld {
@@ -71,10 +75,11 @@ export interface LabRecords {
   lab: { id: string; revision: number }
 }
 
-/** A blank 16 MiB qcow2, a 64 MiB profile on it, and a lab of `size` seats in user networking. */
+/** A blank 16 MiB qcow2, a 64 MiB profile on it (probe `none`), and a lab of `size` seats in user networking. */
 export async function makeLab(api: ApiClient, size: number, prefix = 'v'): Promise<LabRecords> {
   const image = await create(api, 'images', { name: uniqueName(`${prefix}i`), sizeMiB: 16 })
-  const profile = await create(api, 'profiles', { name: uniqueName(`${prefix}p`), memoryMiB: 64, cpus: 1, disks: [{ image: image.id }] })
+  // A blank disk answers on no port: running counts as ready (probe `none`), as for terminals before probes.
+  const profile = await create(api, 'profiles', { name: uniqueName(`${prefix}p`), memoryMiB: 64, cpus: 1, disks: [{ image: image.id }], probe: 'none' })
   const lab = await create(api, 'labs', { name: uniqueName(`${prefix}l`), size, max: Math.max(size, 4), profiles: [profile.id], network: { mode: 'user' } })
   return { image, profile, lab }
 }

@@ -3,7 +3,7 @@ import { desiredVms, type Model } from '#server/reconcile/desired'
 
 const meta = { revision: 1, createdAt: '2026-01-01T00:00:00.000Z', updatedAt: '2026-01-01T00:00:00.000Z' }
 // The hardware fields at their defaults.
-const FIELDS = { machine: 'pc', cpuModel: null, rtcLocalTime: false, usbTablet: false, sound: 'none', display: 'std', smbios: {}, firmware: 'bios' } as const
+const FIELDS = { machine: 'pc', cpuModel: null, rtcLocalTime: false, usbTablet: false, sound: 'none', display: 'std', smbios: {}, firmware: 'bios', probe: 'rdp' } as const
 const host = { runDir: '/srv/labvirt/run', imagesDir: '/srv/labvirt/images', accel: 'tcg' as const }
 
 function model(over: Partial<Model> = {}): Model {

@@ -32,6 +32,8 @@ describe('settings checked at start', () => {
     [{ LABVIRT_RECONCILE_INTERVAL: '0' }, 'LABVIRT_RECONCILE_INTERVAL must be a number of seconds above 0, got 0'],
     [{ LABVIRT_HEARTBEAT_TIMEOUT: '-5' }, 'LABVIRT_HEARTBEAT_TIMEOUT must be a number of seconds above 0, got -5'],
     [{ LABVIRT_CONNECTION_POLL: '2s' }, 'LABVIRT_CONNECTION_POLL must be a number of seconds above 0, got 2s'],
+    [{ LABVIRT_PROBE_INTERVAL: 'never' }, 'LABVIRT_PROBE_INTERVAL must be a number of seconds above 0, or off, got never'],
+    [{ LABVIRT_UNHEALTHY_AFTER: '0' }, 'LABVIRT_UNHEALTHY_AFTER must be a number of seconds above 0, got 0'],
     [{ LABVIRT_RECONCILE: 'no' }, 'LABVIRT_RECONCILE must be on or off, got no'],
     [{ LABVIRT_QEMU_NICE: '20' }, 'LABVIRT_QEMU_NICE must be a whole number from 0 to 19, got 20'],
     [{ LABVIRT_QEMU_NICE: '-5' }, 'LABVIRT_QEMU_NICE must be a whole number from 0 to 19, got -5'],
@@ -55,6 +57,8 @@ describe('settings checked at start', () => {
     expect([readConfig({}).sampleIntervalMs, readConfig({ LABVIRT_SAMPLE_INTERVAL: '2' }).sampleIntervalMs, readConfig({ LABVIRT_SAMPLE_INTERVAL: 'off' }).sampleIntervalMs]).toEqual([5000, 2000, 0])
     expect(readConfig({ LABVIRT_MONITORING_URL: 'https://grafana.example.edu/d/abc?var-host=h1' }).monitoringUrl).toBe('https://grafana.example.edu/d/abc?var-host=h1')
     expect([readConfig({}).qemuNice, readConfig({ LABVIRT_QEMU_NICE: '0' }).qemuNice, readConfig({ LABVIRT_QEMU_NICE: '19' }).qemuNice]).toEqual([19, 0, 19])
+    expect([readConfig({}).probeIntervalMs, readConfig({ LABVIRT_PROBE_INTERVAL: '0.5' }).probeIntervalMs, readConfig({ LABVIRT_PROBE_INTERVAL: 'off' }).probeIntervalMs]).toEqual([5000, 500, undefined])
+    expect(readConfig({}).unhealthyAfterMs).toBe(60_000)
   })
 })
 

@@ -31,16 +31,20 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true })
 })
 
-async function seat(n: number, state: VmState) {
+const STARTED = new Date(T0 - 60_000).toISOString()
+
+/** A seat in `state`; a running one answers on its port (the probe task's record) unless `answers` is false. */
+async function seat(n: number, state: VmState, answers = true) {
   const id = `aula-${n}`
-  await store.vms.upsert(id, () => ({ id, kind: 'seat', lab: 'aula', seat: n, profile: 'p', state, host: 'h', failures: 0 }))
+  await store.vms.upsert(id, () => ({ id, kind: 'seat', lab: 'aula', seat: n, profile: 'p', state, host: 'h', failures: 0, startedAt: STARTED }))
+  await store.readiness.upsert(id, () => (state === 'running' ? { startedAt: STARTED, ready: answers, ...(answers ? { readySince: STARTED } : {}) } : null))
 }
 
 let ipCounter = 0
 const terminal = (name: string, extra: { seat?: number } = {}) =>
   createTerminal(store, SYSTEM, { name, description: '', ip: `10.0.0.${++ipCounter}`, lab: 'aula', params: {}, ...extra })
 
-const broker = async (name: string, now: number) => brokerSeat(store, (await store.terminals.get(name))!, (await store.labs.get('aula'))!, TIMEOUT, now)
+const broker = async (name: string, now: number) => brokerSeat(store, (await store.terminals.get(name))!, (await store.labs.get('aula'))!, { timeoutMs: TIMEOUT, probing: true }, now)
 const ask = async (name: string, now = T0) => (await broker(name, now)).seat
 const refusal = async (name: string, now = T0) => {
   const err = await broker(name, now).then(() => null, (e) => e)
@@ -117,6 +121,34 @@ describe('the seat broker', () => {
     for (const n of [1, 2, 3]) await seat(n, 'starting')
     await terminal('pc1')
     expect(await refusal('pc1')).toMatch(/No seat/)
+  })
+
+  it('gives only seats whose service answers: a running seat still booting is skipped, or said to be starting', async () => {
+    await seat(1, 'running', false)
+    await terminal('pc1')
+    expect(await ask('pc1')).toBe(2)
+    // Its sticky seat stops answering: the terminal moves on rather than wait on a hung guest.
+    await seat(2, 'running', false)
+    expect(await ask('pc1', T0 + 1000)).toBe(3)
+    await seat(3, 'running', false)
+    expect(await refusal('pc1', T0 + 2000)).toMatch(/are starting/)
+    await terminal('pinned', { seat: 1 })
+    expect(await refusal('pinned')).toMatch(/Seat \{seat\} of lab "\{lab\}" is starting/)
+    await seat(1, 'stopped')
+    expect(await refusal('pinned')).toMatch(/Seat \{seat\} of lab "\{lab\}" is not running yet/)
+  })
+
+  it('a record of an earlier start of the seat says nothing about this one', async () => {
+    await store.vms.upsert('aula-1', (cur) => ({ ...cur!, startedAt: new Date(T0).toISOString() }))
+    await terminal('pc1')
+    expect(await ask('pc1')).toBe(2)
+  })
+
+  it('with the probes off, a running seat is ready', async () => {
+    for (const n of [1, 2, 3]) await seat(n, 'running', false)
+    await terminal('pc1')
+    const choice = await brokerSeat(store, (await store.terminals.get('pc1'))!, (await store.labs.get('aula'))!, { timeoutMs: TIMEOUT, probing: false }, T0)
+    expect(choice.seat).toBe(1)
   })
 
   it('deleting a terminal frees its seat at once', async () => {
