@@ -57,6 +57,8 @@ export interface Config {
   diskReserveBytes: number
   /** The bearer token GET /metrics asks for (LABVIRT_METRICS_TOKEN); open when unset. */
   metricsToken?: string
+  /** The share of a lab's seats a move to a new version may have down at once (LABVIRT_RESTART_SHARE, `25%` or `0.25`). */
+  restartShare: number
 }
 
 /** A setting the server cannot start with: it says which and why, and the server exits. */
@@ -180,6 +182,15 @@ function bytes(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
   return Number(m[1]) * UNITS[m[2]!.toUpperCase()]!
 }
 
+function share(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const value = env[name]?.trim()
+  if (!value) return fallback
+  const m = /^(\d{1,3}(?:\.\d+)?)(%?)$/.exec(value)
+  const n = m ? Number(m[1]) / (m[2] ? 100 : 1) : NaN
+  if (!(n > 0 && n <= 1)) refuse(`${name} must be a share above 0 and at most 100%, like 25% or 0.25, got ${value}`)
+  return n
+}
+
 function onOff(env: NodeJS.ProcessEnv, name: string): boolean {
   const value = env[name]
   if (value && value !== 'on' && value !== 'off') refuse(`${name} must be on or off, got ${value}`)
@@ -218,5 +229,6 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env, kvmDevice = '/d
     uploadMaxBytes: bytes(env, 'LABVIRT_UPLOAD_MAX', 64 * 2 ** 30),
     diskReserveBytes: bytes(env, 'LABVIRT_DISK_RESERVE', 2 * 2 ** 30),
     metricsToken: env.LABVIRT_METRICS_TOKEN || undefined,
+    restartShare: share(env, 'LABVIRT_RESTART_SHARE', 0.25),
   }
 }

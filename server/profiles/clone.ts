@@ -1,7 +1,5 @@
 import { N_ } from '#schemas/msgid'
 import type * as v from 'valibot'
-import { rm } from 'node:fs/promises'
-import { join } from 'node:path'
 import type { ProfileClone } from '#schemas/jobs'
 import { imagesDir } from '../config'
 import type { Context } from '../context'
@@ -11,7 +9,7 @@ import { type Actor, recordEvent } from '../events'
 import { convertWithProgress, createLinked } from '../qemu/img'
 import { imageFile } from '../images/files'
 import { KIND as IMAGE, qemuImg, registerImageFile } from '../images/index'
-import { fileFor, noSpace, placeNew, spaceLeft, tempName } from '../images/place'
+import { fileFor, noSpace, spaceLeft, writeNewFile } from '../images/place'
 import { startJob } from '../jobs/index'
 
 const PROFILE = N_('profile')
@@ -47,22 +45,10 @@ export async function cloneProfile(ctx: Context, actor: Actor, id: string, input
   if (needed > left) throw noSpace(config, needed, left)
 
   return startJob(ctx, actor, `clone-${mode}`, name, async (run) => {
-    const tmp = tempName('convert', name)
-    await run.partial(tmp)
-    try {
-      if (mode === 'full') {
-        if ((await qemuImg(() => convertWithProgress(found.path, image.format, join(dir, tmp), run.progress, run.signal))) === 'cancelled') return 'cancelled'
-      } else {
-        await qemuImg(() => createLinked(found.path, image.format, join(dir, tmp)))
-      }
-      await placeNew(dir, tmp, file)
-    } finally {
-      await rm(join(dir, tmp), { force: true })
-    }
-    if (run.signal.aborted) {
-      await rm(join(dir, file), { force: true })
-      return 'cancelled'
-    }
+    const written = await writeNewFile(dir, run, file, (tmp) =>
+      mode === 'full' ? qemuImg(() => convertWithProgress(found.path, image.format, tmp, run.progress, run.signal)) : qemuImg(() => createLinked(found.path, image.format, tmp)),
+    )
+    if (written === 'cancelled') return 'cancelled'
     await registerImageFile(ctx, actor, name, `${mode === 'full' ? 'Copy' : 'Linked clone'} of ${image.id}`, file)
     const { id: _id, revision: _r, createdAt: _c, updatedAt: _u, ...fields } = source
     const disks = source.disks.map((d, i) => (i === diskAt ? { ...d, image: name } : d))

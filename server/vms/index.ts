@@ -141,9 +141,12 @@ export async function startMaintenance(ctx: Context, reconciler: Reconciler, act
 export async function stopMaintenance(ctx: Context, reconciler: Reconciler, actor: Actor, profileId: string) {
   const { store } = ctx
   await mustGet(store.profiles, N_('profile'), profileId)
-  if (!(await store.maintenance.get(profileId))) {
+  const m = await store.maintenance.get(profileId)
+  if (!m) {
     throw new ConflictError(N_('The {kind} "{id}" is not in maintenance'), { kind: msg(N_('profile')), id: profileId })
   }
+  // Its overlay holds the admin's work: ending it is a choice between keeping it and dropping it.
+  if (m.mode === 'overlay') throw new ConflictError(N_('Overlay maintenance ends with publish or discard'))
   // The reconciler powers the writable VM down (ACPI, then quit); seats wait for its image lock.
   await store.maintenance.remove(profileId).catch(unlessConflict)
   await recordEvent(store, actor, 'maintenance-stop', N_('profile'), profileId)
