@@ -14,7 +14,13 @@ import { maintenanceVm } from './names'
 const KIND = N_('VM')
 
 /** A VM as the API shows it: its messages in the reader's language, and who is on it. */
-export type VmView = Omit<VmStatus, 'error' | 'lastExit'> & VmConnectionView & { held: boolean; error?: string; lastExit?: { at: string; reason: string } }
+export type VmView = Omit<VmStatus, 'error' | 'lastExit'> & VmConnectionView & {
+  held: boolean
+  error?: string
+  lastExit?: { at: string; reason: string }
+  /** The version of its profile it should run (desired state): a seat whose `version` differs is behind. */
+  currentVersion?: number
+}
 
 const say = (lang: Language, m: VmMessage) => translate(lang, m.msgid, m.params as Params)
 
@@ -23,9 +29,10 @@ function notStarted(ctx: Context, d: { id: string; kind: VmStatus['kind']; lab?:
   return { id: d.id, kind: d.kind, lab: d.lab, seat: d.seat, profile: d.profile, version: d.version, state: 'stopped', host: ctx.config.hostId, failures: 0 }
 }
 
-function view({ revision, createdAt, updatedAt, ...v }: VmStatus & Partial<RecordMeta>, held: boolean, on: Connection | undefined, lang: Language): VmView {
+function view({ revision, createdAt, updatedAt, ...v }: VmStatus & Partial<RecordMeta>, held: boolean, on: Connection | undefined, lang: Language, currentVersion?: number): VmView {
   return {
     ...v,
+    currentVersion,
     // After the status: records written before connections had their own collection carry stale copies.
     connected: !!on,
     terminal: on?.terminal ?? on?.address,
@@ -46,16 +53,17 @@ export async function listVms(ctx: Context, reconciler: Reconciler, lang: Langua
   const on = new Map(connections.map((c) => [c.id, c]))
   const byId = new Map<string, VmStatus & Partial<RecordMeta>>(statuses.map((s) => [s.id, s]))
   for (const d of desired) if (!byId.has(d.id)) byId.set(d.id, notStarted(ctx, d))
-  return [...byId.values()].map((v) => view(v, held.has(v.id), on.get(v.id), lang)).sort((a, b) => a.id.localeCompare(b.id, 'en', { numeric: true }))
+  const current = new Map(desired.map((d) => [d.id, d.version]))
+  return [...byId.values()].map((v) => view(v, held.has(v.id), on.get(v.id), lang, current.get(v.id))).sort((a, b) => a.id.localeCompare(b.id, 'en', { numeric: true }))
 }
 
 /** One VM: its status record, its hold and its connection; desired state only when it has no status yet. */
 export async function getVm(ctx: Context, reconciler: Reconciler, id: string, lang: Language = DEFAULT_LANGUAGE) {
   const [status, hold, on] = await Promise.all([ctx.store.vms.get(id), ctx.store.holds.get(id), ctx.store.connections.get(id)])
-  const desired = status ? undefined : (await reconciler.desired()).vms.find((d) => d.id === id)
+  const desired = (await reconciler.desired()).vms.find((d) => d.id === id)
   const vm = status ?? (desired && notStarted(ctx, desired))
   if (!vm) throw new NotFoundError(KIND, id)
-  return view(vm, !!hold, on ?? undefined, lang)
+  return view(vm, !!hold, on ?? undefined, lang, desired?.version)
 }
 
 /**

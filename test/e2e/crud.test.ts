@@ -178,10 +178,10 @@ describe('labs, profiles and images pages', () => {
   it('starts maintenance after a 409 listing the running seats, by powering them down, and stops it', async () => {
     const page = await signedIn('/profiles')
     const row = page.locator(`tr[data-profile="${profile}"]`)
-    await row.getByRole('button', { name: 'Start maintenance' }).click()
+    await row.getByRole('button', { name: 'Exclusive maintenance' }).click()
     const blocked = page.locator('.maintenance-blocked')
     await expect.poll(() => blocked.locator('li').allInnerTexts()).toEqual([`${lab}-1`, `${lab}-2`])
-    await blocked.getByRole('button', { name: 'Power them down and start maintenance' }).click()
+    await blocked.getByRole('button', { name: 'Power them down and start exclusive maintenance' }).click()
     await expect.poll(() => row.innerText(), { timeout: 90_000 }).toContain('in maintenance')
     const vms = (await admin.get('/api/vms')).body as { id: string; kind: string; held: boolean }[]
     expect(vms.find((v) => v.id === `${profile}-maint`)?.kind).toBe('maintenance')

@@ -102,8 +102,8 @@ describe('profile versions', () => {
 
     // Seat 1 has a terminal on it (an admin console counts as one).
     const held = await openConsole(w.server.url, `${lab.id}-1`, { cookie: w.api.cookie })
-    expect(held.status).toBe(101)
-    await waitFor(`${lab.id}-1 connected`, 10_000, async () => (await listVms(w.api)).find((v) => v.id === `${lab.id}-1`)?.connected)
+    if (held.status !== 101) throw new Error(`console: ${held.status} ${JSON.stringify(held.body)}`)
+    await waitFor(`${lab.id}-1 connected`, 10_000, async () => ((await listVms(w.api)).find((v) => v.id === `${lab.id}-1`) as { connected?: boolean } | undefined)?.connected)
 
     const sampler = sampleDown(lab.id, 3)
     const pub = await w.api.post(`/api/profiles/${profile.id}/maintenance`, { action: 'publish', note: 'marker written', force: true })
@@ -121,13 +121,14 @@ describe('profile versions', () => {
 
     // The idle seats move to v2; the connected one stays on v1 with the same process.
     const moved = await seatsOn(lab.id, (s) => s[0]!.version === 1 && s[1]!.version === 2 && s[2]!.version === 2, 'seats 2 and 3 on v2, seat 1 on v1')
+    expect(moved.map((s) => (s as { currentVersion?: number }).currentVersion), 'seat 1 shows as behind').toEqual([2, 2, 2])
     expect(moved[0]!.pid).toBe(before[0]!.pid)
     expect(moved[1]!.pid).not.toBe(before[1]!.pid)
     await acrossPasses(w.server, 3, async () => {
       expect((await listVms(w.api)).find((v) => v.id === `${lab.id}-1`)?.pid).toBe(before[0]!.pid)
     })
 
-    held.ws.close()
+    held.ws!.close()
     const all = await seatsOn(lab.id, (s) => s.every((x) => x.version === 2), 'every seat on v2 once the terminal left')
     expect(all[0]!.pid).not.toBe(before[0]!.pid)
     const { max, samples } = await sampler.stop()
