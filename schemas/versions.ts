@@ -24,4 +24,6 @@ export interface ProfileVersions {
    */
   moveNow: boolean
   versions: Version[]
+  /** A version published to one seat first: only that seat runs it until `promote` or `rollback`. */
+  canary?: { seat: string; version: number }
 }

@@ -19,7 +19,7 @@ export const VmId = v.pipe(
   v.regex(/^[a-z](?:[a-z0-9-]{0,22}[a-z0-9])?(?:-(?:[1-9]\d{0,2}|maint))?$/, N_('Not a VM name')),
 )
 
-export const MAINTENANCE_ACTIONS = ['start', 'stop', 'publish', 'discard', 'rollback'] as const
+export const MAINTENANCE_ACTIONS = ['start', 'stop', 'publish', 'discard', 'rollback', 'promote'] as const
 export const MAINTENANCE_MODES = ['overlay', 'exclusive'] as const
 export const MaintenanceAction = v.strictObject({
   action: v.picklist(MAINTENANCE_ACTIONS),
@@ -34,6 +34,8 @@ export const MaintenanceAction = v.strictObject({
   lab: v.optional(Name),
   /** publish: what changed, for the event log and the versions list. */
   note: v.optional(v.pipe(v.string(), v.maxLength(500), v.regex(/^[^\u0000-\u0008\u000b-\u001f\u007f]*$/, N_('Control characters are not allowed'))), ''),
+  /** publish: the one seat (`<lab>-<n>`) that runs the new version until `promote`. */
+  canary: v.optional(v.pipe(v.string(), v.regex(/^[a-z](?:[a-z0-9-]{0,22}[a-z0-9])?-[1-9]\d{0,2}$/, N_('Not a seat name')))),
 })
 
 /** Maintenance of a profile, as stored under `maintenance:<profile>`. */

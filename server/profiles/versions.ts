@@ -9,7 +9,7 @@ import type { ProfileVersions, Version } from '#schemas/versions'
 import type { Profile } from '#schemas/profiles'
 import { imagesDir } from '../config'
 import type { Context } from '../context'
-import { ConflictError, DomainError, msg } from '../errors'
+import { ConflictError, DomainError, msg, ValidationError } from '../errors'
 import { guardRecord, mustGet, unlessConflict } from '../records'
 import { type Actor, recordEvent } from '../events'
 import type { Reconciler } from '../reconcile'
@@ -52,6 +52,7 @@ export async function listVersions(ctx: Context, id: string) {
     profile: id,
     currentVersion: vs.currentVersion,
     moveNow: vs.moveNow,
+    canary: vs.canary,
     versions: vs.versions.map((v) => ({ ...v, current: v.n === vs.currentVersion, seats: on(v.n) })).reverse(),
     maintenance: maintenance && { mode: maintenance.mode, base: maintenance.base, by: maintenance.by, state: maintenance.state ?? 'running' },
   }
@@ -125,7 +126,7 @@ async function powerDown(ctx: Context, reconciler: Reconciler, profileId: string
  * flattened read-only file (a job with progress); it becomes current. With `force`, idle seats
  * move to it at once, the others as their terminals leave; without, each at its next restart.
  */
-export async function publish(ctx: Context, reconciler: Reconciler, actor: Actor, profileId: string, opts: { note: string; force: boolean }) {
+export async function publish(ctx: Context, reconciler: Reconciler, actor: Actor, profileId: string, opts: { note: string; force: boolean; canary?: string }) {
   const { store, config } = ctx
   const profile = await mustGet(store.profiles, PROFILE, profileId)
   const m = await overlayMaintenance(ctx, profileId)
@@ -133,6 +134,9 @@ export async function publish(ctx: Context, reconciler: Reconciler, actor: Actor
     throw new ConflictError(N_('The maintenance of "{id}" is being published or discarded'), { id: profileId })
   }
   const vs = await versionsFor(ctx, profile)
+  if (opts.canary && !(await reconciler.desired()).vms.some((v) => v.id === opts.canary && v.kind === 'seat' && v.profile === profileId)) {
+    throw new ValidationError([{ field: 'canary', message: N_('No seat "{id}" runs this profile'), params: { id: opts.canary } }])
+  }
   const base = vs.versions.find((v) => v.n === m.base)
   if (!base) throw new ConflictError(N_('The file "{file}" of this version is missing'), { file: `v${m.base}` })
   const overlayPath = await fileOf(ctx, m.overlay)
@@ -161,12 +165,18 @@ export async function publish(ctx: Context, reconciler: Reconciler, actor: Actor
       const version: Version = { n, image: file, format: 'qcow2', createdAt: new Date().toISOString(), createdBy: actor.username, note: opts.note, parent: base.n }
       await store.versions.upsert(profileId, (cur) => {
         const now = cur ?? vs
-        return { currentVersion: n, moveNow: opts.force, versions: [...now.versions, version] }
+        const versions = [...now.versions, version]
+        // A canary: the other seats stay where they are; a new publish replaces an earlier canary.
+        if (opts.canary) return { currentVersion: now.currentVersion, moveNow: now.moveNow, versions, canary: { seat: opts.canary, version: n } }
+        return { currentVersion: n, moveNow: opts.force, versions }
       })
       done = true
       await store.maintenance.remove(profileId).catch(unlessConflict)
       await rm(overlayPath, { force: true })
-      await recordEvent(store, actor, 'publish', PROFILE, profileId, undefined, { msgid: N_('Published v{n}: {note}'), params: { n, note: opts.note } })
+      const message: { msgid: string; params: Record<string, string | number> } = opts.canary
+        ? { msgid: N_('Published v{n} to the canary {seat}: {note}'), params: { n, seat: opts.canary, note: opts.note } }
+        : { msgid: N_('Published v{n}: {note}'), params: { n, note: opts.note } }
+      await recordEvent(store, actor, 'publish', PROFILE, profileId, undefined, message)
       return 'done'
     } finally {
       // Not published (failed, cancelled): the admin's work goes on in the maintenance VM.
@@ -190,12 +200,22 @@ export async function discard(ctx: Context, reconciler: Reconciler, actor: Actor
   return { profile: profileId }
 }
 
-/** `rollback`: the version the current one was made from is current again; idle seats move to it at once. */
+/**
+ * `rollback`: with a canary, the canary goes back to the current version; without, the version
+ * the current one was made from is current again. Either way idle seats move at once.
+ */
 export async function rollback(ctx: Context, reconciler: Reconciler, actor: Actor, profileId: string) {
   const { store } = ctx
   const profile = await mustGet(store.profiles, PROFILE, profileId)
   const vs = await versionsFor(ctx, profile)
   const current = currentOf(vs)
+  if (vs.canary) {
+    const { canary: _, ...rest } = vs
+    await store.versions.upsert(profileId, (cur) => ({ ...rest, ...(cur && { versions: cur.versions }), currentVersion: current.n, moveNow: true }))
+    await recordEvent(store, actor, 'rollback', PROFILE, profileId, undefined, { msgid: N_('Withdrew the canary v{n} from {seat}'), params: { n: vs.canary.version, seat: vs.canary.seat } })
+    await reconciler.tick()
+    return { profile: profileId, currentVersion: current.n }
+  }
   const parent = vs.versions.find((v) => v.n === current.parent)
   if (!parent) throw new ConflictError(N_('v{n} has no earlier version to roll back to'), { n: current.n })
   await fileOf(ctx, parent.image)
@@ -203,4 +223,16 @@ export async function rollback(ctx: Context, reconciler: Reconciler, actor: Acto
   await recordEvent(store, actor, 'rollback', PROFILE, profileId, undefined, { msgid: N_('Rolled back from v{from} to v{to}'), params: { from: current.n, to: parent.n } })
   await reconciler.tick()
   return { profile: profileId, currentVersion: parent.n }
+}
+
+/** `promote`: the canary's version becomes current for every seat (at once with `force`, else at their next restart). */
+export async function promote(ctx: Context, reconciler: Reconciler, actor: Actor, profileId: string, opts: { force: boolean }) {
+  const { store } = ctx
+  const profile = await mustGet(store.profiles, PROFILE, profileId)
+  const { canary, ...vs } = await versionsFor(ctx, profile)
+  if (!canary) throw new ConflictError(N_('The {kind} "{id}" has no canary to promote'), { kind: msg(PROFILE), id: profileId })
+  await store.versions.upsert(profileId, (cur) => ({ versions: (cur ?? vs).versions, currentVersion: canary.version, moveNow: opts.force }))
+  await recordEvent(store, actor, 'promote', PROFILE, profileId, undefined, { msgid: N_('Promoted v{n} from the canary {seat} to every seat'), params: { n: canary.version, seat: canary.seat } })
+  await reconciler.tick()
+  return { profile: profileId, currentVersion: canary.version }
 }

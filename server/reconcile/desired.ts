@@ -124,7 +124,7 @@ export function desiredVms(model: Model, host: HostSettings): { vms: DesiredVm[]
   const diskPaths = (profile: Profile & { id: string }) => diskFiles(profile).map((f) => f.path)
   const hashOf = (argv: string[]) => createHash('sha256').update(JSON.stringify(argv)).digest('hex').slice(0, 16)
 
-  function make(id: string, kind: VmKind, profile: Stored<Profile>, lab: Stored<Lab> | undefined, mac: string | undefined, opts: { snapshot: boolean; cdrom?: string; boot?: 'c' | 'd'; seat?: number; version?: Version }) {
+  function make(id: string, kind: VmKind, profile: Stored<Profile>, lab: Stored<Lab> | undefined, mac: string | undefined, opts: { snapshot: boolean; cdrom?: string; boot?: 'c' | 'd'; seat?: number; version?: Version; moveNow?: boolean }) {
     // A profile stored before the extra arguments allowlist: its VMs wait for the admin to edit it.
     const refused = extraArgIssues(profile.extraArgs ?? [])
     if (refused.length) {
@@ -185,7 +185,7 @@ export function desiredVms(model: Model, host: HostSettings): { vms: DesiredVm[]
       images: disks.map((d) => d.path),
       network: lab && mac ? networkNeed(lab.network, mac) : undefined,
       restartPeriodHours: kind === 'seat' ? profile.restartPeriodHours : null,
-      ...(kind === 'seat' && vs && { hashByVersion: Object.fromEntries(vs.versions.map((v) => [v.n, hashOf(buildQemuArgs(specOf(disksOn(v))))])), moveNow: vs.moveNow }),
+      ...(kind === 'seat' && vs && { hashByVersion: Object.fromEntries(vs.versions.map((v) => [v.n, hashOf(buildQemuArgs(specOf(disksOn(v))))])), moveNow: opts.moveNow ?? vs.moveNow }),
     })
   }
 
@@ -216,8 +216,12 @@ export function desiredVms(model: Model, host: HostSettings): { vms: DesiredVm[]
     }
     const profile = profiles.get(id)!
     if (diskPaths(profile).some((p) => heldWritable.has(p))) continue
+    const vs = versions.get(profile.id)
     for (let n = 1; n <= lab.size; n++) {
-      make(seatVm(lab.id, n), 'seat', profile, lab, seatMac(lab, n), { snapshot: true, seat: n })
+      const id = seatVm(lab.id, n)
+      const canary = vs?.canary?.seat === id ? vs.versions.find((v) => v.n === vs.canary!.version) : undefined
+      // A canary is there to be tried: it moves as soon as no terminal is on it.
+      make(id, 'seat', profile, lab, seatMac(lab, n), { snapshot: true, seat: n, version: canary, moveNow: canary ? true : undefined })
     }
   }
 

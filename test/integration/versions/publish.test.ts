@@ -174,4 +174,32 @@ describe('profile versions', () => {
     // Nothing left to publish.
     expect((await w.api.post(`/api/profiles/${profile.id}/maintenance`, { action: 'publish' })).status).toBe(409)
   })
+
+  it('a canary runs the new version alone until promoted; a bad canary is refused', async () => {
+    const { lab, profile } = await makeLab(w.api, 3, 'pc')
+    const before = await seatsOn(lab.id, (s) => s.length === 3, '3 seats')
+    expect((await w.api.post(`/api/profiles/${profile.id}/maintenance`, { action: 'start' })).status).toBe(200)
+    await maintRunning(profile.id)
+    await writeMarker(profile.id)
+    const bad = await w.api.post(`/api/profiles/${profile.id}/maintenance`, { action: 'publish', canary: 'nosuchlab-1' })
+    expect(bad.status).toBe(400)
+    expect(bad.body.fields.map((f: { field: string }) => f.field)).toEqual(['canary'])
+
+    const pub = await w.api.post(`/api/profiles/${profile.id}/maintenance`, { action: 'publish', note: 'try it', canary: `${lab.id}-2` })
+    expect(pub.status, JSON.stringify(pub.body)).toBe(202)
+    await jobDone(pub.body.job.id)
+    await seatsOn(lab.id, (s) => s.map((x) => x.version).join() === '1,2,1', 'only seat 2 on v2')
+    await acrossPasses(w.server, 3, async () => {
+      const seats = seatsOf(await listVms(w.api), lab.id)
+      expect(seats.map((s) => s.version)).toEqual([1, 2, 1])
+      expect([seats[0]!.pid, seats[2]!.pid]).toEqual([before[0]!.pid, before[2]!.pid])
+    })
+    expect((await w.api.get(`/api/profiles/${profile.id}/versions`)).body).toMatchObject({ currentVersion: 1, canary: { seat: `${lab.id}-2`, version: 2 } })
+
+    const promoted = await w.api.post(`/api/profiles/${profile.id}/maintenance`, { action: 'promote', force: true })
+    expect(promoted.status, JSON.stringify(promoted.body)).toBe(200)
+    await seatsOn(lab.id, (s) => s.every((x) => x.version === 2), 'every seat on v2 after promote')
+    expect((await w.api.get(`/api/profiles/${profile.id}/versions`)).body.canary).toBeUndefined()
+    expect((await w.api.post(`/api/profiles/${profile.id}/maintenance`, { action: 'promote' })).status).toBe(409)
+  })
 })

@@ -81,6 +81,11 @@ describe('desiredVms', () => {
     expect(vms.find((x) => x.id === 'b-1')).toMatchObject({ version: 1, images: ['/srv/labvirt/images/data.qcow2'] })
   })
 
+  it('runs a canary seat alone on its version, moving it at once', () => {
+    const vms = desiredVms(model({ versions: [{ ...versions(2)[0]!, canary: { seat: 'a-2', version: 3 } }] }), host).vms
+    expect(vms.filter((x) => x.lab === 'a').map((x) => [x.id, x.version, x.moveNow])).toEqual([['a-1', 2, false], ['a-2', 3, true]])
+  })
+
   it('runs overlay maintenance on its overlay, writable, while the seats keep running on the version', () => {
     const { vms } = desiredVms(model({ versions: versions(2), maintenance: [{ profile: 'win10', mode: 'overlay', overlay: 'win10.maint-1.qcow2', base: 2, by: 'admin', state: 'running' }] }), host)
     expect(vms.map((x) => x.id)).toEqual(['win10-maint', 'a-1', 'a-2', 'b-1'])

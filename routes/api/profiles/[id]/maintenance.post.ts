@@ -3,7 +3,7 @@ import { MaintenanceAction } from '#schemas/vms'
 import { useContext } from '#server/context'
 import { useReconciler } from '#server/reconcile/index'
 import { startMaintenance, stopMaintenance } from '#server/vms/index'
-import { discard, publish, rollback, startOverlay } from '#server/profiles/versions'
+import { discard, promote, publish, rollback, startOverlay } from '#server/profiles/versions'
 import { readBody, readId } from '#server/http/input'
 import { actorOf } from '#server/http/session'
 
@@ -26,5 +26,7 @@ export default defineEventHandler(async (event) => {
       return discard(ctx, reconciler, actor, id)
     case 'rollback':
       return rollback(ctx, reconciler, actor, id)
+    case 'promote':
+      return promote(ctx, reconciler, actor, id, body)
   }
 })
