@@ -28,7 +28,7 @@ export default defineNitroConfig({
   imports: false,
   errorHandler: '~/server/http/error-handler',
   experimental: { tasks: true, websocket: true },
-  scheduledTasks: { '17 * * * *': ['store:sweep'], '* * * * *': ['host:checks'] },
+  scheduledTasks: { '17 * * * *': ['store:sweep'], '* * * * *': ['host:checks'], '*/10 * * * *': ['versions:clean'] },
   virtual: {
     '#labvirt-catalogs': () => `export default ${JSON.stringify(catalogs())}`,
   },

@@ -10,6 +10,8 @@ export interface Version {
   note: string
   /** The version it was made from; none for v1. */
   parent?: number
+  /** Since when nothing uses it (clean-up deletes it LABVIRT_VERSION_GRACE later). */
+  unusedSince?: string
 }
 
 /**

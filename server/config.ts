@@ -59,6 +59,8 @@ export interface Config {
   metricsToken?: string
   /** The share of a lab's seats a move to a new version may have down at once (LABVIRT_RESTART_SHARE, `25%` or `0.25`). */
   restartShare: number
+  /** How long a version nothing uses is kept before the clean-up deletes it (LABVIRT_VERSION_GRACE, seconds). */
+  versionGraceMs: number
 }
 
 /** A setting the server cannot start with: it says which and why, and the server exits. */
@@ -230,5 +232,6 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env, kvmDevice = '/d
     diskReserveBytes: bytes(env, 'LABVIRT_DISK_RESERVE', 2 * 2 ** 30),
     metricsToken: env.LABVIRT_METRICS_TOKEN || undefined,
     restartShare: share(env, 'LABVIRT_RESTART_SHARE', 0.25),
+    versionGraceMs: seconds(env, 'LABVIRT_VERSION_GRACE', 24 * 3600) * 1000,
   }
 }

@@ -23,3 +23,34 @@ export const currentOf = (vs: ProfileVersions) => vs.versions.find((v) => v.n ==
 
 /** The file the version `n` of a profile would be written to. */
 export const versionFile = (profile: string, n: number) => `${profile}.v${n}.qcow2`
+
+/**
+ * The versions nothing needs any more: not the current one nor the one before it, not a
+ * canary's, and none of `inUse` (run by a VM, under a maintenance overlay, backing a file).
+ */
+export function unusedVersions(vs: ProfileVersions, inUse: ReadonlySet<number>): number[] {
+  const current = currentOf(vs)
+  const keep = new Set([current.n, current.parent, vs.canary?.version, ...inUse])
+  return vs.versions.filter((v) => !keep.has(v.n)).map((v) => v.n)
+}
+
+/**
+ * The clean-up's next state of a profile's versions at `now`: unused versions get `unusedSince`
+ * (a used one loses it), and those unused for `graceMs`, except files that are image records
+ * (`kept`: the admin's images, deleted from the images page), are dropped and returned.
+ */
+export function sweepVersions(vs: ProfileVersions, inUse: ReadonlySet<number>, kept: ReadonlySet<string>, now: number, graceMs: number): { next: ProfileVersions; dropped: Version[] } {
+  const unused = new Set(unusedVersions(vs, inUse))
+  const dropped: Version[] = []
+  const versions: Version[] = []
+  for (const { unusedSince, ...v } of vs.versions) {
+    if (!unused.has(v.n)) {
+      versions.push(v)
+      continue
+    }
+    const since = unusedSince ?? new Date(now).toISOString()
+    if (now - Date.parse(since) >= graceMs && !kept.has(v.image)) dropped.push({ ...v, unusedSince: since })
+    else versions.push({ ...v, unusedSince: since })
+  }
+  return { next: { ...vs, versions }, dropped }
+}

@@ -1,7 +1,7 @@
 import { N_ } from '#schemas/msgid'
 import { randomBytes } from 'node:crypto'
-import { chmod, rm } from 'node:fs/promises'
-import { join } from 'node:path'
+import { chmod, realpath, rm } from 'node:fs/promises'
+import { basename, dirname, join, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Stored } from '#storage'
 import type { Maintenance } from '#schemas/vms'
@@ -11,7 +11,7 @@ import { imagesDir } from '../config'
 import type { Context } from '../context'
 import { ConflictError, DomainError, msg, ValidationError } from '../errors'
 import { guardRecord, mustGet, unlessConflict } from '../records'
-import { type Actor, recordEvent } from '../events'
+import { type Actor, recordEvent, SYSTEM } from '../events'
 import type { Reconciler } from '../reconcile'
 import { convertWithProgress, createLinked, imageInfo } from '../qemu/img'
 import { imageFile } from '../images/files'
@@ -19,7 +19,7 @@ import { qemuImg } from '../images/index'
 import { noSpace, spaceLeft, writeNewFile } from '../images/place'
 import { startJob } from '../jobs/index'
 import { maintenanceVm } from '../vms/names'
-import { currentOf, versionFile, versionsOf } from './version-model'
+import { currentOf, sweepVersions, versionFile, versionsOf } from './version-model'
 
 const PROFILE = N_('profile')
 // An overlay starts as a qcow2 header and tables: this much room is asked for it.
@@ -235,4 +235,48 @@ export async function promote(ctx: Context, reconciler: Reconciler, actor: Actor
   await recordEvent(store, actor, 'promote', PROFILE, profileId, undefined, { msgid: N_('Promoted v{n} from the canary {seat} to every seat'), params: { n: canary.version, seat: canary.seat } })
   await reconciler.tick()
   return { profile: profileId, currentVersion: canary.version }
+}
+
+/**
+ * The clean-up (a scheduled task): a version that no VM runs, no overlay or file is backed by,
+ * and that is neither current, the one before it nor a canary's, is deleted once it has been
+ * unused for LABVIRT_VERSION_GRACE. Returns the files deleted.
+ */
+export async function cleanVersions(ctx: Context, now = Date.now()): Promise<string[]> {
+  const { store, config } = ctx
+  const dir = imagesDir(config)
+  const [records, vms, maintenance, images] = await Promise.all([store.versions.list(), store.vms.list(), store.maintenance.list(), store.images.list()])
+  // The files other qcow2 files read through (linked clones, overlays): never deleted under them.
+  // Backing paths are written as real paths (server/images/files.ts).
+  const root = await realpath(dir).catch(() => dir)
+  const backing = new Set<string>()
+  for (const file of [...images.filter((i) => i.format === 'qcow2').map((i) => i.file), ...maintenance.flatMap((m) => (m.overlay ? [m.overlay] : []))]) {
+    const found = await imageFile(dir, file)
+    if ('problem' in found) continue
+    const info = await imageInfo(found.path).catch(() => undefined)
+    const full = info?.fullBackingFile ?? info?.backingFile
+    if (full && [dir, root].includes(dirname(resolve(dir, full)))) backing.add(basename(full))
+  }
+  const kept = new Set(images.map((i) => i.file))
+  const deleted: string[] = []
+  for (const record of records) {
+    let dropped: Version[] = []
+    await store.versions.upsert(record.id, (cur) => {
+      if (!cur) return undefined
+      const inUse = new Set([
+        ...vms.filter((v) => v.profile === cur.id && v.version !== undefined && v.pid).map((v) => v.version!),
+        ...maintenance.filter((m) => m.profile === cur.id && m.base !== undefined).map((m) => m.base!),
+        ...cur.versions.filter((v) => backing.has(v.image)).map((v) => v.n),
+      ])
+      const swept = sweepVersions(cur, inUse, kept, now, config.versionGraceMs)
+      dropped = swept.dropped
+      return JSON.stringify(swept.next.versions) === JSON.stringify(cur.versions) ? undefined : swept.next
+    })
+    for (const v of dropped) {
+      await rm(join(dir, v.image), { force: true })
+      deleted.push(v.image)
+      await recordEvent(store, SYSTEM, 'delete', N_('version'), `${record.id}.v${v.n}`, undefined, { msgid: N_('Deleted v{n} of {profile}, unused since {since}'), params: { n: v.n, profile: record.id, since: v.unusedSince! } })
+    }
+  }
+  return deleted
 }
