@@ -141,6 +141,14 @@ describe('profile versions', () => {
     const events = (await w.api.get('/api/events?limit=50')).body as any[]
     expect(events.find((e) => e.action === 'publish' && e.id === profile.id)).toMatchObject({ actor: 'admin', message: expect.stringContaining('marker written') })
 
+    // A clone is of what the seats run now: v2.
+    const clone = await w.api.post(`/api/profiles/${profile.id}/clone`, { name: `${profile.id.slice(0, 18)}-c`, mode: 'linked' })
+    expect(clone.status, JSON.stringify(clone.body)).toBe(202)
+    await jobDone(clone.body.job.id)
+    const cloneImage = (await w.api.get(`/api/images/${profile.id.slice(0, 18)}-c`)).body
+    const cloneInfo = JSON.parse((await execa('qemu-img', ['info', '-U', '--output=json', join(w.imagesDir, cloneImage.file)])).stdout)
+    expect(cloneInfo['full-backing-filename']).toMatch(new RegExp(`/${profile.id}\\.v2\\.qcow2$`))
+
     // Rollback: v1 is current again and the seats go back to it.
     const rb = await w.api.post(`/api/profiles/${profile.id}/maintenance`, { action: 'rollback' })
     expect(rb.status, JSON.stringify(rb.body)).toBe(200)
