@@ -117,7 +117,7 @@ export async function vmAction(ctx: Context, reconciler: Reconciler, actor: Acto
 
 /**
  * Maintenance in exclusive mode (the seed's administrative profile): the profile runs writable on
- * its base image as `<profile>-maint`. Seats using its images are in the way (QEMU's image lock):
+ * its base image (v1) as `<profile>-maint`. Seats using its images are in the way (QEMU's image lock):
  * refused with 409 naming them, or, with `force`, powered down first and kept down until it ends.
  */
 export async function startMaintenance(ctx: Context, reconciler: Reconciler, actor: Actor, profileId: string, opts: { force: boolean; lab?: string }) {
@@ -126,6 +126,11 @@ export async function startMaintenance(ctx: Context, reconciler: Reconciler, act
   if (opts.lab) await mustGet(store.labs, N_('lab'), opts.lab)
   if (await store.manual.get(maintenanceVm(profile.id))) {
     throw new ConflictError(N_('The maintenance VM "{id}" would have the name of a one-off VM'), { id: maintenanceVm(profile.id) })
+  }
+  // A published version is never written again: only overlay maintenance changes it.
+  const versions = await store.versions.get(profile.id)
+  if (versions && versions.currentVersion > 1) {
+    throw new ConflictError(N_('v{n} is published and read-only: use overlay maintenance'), { n: versions.currentVersion })
   }
   const maintenance: Maintenance = { profile: profile.id, mode: 'exclusive', lab: opts.lab, by: actor.username }
   // Which running seats would have to go: those desired now but not once maintenance is on.

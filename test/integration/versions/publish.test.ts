@@ -141,6 +141,11 @@ describe('profile versions', () => {
     const events = (await w.api.get('/api/events?limit=50')).body as any[]
     expect(events.find((e) => e.action === 'publish' && e.id === profile.id)).toMatchObject({ actor: 'admin', message: expect.stringContaining('marker written') })
 
+    // v2 is never written again: exclusive maintenance would write to it.
+    const exclusive = await w.api.post(`/api/profiles/${profile.id}/maintenance`, { action: 'start', mode: 'exclusive', force: true })
+    expect(exclusive.status).toBe(409)
+    expect(exclusive.body.message).toContain('read-only')
+
     // A clone is of what the seats run now: v2.
     const clone = await w.api.post(`/api/profiles/${profile.id}/clone`, { name: `${profile.id.slice(0, 18)}-c`, mode: 'linked' })
     expect(clone.status, JSON.stringify(clone.body)).toBe(202)

@@ -37,6 +37,10 @@ describe('settings checked at start', () => {
     [{ LABVIRT_QEMU_NICE: '-5' }, 'LABVIRT_QEMU_NICE must be a whole number from 0 to 19, got -5'],
     [{ LABVIRT_UPLOAD_MAX: 'lots' }, 'LABVIRT_UPLOAD_MAX must be a size like 64G, 512M or a number of bytes, got lots'],
     [{ LABVIRT_DISK_RESERVE: '-1G' }, 'LABVIRT_DISK_RESERVE must be a size like 64G, 512M or a number of bytes, got -1G'],
+    [{ LABVIRT_RESTART_SHARE: '0' }, 'LABVIRT_RESTART_SHARE must be a share above 0 and at most 100%, like 25% or 0.25, got 0'],
+    [{ LABVIRT_RESTART_SHARE: '150%' }, 'LABVIRT_RESTART_SHARE must be a share above 0 and at most 100%, like 25% or 0.25, got 150%'],
+    [{ LABVIRT_RESTART_SHARE: 'half' }, 'LABVIRT_RESTART_SHARE must be a share above 0 and at most 100%, like 25% or 0.25, got half'],
+    [{ LABVIRT_VERSION_GRACE: '0' }, 'LABVIRT_VERSION_GRACE must be a number of seconds above 0, got 0'],
   ])('refuses %o', (env, message) => {
     expect(() => readConfig(env)).toThrow(ConfigError)
     expect(() => readConfig(env)).toThrow(message)
@@ -48,6 +52,8 @@ describe('settings checked at start', () => {
     expect(readConfig({ LABVIRT_RECONCILE: 'on' }).reconcile).toBe(true)
     expect([readConfig({}).uploadMaxBytes, readConfig({ LABVIRT_UPLOAD_MAX: '512M' }).uploadMaxBytes, readConfig({ LABVIRT_DISK_RESERVE: '1000' }).diskReserveBytes]).toEqual([64 * 2 ** 30, 512 * 2 ** 20, 1000])
     expect([readConfig({}).qemuNice, readConfig({ LABVIRT_QEMU_NICE: '0' }).qemuNice, readConfig({ LABVIRT_QEMU_NICE: '19' }).qemuNice]).toEqual([5, 0, 19])
+    expect(['', '50%', '0.1', '100%'].map((x) => readConfig({ LABVIRT_RESTART_SHARE: x }).restartShare)).toEqual([0.25, 0.5, 0.1, 1])
+    expect([readConfig({}).versionGraceMs, readConfig({ LABVIRT_VERSION_GRACE: '60' }).versionGraceMs]).toEqual([86_400_000, 60_000])
   })
 })
 
