@@ -211,11 +211,18 @@ describe('labs, profiles and images pages', () => {
   it('shows a viewer these pages without any write control', async () => {
     const other = await create(admin, 'images', bodies.image())
     const page = await signedIn('/images', VIEWER)
+    // Disclosure buttons (aria-expanded: a profile's versions) only show more; nothing else.
+    const check = () => page.locator('main button:not([aria-expanded]), main input, main select, main textarea').count()
     for (const [link, row] of [['Images', `tr[data-image="${other.id}"]`], ['Profiles', `tr[data-profile="${profile}"]`], ['Labs', `tr[data-lab="${lab}"]`]] as const) {
       await nav(page, link)
       await page.locator(row).waitFor()
-      expect(await page.locator('main button, main input, main select, main textarea').count()).toBe(0)
+      expect(await check()).toBe(0)
     }
+    // A profile's versions, opened: no maintenance control, no rollback.
+    await nav(page, 'Profiles')
+    await page.locator(`tr[data-profile="${profile}"]`).getByRole('button', { name: `Versions of ${profile}` }).click()
+    await page.locator(`[data-versions="${profile}"] tr[data-version="1"]`).waitFor()
+    expect(await check()).toBe(0)
     await page.close()
   })
 })
