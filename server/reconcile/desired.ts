@@ -53,8 +53,11 @@ export interface DesiredVm {
   /** The tap or bridge that must be in place before QEMU is worth starting. */
   network?: NetworkNeed
   restartPeriodHours: number | null
-  /** A seat's hash on each version of its profile: tells a seat that is only behind from a changed one. */
-  hashByVersion?: Record<number, string>
+  /**
+   * A seat's hash on version `n` of its profile: tells a seat that is only behind from a changed
+   * one. Computed when asked (a pass asks only for seats running another version), then kept.
+   */
+  hashOn?: (n: number) => string | undefined
   /** A seat behind its profile's current version restarts onto it once idle (else at its next restart). */
   moveNow?: boolean
 }
@@ -66,6 +69,17 @@ export interface DesiredProblem {
   params: Params
   /** Set when the problem is a VM's (not a lab's): what its status shows although it never ran. */
   vm?: Pick<DesiredVm, 'kind' | 'lab' | 'seat' | 'profile'>
+}
+
+function hashesOn(versions: Version[], hash: (v: Version) => string) {
+  const known = new Map<number, string | undefined>()
+  return (n: number) => {
+    if (!known.has(n)) {
+      const v = versions.find((x) => x.n === n)
+      known.set(n, v && hash(v))
+    }
+    return known.get(n)
+  }
 }
 
 // A stable UUID per VM name (the guest sees the same machine across restarts: Windows cares).
@@ -185,7 +199,7 @@ export function desiredVms(model: Model, host: HostSettings): { vms: DesiredVm[]
       images: disks.map((d) => d.path),
       network: lab && mac ? networkNeed(lab.network, mac) : undefined,
       restartPeriodHours: kind === 'seat' ? profile.restartPeriodHours : null,
-      ...(kind === 'seat' && vs && { hashByVersion: Object.fromEntries(vs.versions.map((v) => [v.n, hashOf(buildQemuArgs(specOf(disksOn(v))))])), moveNow: opts.moveNow ?? vs.moveNow }),
+      ...(kind === 'seat' && vs && { hashOn: hashesOn(vs.versions, (v) => hashOf(buildQemuArgs(specOf(disksOn(v))))), moveNow: opts.moveNow ?? vs.moveNow }),
     })
   }
 

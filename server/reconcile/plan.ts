@@ -83,7 +83,7 @@ export function plan(input: PlanInput): Action[] {
     // A writable VM (maintenance, manual) is someone's work in progress: only seats restart to converge.
     const changed = vm.kind === 'seat' && mem?.hash !== undefined && mem.hash !== vm.hash
     // Behind: it runs an older version of the profile and nothing else differs.
-    const behind = changed && mem.version !== undefined && mem.version !== vm.version && vm.hashByVersion?.[mem.version] === mem.hash
+    const behind = changed && mem.version !== undefined && mem.version !== vm.version && vm.hashOn?.(mem.version) === mem.hash
     const started = mem?.startedAt ? Date.parse(mem.startedAt) : undefined
     const expired = vm.restartPeriodHours !== null && started !== undefined && input.now - started >= vm.restartPeriodHours * 3600_000
     // A seat only behind waits for its next restart, unless the version asks seats to move now.

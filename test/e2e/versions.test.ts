@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type ApiClient, adminClient } from '../helpers/client'
 import { screenshot, startBrowser, type TestBrowser } from '../helpers/browser'
 import { startServer, type TestServer } from '../helpers/server'
+import { openConsole } from '../helpers/rfb'
 import { makeLab, seatsOf, type Vm, waitFor } from '../integration/vms/vm-helpers'
 
 // Issue 11 in the browser: overlay maintenance started, published with a note from the profiles
@@ -36,13 +37,27 @@ describe('profile versions in the console', () => {
     await waitFor(`${profile.id}-maint running`, 30_000, async () => (await admin.get<Vm[]>('/api/vms')).body.find((v) => v.id === `${profile.id}-maint`)?.state === 'running')
     expect((await seats(lab.id)).every((s) => s.state === 'running'), 'the seats kept running').toBe(true)
 
+    // A terminal on seat 1 (an admin console counts as one): it stays on v1 until it leaves.
+    const held = await openConsole(server.url, `${lab.id}-1`, { cookie: admin.cookie })
+    if (held.status !== 101) throw new Error(`console: ${held.status}`)
+    await waitFor(`${lab.id}-1 connected`, 10_000, async () => ((await seats(lab.id))[0] as { connected?: boolean }).connected)
+
     await panel.getByLabel('What changed').fill('browser installed')
     await panel.getByRole('button', { name: 'Publish' }).click()
     await expect.poll(() => panel.locator('tr[data-version="2"]').innerText(), { timeout: 60_000 }).toContain('browser installed')
     expect(await panel.locator('tr[data-version="2"]').innerText()).toContain('current')
-    // The live store shows who runs which version: both seats on v2 once they moved.
-    await expect.poll(() => panel.locator('tr[data-version="2"]').innerText(), { timeout: 60_000 }).toContain(`${lab.id}-1, ${lab.id}-2`)
+    // The live store shows who runs which version.
+    await expect.poll(() => panel.locator('tr[data-version="2"]').innerText(), { timeout: 60_000 }).toContain(`${lab.id}-2`)
+    expect(await panel.locator('tr[data-version="1"]').innerText()).toContain(`${lab.id}-1`)
     await screenshot(page, 'profile-versions-en')
+    // The dashboard marks the seat that is behind.
+    const dash = await browser.signedIn(server.url, '/')
+    await expect.poll(() => dash.locator(`[data-vm="${lab.id}-1"] [data-behind]`).innerText(), { timeout: 30_000 }).toContain('v2 is current')
+    expect(await dash.locator(`[data-vm="${lab.id}-2"] [data-behind]`).count()).toBe(0)
+    held.ws!.close()
+    await expect.poll(() => dash.locator(`[data-vm="${lab.id}-1"] [data-behind]`).count(), { timeout: 60_000 }).toBe(0)
+    await dash.close()
+    await expect.poll(() => panel.locator('tr[data-version="2"]').innerText(), { timeout: 60_000 }).toContain(`${lab.id}-1, ${lab.id}-2`)
     expect(await row.innerText()).toContain('v2')
 
     await panel.getByRole('button', { name: 'Roll back' }).click()

@@ -76,8 +76,9 @@ describe('desiredVms', () => {
     expect(a1).toMatchObject({ version: 3, moveNow: true, images: ['/srv/labvirt/images/win10.v3.qcow2'] })
     expect(a1.argv.join(' ')).toContain('file=/srv/labvirt/images/win10.v3.qcow2,format=qcow2,snapshot=on')
     const onV1 = desiredVms(model(), host).vms.find((x) => x.id === 'a-1')!
-    expect(a1.hashByVersion).toMatchObject({ 1: onV1.hash, 3: a1.hash })
-    expect(new Set(Object.values(a1.hashByVersion!)).size).toBe(3)
+    expect([1, 3].map((n) => a1.hashOn!(n))).toEqual([onV1.hash, a1.hash])
+    expect(new Set([1, 2, 3].map((n) => a1.hashOn!(n))).size).toBe(3)
+    expect(a1.hashOn!(9), 'no such version').toBeUndefined()
     expect(vms.find((x) => x.id === 'b-1')).toMatchObject({ version: 1, images: ['/srv/labvirt/images/data.qcow2'] })
   })
 

@@ -60,7 +60,7 @@ describe('plan', () => {
 
 describe('plan: seats moving to a new version', () => {
   // Lab `a` on v2; seats started on v1 (hash h1), whose argv differs only by the version's file.
-  const seat = (n: number, over: Partial<DesiredVm> = {}) => vm(`a-${n}`, { lab: 'a', seat: n, version: 2, hash: 'h2', hashByVersion: { 1: 'h1', 2: 'h2' }, moveNow: true, ...over })
+  const seat = (n: number, over: Partial<DesiredVm> = {}) => vm(`a-${n}`, { lab: 'a', seat: n, version: 2, hash: 'h2', hashOn: (n) => `h${n}`, moveNow: true, ...over })
   const lab = (size: number, over: Partial<DesiredVm> = {}) => Array.from({ length: size }, (_, i) => seat(i + 1, over))
   const onV1 = (ids: string[], m: Partial<VmMemory> = {}) => new Map(ids.map((id) => [id, { failures: 0, hash: 'h1', version: 1, startedAt: hoursAgo(1), ...m }]))
   const up = (ids: string[]) => ids.map((id, i) => running(id, false, 100 + i))
