@@ -26,6 +26,8 @@ export interface ProfileVersions {
    */
   moveNow: boolean
   versions: Version[]
+  /** The highest number ever given (a deleted version's number is never reused). */
+  lastVersion?: number
   /** A version published to one seat first: only that seat runs it until `promote` or `rollback`. */
   canary?: { seat: string; version: number }
 }

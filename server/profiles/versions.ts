@@ -102,8 +102,12 @@ async function publishing(ctx: Context, profileId: string) {
   return jobs.some((j) => j.kind === 'publish' && j.target === profileId && (j.state === 'queued' || j.state === 'running'))
 }
 
-async function setState(ctx: Context, profileId: string, state: NonNullable<Maintenance['state']>) {
-  await guardRecord(N_('maintenance'), profileId, () => ctx.store.maintenance.update(profileId, undefined, (cur) => ({ ...cur, state })))
+/** Moves maintenance to `state`, refused (409) when another request changed it since it read `from`. */
+async function setState(ctx: Context, profileId: string, state: NonNullable<Maintenance['state']>, from?: Maintenance['state']) {
+  await guardRecord(N_('maintenance'), profileId, () => ctx.store.maintenance.update(profileId, undefined, (cur) => {
+    if (from !== undefined && (cur.state ?? 'running') !== from) throw new ConflictError(N_('The maintenance of "{id}" is being published or discarded'), { id: profileId })
+    return { ...cur, state }
+  }))
 }
 
 /**
@@ -141,7 +145,8 @@ export async function publish(ctx: Context, reconciler: Reconciler, actor: Actor
   if (!base) throw new ConflictError(N_('The file "{file}" of this version is missing'), { file: `v${m.base}` })
   const overlayPath = await fileOf(ctx, m.overlay)
   const basePath = await fileOf(ctx, base.image)
-  const n = Math.max(...vs.versions.map((v) => v.n)) + 1
+  // Never a number used before, even by a version the clean-up deleted.
+  const n = Math.max(vs.lastVersion ?? 0, ...vs.versions.map((v) => v.n)) + 1
   const file = versionFile(profileId, n)
   const taken = await imageFile(imagesDir(config), file)
   if (!('problem' in taken) || taken.problem !== 'missing') throw new ConflictError(N_('The file "{file}" already exists in the images directory'), { file })
@@ -151,9 +156,10 @@ export async function publish(ctx: Context, reconciler: Reconciler, actor: Actor
   const left = await spaceLeft(config)
   if (needed > left) throw noSpace(config, needed, left)
 
-  await setState(ctx, profileId, 'publishing')
+  await setState(ctx, profileId, 'publishing', m.state ?? 'running')
   await recordEvent(store, actor, 'publish-start', PROFILE, profileId, undefined, { msgid: N_('Publishing v{n}: {note}'), params: { n, note: opts.note } })
   return startJob(ctx, actor, 'publish', profileId, async (run) => {
+    let placed = false
     let done = false
     try {
       await powerDown(ctx, reconciler, profileId)
@@ -162,13 +168,14 @@ export async function publish(ctx: Context, reconciler: Reconciler, actor: Actor
         await chmod(tmp, VERSION_MODE)
       })
       if (written === 'cancelled') return 'cancelled'
+      placed = true
       const version: Version = { n, image: file, format: 'qcow2', createdAt: new Date().toISOString(), createdBy: actor.username, note: opts.note, parent: base.n }
       await store.versions.upsert(profileId, (cur) => {
         const now = cur ?? vs
         const versions = [...now.versions, version]
         // A canary: the other seats stay where they are; a new publish replaces an earlier canary.
-        if (opts.canary) return { currentVersion: now.currentVersion, moveNow: now.moveNow, versions, canary: { seat: opts.canary, version: n } }
-        return { currentVersion: n, moveNow: opts.force, versions }
+        if (opts.canary) return { currentVersion: now.currentVersion, moveNow: now.moveNow, versions, lastVersion: n, canary: { seat: opts.canary, version: n } }
+        return { currentVersion: n, moveNow: opts.force, versions, lastVersion: n }
       })
       done = true
       await store.maintenance.remove(profileId).catch(unlessConflict)
@@ -179,8 +186,11 @@ export async function publish(ctx: Context, reconciler: Reconciler, actor: Actor
       await recordEvent(store, actor, 'publish', PROFILE, profileId, undefined, message)
       return 'done'
     } finally {
-      // Not published (failed, cancelled): the admin's work goes on in the maintenance VM.
-      if (!done) await setState(ctx, profileId, 'running').catch(() => {})
+      // Not published (failed, cancelled): no half-made version; the admin's work goes on in the maintenance VM.
+      if (!done) {
+        if (placed) await rm(join(imagesDir(config), file), { force: true })
+        await setState(ctx, profileId, 'running').catch(() => {})
+      }
     }
   })
 }
@@ -191,7 +201,7 @@ export async function discard(ctx: Context, reconciler: Reconciler, actor: Actor
   await mustGet(store.profiles, PROFILE, profileId)
   const m = await overlayMaintenance(ctx, profileId)
   if (await publishing(ctx, profileId)) throw new ConflictError(N_('The maintenance of "{id}" is being published or discarded'), { id: profileId })
-  await setState(ctx, profileId, 'discarding')
+  await setState(ctx, profileId, 'discarding', m.state ?? 'running')
   await powerDown(ctx, reconciler, profileId)
   await rm(join(imagesDir(ctx.config), m.overlay), { force: true })
   await store.maintenance.remove(profileId).catch(unlessConflict)
@@ -231,7 +241,7 @@ export async function promote(ctx: Context, reconciler: Reconciler, actor: Actor
   const profile = await mustGet(store.profiles, PROFILE, profileId)
   const { canary, ...vs } = await versionsFor(ctx, profile)
   if (!canary) throw new ConflictError(N_('The {kind} "{id}" has no canary to promote'), { kind: msg(PROFILE), id: profileId })
-  await store.versions.upsert(profileId, (cur) => ({ versions: (cur ?? vs).versions, currentVersion: canary.version, moveNow: opts.force }))
+  await store.versions.upsert(profileId, (cur) => ({ versions: (cur ?? vs).versions, lastVersion: (cur ?? vs).lastVersion, currentVersion: canary.version, moveNow: opts.force }))
   await recordEvent(store, actor, 'promote', PROFILE, profileId, undefined, { msgid: N_('Promoted v{n} from the canary {seat} to every seat'), params: { n: canary.version, seat: canary.seat } })
   await reconciler.tick()
   return { profile: profileId, currentVersion: canary.version }

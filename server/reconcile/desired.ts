@@ -76,7 +76,13 @@ function hashesOn(versions: Version[], hash: (v: Version) => string) {
   return (n: number) => {
     if (!known.has(n)) {
       const v = versions.find((x) => x.n === n)
-      known.set(n, v && hash(v))
+      let h: string | undefined
+      try {
+        h = v && hash(v)
+      } catch {
+        // A command line that cannot be built on that version matches no running seat.
+      }
+      known.set(n, h)
     }
     return known.get(n)
   }
