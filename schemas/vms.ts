@@ -49,6 +49,8 @@ export interface Maintenance {
   base?: number
   /** Set while a publish or discard powers the VM down and uses or drops its overlay. */
   state?: 'running' | 'publishing' | 'discarding'
+  /** While publishing: the file of the next version. */
+  next?: string
 }
 
 /** A one-off VM (`labvirt launch`), as stored under `manual:<name>`. */

@@ -21,8 +21,11 @@ export function versionsOf(profile: Stored<Profile>, stored: ProfileVersions | u
 
 export const currentOf = (vs: ProfileVersions) => vs.versions.find((v) => v.n === vs.currentVersion)!
 
-/** The file the version `n` of a profile would be written to. */
-export const versionFile = (profile: string, n: number) => `${profile}.v${n}.qcow2`
+/**
+ * A new file for version `n` of a profile. Its own suffix: a deleted profile's files stay (they
+ * may back a linked clone) and a new profile of that name must not meet them.
+ */
+export const versionFile = (profile: string, n: number, suffix: string) => `${profile}.v${n}-${suffix}.qcow2`
 
 /**
  * The versions nothing needs any more: not the current one nor the one before it, not a

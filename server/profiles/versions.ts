@@ -102,11 +102,14 @@ async function publishing(ctx: Context, profileId: string) {
   return jobs.some((j) => j.kind === 'publish' && j.target === profileId && (j.state === 'queued' || j.state === 'running'))
 }
 
-/** Moves maintenance to `state`, refused (409) when another request changed it since it read `from`. */
-async function setState(ctx: Context, profileId: string, state: NonNullable<Maintenance['state']>, from?: Maintenance['state']) {
+/**
+ * Moves maintenance to `state`, refused (409) when another request changed it since it read
+ * `from`. A publish names the file it writes (`next`), for a restart to remove.
+ */
+async function setState(ctx: Context, profileId: string, state: NonNullable<Maintenance['state']>, from?: Maintenance['state'], next?: string) {
   await guardRecord(N_('maintenance'), profileId, () => ctx.store.maintenance.update(profileId, undefined, (cur) => {
     if (from !== undefined && (cur.state ?? 'running') !== from) throw new ConflictError(N_('The maintenance of "{id}" is being published or discarded'), { id: profileId })
-    return { ...cur, state }
+    return { ...cur, state, next }
   }))
 }
 
@@ -147,7 +150,7 @@ export async function publish(ctx: Context, reconciler: Reconciler, actor: Actor
   const basePath = await fileOf(ctx, base.image)
   // Never a number used before, even by a version the clean-up deleted.
   const n = Math.max(vs.lastVersion ?? 0, ...vs.versions.map((v) => v.n)) + 1
-  const file = versionFile(profileId, n)
+  const file = versionFile(profileId, n, randomBytes(4).toString('hex'))
   const taken = await imageFile(imagesDir(config), file)
   if (!('problem' in taken) || taken.problem !== 'missing') throw new ConflictError(N_('The file "{file}" already exists in the images directory'), { file })
   // A flattened copy holds at most what the base and the overlay hold together.
@@ -156,7 +159,7 @@ export async function publish(ctx: Context, reconciler: Reconciler, actor: Actor
   const left = await spaceLeft(config)
   if (needed > left) throw noSpace(config, needed, left)
 
-  await setState(ctx, profileId, 'publishing', m.state ?? 'running')
+  await setState(ctx, profileId, 'publishing', m.state ?? 'running', file)
   await recordEvent(store, actor, 'publish-start', PROFILE, profileId, undefined, { msgid: N_('Publishing v{n}: {note}'), params: { n, note: opts.note } })
   return startJob(ctx, actor, 'publish', profileId, async (run) => {
     let placed = false
@@ -193,6 +196,28 @@ export async function publish(ctx: Context, reconciler: Reconciler, actor: Actor
       }
     }
   })
+}
+
+/**
+ * At start, after the interrupted jobs failed: a publish cut short goes back to maintenance (its
+ * next version's file, if it got that far, removed: it was never made current), a discard is
+ * finished.
+ */
+export async function resumeMaintenance(ctx: Context) {
+  const { store } = ctx
+  const dir = imagesDir(ctx.config)
+  for (const m of await store.maintenance.list()) {
+    if (m.state === 'publishing') {
+      const made = (await store.versions.get(m.profile))?.versions.some((v) => v.image === m.next)
+      if (m.next && !made) await rm(join(dir, m.next), { force: true })
+      await setState(ctx, m.profile, 'running')
+      await recordEvent(store, SYSTEM, 'publish-failed', PROFILE, m.profile, undefined, { msgid: N_('LabVirt restarted during the publish; maintenance goes on') })
+    } else if (m.state === 'discarding') {
+      if (m.overlay) await rm(join(dir, m.overlay), { force: true })
+      await store.maintenance.remove(m.profile).catch(unlessConflict)
+      await recordEvent(store, SYSTEM, 'maintenance-discard', PROFILE, m.profile, undefined, { msgid: N_('Discarded the changes made on v{n}'), params: { n: m.base ?? 1 } })
+    }
+  }
 }
 
 /** `discard`: the maintenance VM powers down and its overlay goes; the current version is untouched. */

@@ -2,6 +2,7 @@ import { execa } from 'execa'
 import { stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { adminClient } from '../../helpers/client'
 import { openConsole } from '../../helpers/rfb'
 import {
   acrossPasses, alive, brief, hmp, listVms, makeLab, qemuProcesses, seatsOf, sha256, startVmServer, toolQmp, type Vm, type VmWorld, waitFor,
@@ -110,7 +111,8 @@ describe('profile versions', () => {
     expect(pub.status, JSON.stringify(pub.body)).toBe(202)
     await jobDone(pub.body.job.id)
 
-    const v2File = join(w.imagesDir, `${profile.id}.v2.qcow2`)
+    const v2File = join(w.imagesDir, (await w.api.get(`/api/profiles/${profile.id}/versions`)).body.versions[0].image)
+    expect(v2File).toMatch(new RegExp(`/${profile.id}\\.v2-[0-9a-f]{8}\\.qcow2$`))
     expect(await hasMarker(v2File), 'v2 has the marker').toBe(true)
     expect(await hasMarker(v1File), 'v1 does not').toBe(false)
     expect(await sha256(v1File)).toBe(v1Sum)
@@ -152,7 +154,7 @@ describe('profile versions', () => {
     await jobDone(clone.body.job.id)
     const cloneImage = (await w.api.get(`/api/images/${profile.id.slice(0, 18)}-c`)).body
     const cloneInfo = JSON.parse((await execa('qemu-img', ['info', '-U', '--output=json', join(w.imagesDir, cloneImage.file)])).stdout)
-    expect(cloneInfo['full-backing-filename']).toMatch(new RegExp(`/${profile.id}\\.v2\\.qcow2$`))
+    expect(cloneInfo['full-backing-filename']).toBe(v2File)
 
     // Rollback: v1 is current again and the seats go back to it.
     const rb = await w.api.post(`/api/profiles/${profile.id}/maintenance`, { action: 'rollback' })
@@ -214,5 +216,37 @@ describe('profile versions', () => {
     await seatsOn(lab.id, (s) => s.every((x) => x.version === 2), 'every seat on v2 after promote')
     expect((await w.api.get(`/api/profiles/${profile.id}/versions`)).body.canary).toBeUndefined()
     expect((await w.api.post(`/api/profiles/${profile.id}/maintenance`, { action: 'promote' })).status).toBe(409)
+  })
+
+  // Last: it restarts the shared server.
+  it('a restart of LabVirt mid-publish fails the job, leaves no file, and maintenance goes on; publishing again works', async () => {
+    const { lab, profile } = await makeLab(w.api, 1, 'pr')
+    await seatsOn(lab.id, (s) => s.length === 1, '1 seat')
+    expect((await w.api.post(`/api/profiles/${profile.id}/maintenance`, { action: 'start' })).status).toBe(200)
+    await maintRunning(profile.id)
+    await writeMarker(profile.id)
+    const files = async () => (await execa('ls', ['-a', w.imagesDir])).stdout.split('\n').filter((f) => f.startsWith(`${profile.id}.`) || f.endsWith('.part')).sort()
+    const before = await files()
+    const pub = await w.api.post(`/api/profiles/${profile.id}/maintenance`, { action: 'publish', note: 'cut short' })
+    expect(pub.status).toBe(202)
+    // The job is powering the maintenance VM down (its guest ignores ACPI for a second).
+    await w.server.kill()
+    await w.server.restart()
+    w.api = await adminClient(w.server.url)
+    const job = await waitFor('the job failed', 20_000, async () => {
+      const j = (await w.api.get(`/api/jobs/${pub.body.job.id}`)).body
+      return j.state === 'failed' && j
+    })
+    expect(job.error).toMatch(/restarted/)
+    await maintRunning(profile.id)
+    expect((await w.api.get(`/api/profiles/${profile.id}/versions`)).body).toMatchObject({ currentVersion: 1, maintenance: { mode: 'overlay', state: 'running' } })
+    expect(await files(), 'no version file, no partial file').toEqual(before)
+
+    const again = await w.api.post(`/api/profiles/${profile.id}/maintenance`, { action: 'publish', note: 'second try' })
+    expect(again.status, JSON.stringify(again.body)).toBe(202)
+    await jobDone(again.body.job.id)
+    const v2 = (await w.api.get(`/api/profiles/${profile.id}/versions`)).body.versions[0]
+    expect(v2).toMatchObject({ n: 2, note: 'second try', current: true })
+    expect(await hasMarker(join(w.imagesDir, v2.image)), 'the overlay survived the restart').toBe(true)
   })
 })
