@@ -117,12 +117,12 @@ async function setState(ctx: Context, profileId: string, state: NonNullable<Main
  * Waits for the maintenance VM to be gone once it is no longer desired: the reconciler powers it
  * down (ACPI, then quit after LABVIRT_POWERDOWN_TIMEOUT).
  */
-async function powerDown(ctx: Context, reconciler: Reconciler, profileId: string) {
+async function powerDown(ctx: Context, reconciler: Reconciler, profileId: string, signal?: AbortSignal) {
   const id = maintenanceVm(profileId)
   const deadline = Date.now() + ctx.config.powerdownTimeoutMs + 30_000
   for (;;) {
     await reconciler.tick()
-    if (!(await reconciler.observe()).some((a) => a.id === id)) return
+    if (signal?.aborted || !(await reconciler.observe()).some((a) => a.id === id)) return
     if (Date.now() > deadline) throw new DomainError(503, 'maintenance_vm_up', N_('The maintenance VM "{id}" did not power down'), { id })
     await sleep(250)
   }
@@ -165,7 +165,8 @@ export async function publish(ctx: Context, reconciler: Reconciler, actor: Actor
     let placed = false
     let done = false
     try {
-      await powerDown(ctx, reconciler, profileId)
+      await powerDown(ctx, reconciler, profileId, run.signal)
+      if (run.signal.aborted) return 'cancelled'
       const written = await writeNewFile(imagesDir(config), run, file, async (tmp) => {
         if ((await qemuImg(() => convertWithProgress(overlayPath, 'qcow2', tmp, run.progress, run.signal))) === 'cancelled') return 'cancelled'
         await chmod(tmp, VERSION_MODE)

@@ -190,6 +190,25 @@ describe('profile versions', () => {
     expect((await w.api.post(`/api/profiles/${profile.id}/maintenance`, { action: 'publish' })).status).toBe(409)
   })
 
+  it('a cancelled publish makes no version and maintenance goes on', async () => {
+    const { profile } = await makeLab(w.api, 1, 'pk')
+    expect((await w.api.post(`/api/profiles/${profile.id}/maintenance`, { action: 'start' })).status).toBe(200)
+    await maintRunning(profile.id)
+    const pub = await w.api.post(`/api/profiles/${profile.id}/maintenance`, { action: 'publish' })
+    expect(pub.status).toBe(202)
+    // Still powering the maintenance VM down.
+    expect((await w.api.post(`/api/jobs/${pub.body.job.id}/cancel`)).status).toBe(202)
+    const job = await waitFor('the job cancelled', 20_000, async () => {
+      const j = (await w.api.get(`/api/jobs/${pub.body.job.id}`)).body
+      return TERMINAL.has(j.state) && j
+    })
+    expect(job.state).toBe('cancelled')
+    await maintRunning(profile.id)
+    expect((await w.api.get(`/api/profiles/${profile.id}/versions`)).body).toMatchObject({ currentVersion: 1, versions: [{ n: 1 }], maintenance: { state: 'running' } })
+    const { stdout } = await execa('ls', ['-a', w.imagesDir])
+    expect(stdout).not.toMatch(new RegExp(`${profile.id}\\.v2|\\.part`))
+  })
+
   it('a canary runs the new version alone until promoted; a bad canary is refused', async () => {
     const { lab, profile } = await makeLab(w.api, 3, 'pc')
     const before = await seatsOn(lab.id, (s) => s.length === 3, '3 seats')
