@@ -54,6 +54,7 @@ describe('profile versions in the console', () => {
     const dash = await browser.signedIn(server.url, '/')
     await expect.poll(() => dash.locator(`[data-vm="${lab.id}-1"] [data-behind]`).innerText(), { timeout: 30_000 }).toContain('v2 is current')
     expect(await dash.locator(`[data-vm="${lab.id}-2"] [data-behind]`).count()).toBe(0)
+    await screenshot(dash, 'seat-behind-en')
     held.ws!.close()
     await expect.poll(() => dash.locator(`[data-vm="${lab.id}-1"] [data-behind]`).count(), { timeout: 60_000 }).toBe(0)
     await dash.close()
