@@ -79,8 +79,8 @@ const profileEntries = {
 }
 
 export const ProfileCreate = v.strictObject(profileEntries)
-// `problems` is what GET adds (read only): a client may send the record back as it got it.
-export const ProfileUpdate = updateSchema({ ...profileEntries, problems: v.optional(v.array(v.unknown())) })
+// `problems` and `currentVersion` are what GET adds (read only): a client may send the record back as it got it.
+export const ProfileUpdate = updateSchema({ ...profileEntries, problems: v.optional(v.array(v.unknown())), currentVersion: v.optional(v.number()) })
 export type Profile = v.InferOutput<typeof ProfileCreate>
 
 /** The probe of a profile as stored: one stored before the field existed is an RDP lab's. */

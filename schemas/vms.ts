@@ -19,22 +19,38 @@ export const VmId = v.pipe(
   v.regex(/^[a-z](?:[a-z0-9-]{0,22}[a-z0-9])?(?:-(?:[1-9]\d{0,2}|maint))?$/, N_('Not a VM name')),
 )
 
-export const MAINTENANCE_ACTIONS = ['start', 'stop'] as const
+export const MAINTENANCE_ACTIONS = ['start', 'stop', 'publish', 'discard', 'rollback', 'promote'] as const
+export const MAINTENANCE_MODES = ['overlay', 'exclusive'] as const
 export const MaintenanceAction = v.strictObject({
   action: v.picklist(MAINTENANCE_ACTIONS),
-  mode: v.optional(v.picklist(['exclusive'] as const), 'exclusive'),
-  /** Power down the seats in the way (ACPI, then quit after a timeout) instead of refusing. */
+  /** Overlay (the default): the seats keep running on the current version meanwhile. */
+  mode: v.optional(v.picklist(MAINTENANCE_MODES), 'overlay'),
+  /**
+   * start: power down the seats in the way (exclusive mode) instead of refusing. publish: idle
+   * seats restart onto the new version at once, the others as their terminals leave.
+   */
   force: v.optional(v.boolean(), false),
   /** The lab whose network the maintenance VM joins; the first lab allowing the profile by default. */
   lab: v.optional(Name),
+  /** publish: what changed, for the event log and the versions list. */
+  note: v.optional(v.pipe(v.string(), v.maxLength(500), v.regex(/^[^\u0000-\u0008\u000b-\u001f\u007f]*$/, N_('Control characters are not allowed'))), ''),
+  /** publish: the one seat (`<lab>-<n>`) that runs the new version until `promote`. */
+  canary: v.optional(v.pipe(v.string(), v.regex(/^[a-z](?:[a-z0-9-]{0,22}[a-z0-9])?-[1-9]\d{0,2}$/, N_('Not a seat name')))),
 })
 
 /** Maintenance of a profile, as stored under `maintenance:<profile>`. */
 export interface Maintenance {
   profile: string
-  mode: 'exclusive'
+  mode: 'exclusive' | 'overlay'
   lab?: string
   by: string
+  /** Overlay mode: the writable qcow2 (a file of the images directory) on the version `base`. */
+  overlay?: string
+  base?: number
+  /** Set while a publish or discard powers the VM down and uses or drops its overlay. */
+  state?: 'running' | 'publishing' | 'discarding'
+  /** While publishing: the file of the next version. */
+  next?: string
 }
 
 /** A one-off VM (`labvirt launch`), as stored under `manual:<name>`. */
@@ -65,7 +81,7 @@ export interface VmStatus {
   lab?: string
   seat?: number
   profile: string
-  /** The profile's revision the VM was started from. */
+  /** The version of its profile's system disk it runs (or would run, when stopped). */
   version?: number
   state: VmState
   /** QMP's run state (`running`, `paused`, ...) when the VM is up. */

@@ -69,6 +69,10 @@ export interface Config {
   probeIntervalMs?: number
   /** A ready seat silent this long is unhealthy, and restarted with nobody on it (LABVIRT_UNHEALTHY_AFTER, seconds). */
   unhealthyAfterMs: number
+  /** The share of a lab's seats a move to a new version may have down at once (LABVIRT_RESTART_SHARE, `25%` or `0.25`). */
+  restartShare: number
+  /** How long a version nothing uses is kept before the clean-up deletes it (LABVIRT_VERSION_GRACE, seconds). */
+  versionGraceMs: number
 }
 
 /** A setting the server cannot start with: it says which and why, and the server exits. */
@@ -223,6 +227,15 @@ function bytes(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
   return Number(m[1]) * UNITS[m[2]!.toUpperCase()]!
 }
 
+function share(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const value = env[name]?.trim()
+  if (!value) return fallback
+  const m = /^(\d{1,3}(?:\.\d+)?)(%?)$/.exec(value)
+  const n = m ? Number(m[1]) / (m[2] ? 100 : 1) : NaN
+  if (!(n > 0 && n <= 1)) refuse(`${name} must be a share above 0 and at most 100%, like 25% or 0.25, got ${value}`)
+  return n
+}
+
 function onOff(env: NodeJS.ProcessEnv, name: string): boolean {
   const value = env[name]
   if (value && value !== 'on' && value !== 'off') refuse(`${name} must be on or off, got ${value}`)
@@ -265,5 +278,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env, kvmDevice = '/d
     monitoringUrl: monitoringUrl(env.LABVIRT_MONITORING_URL),
     probeIntervalMs: probeInterval(env.LABVIRT_PROBE_INTERVAL),
     unhealthyAfterMs: seconds(env, 'LABVIRT_UNHEALTHY_AFTER', 60) * 1000,
+    restartShare: share(env, 'LABVIRT_RESTART_SHARE', 0.25),
+    versionGraceMs: seconds(env, 'LABVIRT_VERSION_GRACE', 24 * 3600) * 1000,
   }
 }

@@ -8,6 +8,7 @@ import type { Lab } from '#schemas/labs'
 import type { Profile } from '#schemas/profiles'
 import type { Image } from '#schemas/images'
 import type { Job } from '#schemas/jobs'
+import type { ProfileVersions } from '#schemas/versions'
 import type { Terminal } from '#schemas/terminals'
 import type { Client } from '#schemas/clients'
 import type { Role } from '#schemas/users'
@@ -46,6 +47,8 @@ export function repositories(kv: Kv) {
     users: new Repository<StoredUser>(kv, 'users'),
     manual: new Repository<Manual>(kv, 'manual'),
     maintenance: new Repository<Maintenance>(kv, 'maintenance'),
+    /** A profile's system disk versions, by profile (none: v1 is its disk's image). */
+    versions: new Repository<ProfileVersions>(kv, 'versions'),
     /** What each VM's host last saw of it; written by the reconciler. */
     vms: new Repository<VmStatus>(kv, 'vms'),
     /** VMs an admin holds down (stop, powerdown, kill) until they start them again. */

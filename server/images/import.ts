@@ -32,7 +32,9 @@ export async function listUnimported(ctx: Context): Promise<Unimported[]> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [] as string[]
     throw err
   })
-  const known = new Set((await ctx.store.images.list()).map((i) => i.file))
+  const [images, versions, maintenance] = await Promise.all([ctx.store.images.list(), ctx.store.versions.list(), ctx.store.maintenance.list()])
+  // Profiles' versions and maintenance overlays are LabVirt's own files, not the admin's to import.
+  const known = new Set([...images.map((i) => i.file), ...versions.flatMap((r) => r.versions.map((v) => v.image)), ...maintenance.flatMap((m) => (m.overlay ? [m.overlay] : []))])
   const out: Unimported[] = []
   for (const file of names.sort()) {
     if (known.has(file) || !FILE_PATTERN.test(file)) continue

@@ -58,10 +58,12 @@ export const listImages = ({ store }: Context) => store.images.list()
 
 /** Who uses an image: the profiles with it as a disk, and one-off VMs booting its file as a CD-ROM. */
 export async function imageUsers({ store }: Context, image: Pick<Image, 'name' | 'file'>) {
-  const [profiles, manual] = await Promise.all([store.profiles.list(), store.manual.list()])
+  const [profiles, manual, versions] = await Promise.all([store.profiles.list(), store.manual.list(), store.versions.list()])
   return [
     { kind: N_('profiles'), ids: profiles.filter((p) => p.disks.some((d) => d.image === image.name)).map((p) => p.id) },
     { kind: N_('VMs'), ids: manual.filter((m) => m.cdrom === image.file).map((m) => m.id) },
+    // A profile's v1 is its disk's image file; it stays a version after the profile's disk changes.
+    { kind: N_('profile versions'), ids: versions.flatMap((r) => r.versions.filter((v) => v.image === image.file).map((v) => `${r.id} v${v.n}`)) },
   ]
 }
 

@@ -32,13 +32,34 @@ export async function placeNew(dir: string, tmp: string, file: string) {
   await rm(join(dir, tmp), { force: true })
 }
 
-/** Bytes that may still be written to the data dir while leaving LABVIRT_DISK_RESERVE free. */
+/**
+ * A job's new file `file` of `dir`: `write` fills a temporary file (named to the job as its
+ * partial, so a crash leaves nothing), which gets its name only once complete. A cancel, even one
+ * that comes as it completes, leaves no file.
+ */
+export async function writeNewFile(dir: string, run: { id: string; signal: AbortSignal; partial(file: string): Promise<void> }, file: string, write: (tmp: string) => Promise<unknown>): Promise<'done' | 'cancelled'> {
+  const tmp = tempName('convert', run.id)
+  await run.partial(tmp)
+  try {
+    if ((await write(join(dir, tmp))) === 'cancelled') return 'cancelled'
+    await placeNew(dir, tmp, file)
+  } finally {
+    await rm(join(dir, tmp), { force: true })
+  }
+  if (run.signal.aborted) {
+    await rm(join(dir, file), { force: true })
+    return 'cancelled'
+  }
+  return 'done'
+}
+
 /** Bytes free to LabVirt (not root's reserved blocks) on the file system of `dir`. */
 export async function diskFree(dir: string): Promise<number> {
   const s = await statfs(dir)
   return s.bavail * s.bsize
 }
 
+/** Bytes that may still be written to the data dir while leaving LABVIRT_DISK_RESERVE free. */
 export async function spaceLeft(config: Pick<Config, 'dataDir' | 'diskReserveBytes'>): Promise<number> {
   return (await diskFree(config.dataDir)) - config.diskReserveBytes
 }

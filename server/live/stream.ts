@@ -18,7 +18,7 @@ const CHANGE_KINDS: Record<string, string> = {
   clients: 'clients', users: 'users', pending: 'pending-terminals',
 }
 /** Collections a VM's view is computed from (its status, who is on it, holds, desired state). */
-const VM_INPUTS = new Set(['vms', 'connections', 'readiness', 'holds', 'labs', 'profiles', 'images', 'manual', 'maintenance'])
+const VM_INPUTS = new Set(['vms', 'connections', 'readiness', 'holds', 'labs', 'profiles', 'images', 'manual', 'maintenance', 'versions'])
 
 interface Subscriber {
   stream: EventStream

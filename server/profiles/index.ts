@@ -3,10 +3,11 @@ import type * as v from 'valibot'
 import type { Repositories, Stored } from '#storage'
 import type { Profile, ProfileCreate, ProfileUpdate } from '#schemas/profiles'
 import { type FieldIssue, ValidationError } from '../errors'
-import { guardRecord, keepName, missingRef, mustGet, refuseIfUsed } from '../records'
+import { guardRecord, keepName, missingRef, mustGet, refuseIfUsed, unlessConflict } from '../records'
 import { type Actor, recordEvent } from '../events'
 import { DEFAULT_LANGUAGE, type Language, translate } from '../i18n'
 import { extraArgIssues } from '#schemas/extra-args'
+import type { ProfileVersions } from '#schemas/versions'
 
 const KIND = N_('profile')
 type ProfileInput = v.InferOutput<typeof ProfileCreate> | v.InferOutput<typeof ProfileUpdate>
@@ -50,17 +51,26 @@ async function checkProfile(store: Repositories, id: string, input: ProfileInput
 }
 
 /** A profile as the API shows it: with what in it LabVirt refuses to start, in the reader's language. */
-export type ProfileView = Stored<Profile> & { problems: { field: string; message: string }[] }
+export type ProfileView = Stored<Profile> & { problems: { field: string; message: string }[]; currentVersion: number }
 
 // A profile stored before the extra arguments allowlist keeps its arguments (never rewritten
 // behind the admin's back); its VMs do not start, and this says which ones are refused and why.
-function view(profile: Stored<Profile>, lang: Language): ProfileView {
+// A profile never published runs its disk's image as v1.
+function view(profile: Stored<Profile>, versions: ProfileVersions | null | undefined, lang: Language): ProfileView {
   const problems = extraArgIssues(profile.extraArgs ?? []).map((i) => ({ field: `extraArgs.${i.index}`, message: translate(lang, i.message) }))
-  return { ...profile, problems }
+  return { ...profile, problems, currentVersion: versions?.currentVersion ?? 1 }
 }
 
-export const listProfiles = async (store: Repositories, lang: Language = DEFAULT_LANGUAGE) => (await store.profiles.list()).map((p) => view(p, lang))
-export const getProfile = async (store: Repositories, id: string, lang: Language = DEFAULT_LANGUAGE) => view(await mustGet(store.profiles, KIND, id), lang)
+export async function listProfiles(store: Repositories, lang: Language = DEFAULT_LANGUAGE) {
+  const [profiles, versions] = await Promise.all([store.profiles.list(), store.versions.list()])
+  const of = new Map(versions.map((v) => [v.id, v]))
+  return profiles.map((p) => view(p, of.get(p.id), lang))
+}
+
+export async function getProfile(store: Repositories, id: string, lang: Language = DEFAULT_LANGUAGE) {
+  const [profile, versions] = await Promise.all([mustGet(store.profiles, KIND, id), store.versions.get(id)])
+  return view(profile, versions, lang)
+}
 
 export async function createProfile(store: Repositories, actor: Actor, input: v.InferOutput<typeof ProfileCreate>): Promise<Stored<Profile>> {
   const profile = await checkProfile(store, input.name, input)
@@ -85,5 +95,7 @@ export async function deleteProfile(store: Repositories, actor: Actor, id: strin
   const maintenance = (await store.maintenance.get(id)) ? [`${id}-maint`] : []
   refuseIfUsed(KIND, id, [{ kind: N_('labs'), ids: labs }, { kind: N_('VMs'), ids: [...manual, ...maintenance] }])
   await guardRecord(KIND, id, () => store.profiles.remove(id, revision))
+  // A new profile of this name starts at v1; the old versions' files show as not imported.
+  await store.versions.remove(id).catch(unlessConflict)
   await recordEvent(store, actor, 'delete', KIND, id)
 }

@@ -5,12 +5,14 @@ import { DEFAULT_SEAT_PORT, type Lab } from '#schemas/labs'
 import type { Profile } from '#schemas/profiles'
 import type { Image } from '#schemas/images'
 import type { Maintenance, Manual, VmKind } from '#schemas/vms'
+import type { ProfileVersions, Version } from '#schemas/versions'
 import { type Accel, buildQemuArgs, type VmDisk, type VmNetdev, type VmNic, type VmSpec } from '../qemu/args'
 import { networkNeed, type NetworkNeed } from '../network/checks'
 import { seatMac, seatVm } from '../labs/seats'
 import { msg, type Params } from '../errors'
 import { N_ } from '#schemas/msgid'
 import { extraArgIssues } from '#schemas/extra-args'
+import { currentOf, systemDisk, versionsOf } from '../profiles/version-model'
 
 /** Everything desired state is computed from: a snapshot of the store. */
 export interface Model {
@@ -19,6 +21,8 @@ export interface Model {
   images: Stored<Image>[]
   maintenance: Maintenance[]
   manual: Stored<Manual>[]
+  /** Profiles' version records (`versions:<profile>`); a profile without one runs its disk as v1. */
+  versions: Stored<ProfileVersions>[]
 }
 
 export interface HostSettings {
@@ -38,6 +42,7 @@ export interface DesiredVm {
   lab?: string
   seat?: number
   profile: string
+  /** The version of the profile's system disk it runs. */
   version: number
   spec: VmSpec
   argv: string[]
@@ -48,6 +53,13 @@ export interface DesiredVm {
   /** The tap or bridge that must be in place before QEMU is worth starting. */
   network?: NetworkNeed
   restartPeriodHours: number | null
+  /**
+   * A seat's hash on version `n` of its profile: tells a seat that is only behind from a changed
+   * one. Computed when asked (a pass asks only for seats running another version), then kept.
+   */
+  hashOn?: (n: number) => string | undefined
+  /** A seat behind its profile's current version restarts onto it once idle (else at its next restart). */
+  moveNow?: boolean
 }
 
 /** A VM that cannot be desired as asked, and why (a msgid with params). */
@@ -57,6 +69,23 @@ export interface DesiredProblem {
   params: Params
   /** Set when the problem is a VM's (not a lab's): what its status shows although it never ran. */
   vm?: Pick<DesiredVm, 'kind' | 'lab' | 'seat' | 'profile'>
+}
+
+function hashesOn(versions: Version[], hash: (v: Version) => string) {
+  const known = new Map<number, string | undefined>()
+  return (n: number) => {
+    if (!known.has(n)) {
+      const v = versions.find((x) => x.n === n)
+      let h: string | undefined
+      try {
+        h = v && hash(v)
+      } catch {
+        // A command line that cannot be built on that version matches no running seat.
+      }
+      known.set(n, h)
+    }
+    return known.get(n)
+  }
 }
 
 // A stable UUID per VM name (the guest sees the same machine across restarts: Windows cares).
@@ -99,10 +128,23 @@ export function desiredVms(model: Model, host: HostSettings): { vms: DesiredVm[]
   const vms: DesiredVm[] = []
   const problems: DesiredProblem[] = []
 
-  const diskPaths = (profile: Profile) =>
-    profile.disks.map((d) => join(host.imagesDir, images.get(d.image)?.file ?? `${d.image}.qcow2`))
+  const stored = new Map(model.versions.map((v) => [v.id, v]))
+  const versions = new Map(model.profiles.map((p) => [p.id, versionsOf(p, stored.get(p.id), images)]))
 
-  function make(id: string, kind: VmKind, profile: Stored<Profile>, lab: Stored<Lab> | undefined, mac: string | undefined, opts: { snapshot: boolean; cdrom?: string; boot?: 'c' | 'd'; seat?: number }) {
+  // The system disk is the file of the version the VM runs (the current one unless told).
+  const diskFiles = (profile: Profile & { id: string }, version?: Pick<Version, 'image' | 'format'>) => {
+    const sys = systemDisk(profile)
+    const v = version ?? (versions.get(profile.id) && currentOf(versions.get(profile.id)!))
+    return profile.disks.map((d, i) => {
+      const image = images.get(d.image)
+      if (i === sys && v) return { path: join(host.imagesDir, v.image), format: v.format }
+      return { path: join(host.imagesDir, image?.file ?? `${d.image}.qcow2`), format: image?.format }
+    })
+  }
+  const diskPaths = (profile: Profile & { id: string }) => diskFiles(profile).map((f) => f.path)
+  const hashOf = (argv: string[]) => createHash('sha256').update(JSON.stringify(argv)).digest('hex').slice(0, 16)
+
+  function make(id: string, kind: VmKind, profile: Stored<Profile>, lab: Stored<Lab> | undefined, mac: string | undefined, opts: { snapshot: boolean; cdrom?: string; boot?: 'c' | 'd'; seat?: number; version?: Version; moveNow?: boolean }) {
     // A profile stored before the extra arguments allowlist: its VMs wait for the admin to edit it.
     const refused = extraArgIssues(profile.extraArgs ?? [])
     if (refused.length) {
@@ -111,9 +153,16 @@ export function desiredVms(model: Model, host: HostSettings): { vms: DesiredVm[]
       return void problems.push({ id, vm, msgid: N_('Profile "{profile}" has extra arguments LabVirt does not allow ({args}); edit the profile: it has fields for the machine, CPU, clock, tablet, sound, display, SMBIOS and UEFI'), params: { profile: profile.id, args } })
     }
     // An uploaded raw disk or ISO is opened as raw; the format is never left for QEMU to guess.
-    const disks: VmDisk[] = profile.disks.map((d, i) => ({ path: diskPaths(profile)[i]!, bus: d.bus, media: d.media, format: images.get(d.image)?.format === 'qcow2' ? 'qcow2' : images.has(d.image) ? 'raw' : undefined }))
-    if (opts.cdrom) disks.push({ path: join(host.imagesDir, opts.cdrom), bus: 'ide', media: 'cdrom' })
-    const spec: VmSpec = {
+    const vs = versions.get(profile.id)
+    const version = opts.version ?? (vs && currentOf(vs))
+    const disksOn = (v: Version | undefined): VmDisk[] => {
+      const files = diskFiles(profile, v)
+      const out: VmDisk[] = profile.disks.map((d, i) => ({ path: files[i]!.path, bus: d.bus, media: d.media, format: files[i]!.format === 'qcow2' ? 'qcow2' : files[i]!.format ? 'raw' : undefined }))
+      if (opts.cdrom) out.push({ path: join(host.imagesDir, opts.cdrom), bus: 'ide', media: 'cdrom' })
+      return out
+    }
+    const disks = disksOn(version)
+    const specOf = (disks: VmDisk[]): VmSpec => ({
       name: id,
       uuid: uuidFor(id),
       memoryMiB: profile.memoryMiB,
@@ -134,7 +183,8 @@ export function desiredVms(model: Model, host: HostSettings): { vms: DesiredVm[]
       firmware: profile.firmware,
       runAs: host.qemuUser,
       extraArgs: profile.extraArgs,
-    }
+    })
+    const spec = specOf(disks)
     let argv: string[]
     try {
       argv = buildQemuArgs(spec)
@@ -148,13 +198,14 @@ export function desiredVms(model: Model, host: HostSettings): { vms: DesiredVm[]
       lab: lab?.id,
       seat: opts.seat,
       profile: profile.id,
-      version: profile.revision,
+      version: version?.n ?? 1,
       spec,
       argv,
-      hash: createHash('sha256').update(JSON.stringify(argv)).digest('hex').slice(0, 16),
+      hash: hashOf(argv),
       images: disks.map((d) => d.path),
       network: lab && mac ? networkNeed(lab.network, mac) : undefined,
       restartPeriodHours: kind === 'seat' ? profile.restartPeriodHours : null,
+      ...(kind === 'seat' && vs && { hashOn: hashesOn(vs.versions, (v) => hashOf(buildQemuArgs(specOf(disksOn(v))))), moveNow: opts.moveNow ?? vs.moveNow }),
     })
   }
 
@@ -164,9 +215,17 @@ export function desiredVms(model: Model, host: HostSettings): { vms: DesiredVm[]
     const profile = profiles.get(m.profile)
     if (!profile) continue
     const lab = m.lab ? labs.get(m.lab) : model.labs.find((l) => l.profiles.includes(profile.id))
+    // Publishing or discarding: the VM powers down before its overlay is read or removed.
+    if (m.state && m.state !== 'running') continue
+    const vs = versions.get(profile.id)
+    const base = vs && (vs.versions.find((v) => v.n === m.base) ?? currentOf(vs))
+    // Overlay mode: the VM writes to its own qcow2 on the version, which it opens read-only
+    // like the seats' snapshot=on, so the seats run on meanwhile.
+    const version = m.mode === 'overlay' && m.overlay && base ? { ...base, image: m.overlay, format: 'qcow2' } : base
     // The seed's seat 0: the lab's MAC base itself.
-    make(`${profile.id}-maint`, 'maintenance', profile, lab, lab ? seatMac(lab, 0) : undefined, { snapshot: false })
-    for (const p of diskPaths(profile)) heldWritable.add(p)
+    make(`${profile.id}-maint`, 'maintenance', profile, lab, lab ? seatMac(lab, 0) : undefined, { snapshot: false, version })
+    const sys = systemDisk(profile)
+    for (const [i, p] of diskPaths(profile).entries()) if (m.mode !== 'overlay' || i !== sys) heldWritable.add(p)
   }
 
   for (const lab of model.labs) {
@@ -177,8 +236,12 @@ export function desiredVms(model: Model, host: HostSettings): { vms: DesiredVm[]
     }
     const profile = profiles.get(id)!
     if (diskPaths(profile).some((p) => heldWritable.has(p))) continue
+    const vs = versions.get(profile.id)
     for (let n = 1; n <= lab.size; n++) {
-      make(seatVm(lab.id, n), 'seat', profile, lab, seatMac(lab, n), { snapshot: true, seat: n })
+      const id = seatVm(lab.id, n)
+      const canary = vs?.canary?.seat === id ? vs.versions.find((v) => v.n === vs.canary!.version) : undefined
+      // A canary is there to be tried: it moves as soon as no terminal is on it.
+      make(id, 'seat', profile, lab, seatMac(lab, n), { snapshot: true, seat: n, version: canary, moveNow: canary ? true : undefined })
     }
   }
 

@@ -23,7 +23,7 @@ import { type HostRuntime, qemuLogTail, startVms, stopVm, type StopHow } from '.
  * The collections desired state is computed from: a write to one of them (here or, on a shared
  * Redis store, on another host) triggers a pass. Not `vms` or `connections`: the pass writes those.
  */
-const DESIRED_INPUTS = new Set(['labs', 'profiles', 'images', 'maintenance', 'manual', 'holds'])
+const DESIRED_INPUTS = new Set(['labs', 'profiles', 'images', 'maintenance', 'manual', 'holds', 'versions'])
 
 /** How long the reconciler's lease lasts without renewal (each pass renews it). */
 const LEASE_MS = 20_000
@@ -216,10 +216,10 @@ export class Reconciler implements VmMonitors {
 
   private async model(): Promise<Model> {
     const s = this.ctx.store
-    const [labs, profiles, images, maintenance, manual] = await Promise.all([
-      s.labs.list(), s.profiles.list(), s.images.list(), s.maintenance.list(), s.manual.list(),
+    const [labs, profiles, images, maintenance, manual, versions] = await Promise.all([
+      s.labs.list(), s.profiles.list(), s.images.list(), s.maintenance.list(), s.manual.list(), s.versions.list(),
     ])
-    return { labs, profiles, images, maintenance, manual }
+    return { labs, profiles, images, maintenance, manual, versions }
   }
 
   /** Desired state as this host computes it, optionally for a changed model (what-if). */
@@ -266,6 +266,7 @@ export class Reconciler implements VmMonitors {
       busy: new Set(this.inflight.keys()),
       unhealthy: seen.unhealthy,
       now: seen.now,
+      restartShare: this.ctx.config.restartShare,
     })
     const { summary, starts } = await this.apply(actions)
     await this.record(seen, memory, deaths, starts)

@@ -19,13 +19,15 @@ export interface VmMemory {
   failures: number
   retryAt?: string
   state?: string
+  /** The version of its profile's system disk it runs. */
+  version?: number
 }
 
 export type Action =
   | { type: 'start'; vm: DesiredVm }
   | { type: 'stop'; id: string; pid: number; reason: 'undesired' | 'held' }
-  | { type: 'restart'; vm: DesiredVm; pid: number; reason: 'changed' | 'period' | 'unhealthy' }
-  | { type: 'wait'; id: string; reason: 'backoff' | 'failed' | 'connected' | 'blocked' }
+  | { type: 'restart'; vm: DesiredVm; pid: number; reason: 'changed' | 'period' | 'version' | 'unhealthy' }
+  | { type: 'wait'; id: string; reason: 'backoff' | 'failed' | 'connected' | 'blocked' | 'share' }
 
 export interface PlanInput {
   desired: DesiredVm[]
@@ -40,6 +42,8 @@ export interface PlanInput {
   /** Seats that answered and then went silent (the probe task's word): restarted once nobody is connected. */
   unhealthy?: ReadonlySet<string>
   now: number
+  /** The share of a lab's seats that may be down at once for a move to a new version (0-1). */
+  restartShare: number
 }
 
 /** After this many starts in a row that died young, a VM is marked failed and left alone. */
@@ -54,6 +58,7 @@ export function plan(input: PlanInput): Action[] {
   const actions: Action[] = []
   const actual = new Map(input.actual.map((a) => [a.id, a]))
   const desired = new Map(input.desired.map((d) => [d.id, d]))
+  const down = seatsDown(input)
 
   for (const a of input.actual) {
     if (input.busy.has(a.id)) continue
@@ -81,14 +86,44 @@ export function plan(input: PlanInput): Action[] {
     }
     // A writable VM (maintenance, manual) is someone's work in progress: only seats restart to converge.
     const changed = vm.kind === 'seat' && mem?.hash !== undefined && mem.hash !== vm.hash
+    // Behind: it runs an older version of the profile and nothing else differs.
+    const behind = changed && mem.version !== undefined && mem.version !== vm.version && vm.hashOn?.(mem.version) === mem.hash
     const started = mem?.startedAt ? Date.parse(mem.startedAt) : undefined
     const expired = vm.restartPeriodHours !== null && started !== undefined && input.now - started >= vm.restartPeriodHours * 3600_000
     const sick = vm.kind === 'seat' && !!input.unhealthy?.has(vm.id)
-    if (!changed && !expired && !sick) continue
+    // A seat only behind waits for its next restart, unless the version asks seats to move now.
+    if (!sick && (expired ? false : behind ? !vm.moveNow : !changed)) continue
     if (input.connected.has(vm.id)) actions.push({ type: 'wait', id: vm.id, reason: 'connected' })
-    else actions.push({ type: 'restart', vm, pid: running.pid, reason: sick ? 'unhealthy' : changed ? 'changed' : 'period' })
+    else if (behind && !expired && !sick) {
+      // A lab is never emptied by a move: at most its share of seats down at once.
+      const lab = down.get(vm.lab ?? '')
+      if (lab && lab.down >= lab.max) actions.push({ type: 'wait', id: vm.id, reason: 'share' })
+      else {
+        if (lab) lab.down++
+        actions.push({ type: 'restart', vm, pid: running.pid, reason: 'version' })
+      }
+    } else actions.push({ type: 'restart', vm, pid: running.pid, reason: sick ? 'unhealthy' : changed && !behind ? 'changed' : 'period' })
   }
   return actions
+}
+
+/** The most seats of a lab of `size` that may be down at once for a move: its share, at least one. */
+export const moveAllowance = (size: number, share: number) => Math.max(1, Math.floor(size * share))
+
+// Per lab: its desired seats not running or being stopped, and how many may be (of those not held).
+function seatsDown(input: PlanInput): Map<string, { down: number; max: number }> {
+  const running = new Set(input.actual.map((a) => a.id))
+  const out = new Map<string, { down: number; max: number; size: number }>()
+  for (const vm of input.desired) {
+    // A held seat is the admin's choice, not a move's: it would block every move for good.
+    if (vm.kind !== 'seat' || vm.lab === undefined || input.held.has(vm.id)) continue
+    const lab = out.get(vm.lab) ?? { down: 0, max: 0, size: 0 }
+    lab.size++
+    if (!running.has(vm.id) || input.busy.has(vm.id)) lab.down++
+    out.set(vm.lab, lab)
+  }
+  for (const lab of out.values()) lab.max = moveAllowance(lab.size, input.restartShare)
+  return out
 }
 
 function blocked(vm: DesiredVm, actual: ActualVm[]): boolean {

@@ -23,7 +23,7 @@ export function remember(statuses: VmStatus[], accounted: ReadonlySet<string>, n
   const memory = new Map<string, VmMemory>()
   const died: string[] = []
   for (const s of statuses) {
-    const mem: VmMemory = { hash: s.hash, startedAt: s.startedAt, failures: s.failures, retryAt: s.retryAt, state: s.state }
+    const mem: VmMemory = { hash: s.hash, startedAt: s.startedAt, failures: s.failures, retryAt: s.retryAt, state: s.state, version: s.version }
     if (s.state === 'running' && !accounted.has(s.id)) {
       Object.assign(mem, afterDeath(s.failures, s.startedAt, now))
       died.push(s.id)
@@ -85,7 +85,9 @@ export function nextStatus(i: StatusInput): VmStatus | undefined {
       qemuState: i.qemuState ?? (fresh ? 'running' : undefined),
       pid: proc.pid,
       startedAt: proc.startedAt,
-      version: fresh ? d?.version : prev?.version ?? d?.version,
+      // The same argv is the same disk file, so the same version (this also reads records written
+      // when `version` was the profile's revision).
+      version: fresh || (d && prev?.hash === d.hash) ? d?.version : prev?.version ?? d?.version,
       hash: fresh ? d?.hash : prev?.hash ?? d?.hash,
       failures: healthy ? 0 : mem?.failures ?? 0,
     }

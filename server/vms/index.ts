@@ -15,7 +15,13 @@ import { readinessOf } from '../readiness/view'
 const KIND = N_('VM')
 
 /** A VM as the API shows it: its messages in the reader's language, and who is on it. */
-export type VmView = Omit<VmStatus, 'error' | 'lastExit'> & VmConnectionView & VmReadinessView & { held: boolean; error?: string; lastExit?: { at: string; reason: string } }
+export type VmView = Omit<VmStatus, 'error' | 'lastExit'> & VmConnectionView & VmReadinessView & {
+  held: boolean
+  error?: string
+  lastExit?: { at: string; reason: string }
+  /** The version of its profile it should run (desired state): a seat whose `version` differs is behind. */
+  currentVersion?: number
+}
 
 const say = (lang: Language, m: VmMessage) => translate(lang, m.msgid, m.params as Params)
 
@@ -26,10 +32,11 @@ function notStarted(ctx: Context, d: { id: string; kind: VmStatus['kind']; lab?:
 
 const probing = (ctx: Context) => ctx.config.probeIntervalMs !== undefined
 
-function view({ revision, createdAt, updatedAt, ...v }: VmStatus & Partial<RecordMeta>, held: boolean, on: Connection | undefined, readiness: SeatReadiness | undefined, probing: boolean, lang: Language): VmView {
+function view({ revision, createdAt, updatedAt, ...v }: VmStatus & Partial<RecordMeta>, held: boolean, on: Connection | undefined, readiness: SeatReadiness | undefined, probing: boolean, lang: Language, currentVersion?: number): VmView {
   const r = readinessOf(v, readiness, probing)
   return {
     ...v,
+    currentVersion,
     ready: r.ready,
     readySince: r.readySince,
     unhealthy: r.unhealthy && say(lang, r.unhealthy),
@@ -54,16 +61,30 @@ export async function listVms(ctx: Context, reconciler: Reconciler, lang: Langua
   const ready = new Map(readiness.map((r) => [r.id, r]))
   const byId = new Map<string, VmStatus & Partial<RecordMeta>>(statuses.map((s) => [s.id, s]))
   for (const d of desired) if (!byId.has(d.id)) byId.set(d.id, notStarted(ctx, d))
-  return [...byId.values()].map((v) => view(v, held.has(v.id), on.get(v.id), ready.get(v.id), probing(ctx), lang)).sort((a, b) => a.id.localeCompare(b.id, 'en', { numeric: true }))
+  const current = new Map(desired.map((d) => [d.id, d.version]))
+  return [...byId.values()].map((v) => view(v, held.has(v.id), on.get(v.id), ready.get(v.id), probing(ctx), lang, current.get(v.id))).sort((a, b) => a.id.localeCompare(b.id, 'en', { numeric: true }))
 }
 
 /** One VM: its status record, its hold and its connection; desired state only when it has no status yet. */
 export async function getVm(ctx: Context, reconciler: Reconciler, id: string, lang: Language = DEFAULT_LANGUAGE) {
   const [status, hold, on, readiness] = await Promise.all([ctx.store.vms.get(id), ctx.store.holds.get(id), ctx.store.connections.get(id), ctx.store.readiness.get(id)])
+  // One VM's status is a few reads: desired state (every VM computed) only for one not started yet.
   const desired = status ? undefined : (await reconciler.desired()).vms.find((d) => d.id === id)
   const vm = status ?? (desired && notStarted(ctx, desired))
   if (!vm) throw new NotFoundError(KIND, id)
-  return view(vm, !!hold, on ?? undefined, readiness ?? undefined, probing(ctx), lang)
+  const current = desired ? desired.version : await currentVersionOf(ctx, vm)
+  return view(vm, !!hold, on ?? undefined, readiness ?? undefined, probing(ctx), lang, current)
+}
+
+/**
+ * The version a VM with a status should run, from its profile's versions record alone (what
+ * desired.ts decides for it): a seat that is the canary runs the canary's, every other VM the
+ * current one; a profile never published runs v1.
+ */
+async function currentVersionOf(ctx: Context, vm: Pick<VmStatus, 'id' | 'profile'>): Promise<number> {
+  const vs = await ctx.store.versions.get(vm.profile)
+  if (!vs) return 1
+  return vs.canary?.seat === vm.id ? vs.canary.version : vs.currentVersion
 }
 
 /**
@@ -120,7 +141,7 @@ export async function vmAction(ctx: Context, reconciler: Reconciler, actor: Acto
 
 /**
  * Maintenance in exclusive mode (the seed's administrative profile): the profile runs writable on
- * its base image as `<profile>-maint`. Seats using its images are in the way (QEMU's image lock):
+ * its base image (v1) as `<profile>-maint`. Seats using its images are in the way (QEMU's image lock):
  * refused with 409 naming them, or, with `force`, powered down first and kept down until it ends.
  */
 export async function startMaintenance(ctx: Context, reconciler: Reconciler, actor: Actor, profileId: string, opts: { force: boolean; lab?: string }) {
@@ -129,6 +150,11 @@ export async function startMaintenance(ctx: Context, reconciler: Reconciler, act
   if (opts.lab) await mustGet(store.labs, N_('lab'), opts.lab)
   if (await store.manual.get(maintenanceVm(profile.id))) {
     throw new ConflictError(N_('The maintenance VM "{id}" would have the name of a one-off VM'), { id: maintenanceVm(profile.id) })
+  }
+  // A published version is never written again: only overlay maintenance changes it.
+  const versions = await store.versions.get(profile.id)
+  if (versions && versions.currentVersion > 1) {
+    throw new ConflictError(N_('v{n} is published and read-only: use overlay maintenance'), { n: versions.currentVersion })
   }
   const maintenance: Maintenance = { profile: profile.id, mode: 'exclusive', lab: opts.lab, by: actor.username }
   // Which running seats would have to go: those desired now but not once maintenance is on.
@@ -153,9 +179,12 @@ export async function startMaintenance(ctx: Context, reconciler: Reconciler, act
 export async function stopMaintenance(ctx: Context, reconciler: Reconciler, actor: Actor, profileId: string) {
   const { store } = ctx
   await mustGet(store.profiles, N_('profile'), profileId)
-  if (!(await store.maintenance.get(profileId))) {
+  const m = await store.maintenance.get(profileId)
+  if (!m) {
     throw new ConflictError(N_('The {kind} "{id}" is not in maintenance'), { kind: msg(N_('profile')), id: profileId })
   }
+  // Its overlay holds the admin's work: ending it is a choice between keeping it and dropping it.
+  if (m.mode === 'overlay') throw new ConflictError(N_('Overlay maintenance ends with publish or discard'))
   // The reconciler powers the writable VM down (ACPI, then quit); seats wait for its image lock.
   await store.maintenance.remove(profileId).catch(unlessConflict)
   const pass = reconciler.tickAfterWrite()

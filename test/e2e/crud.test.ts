@@ -178,10 +178,10 @@ describe('labs, profiles and images pages', () => {
   it('starts maintenance after a 409 listing the running seats, by powering them down, and stops it', async () => {
     const page = await signedIn('/profiles')
     const row = page.locator(`tr[data-profile="${profile}"]`)
-    await row.getByRole('button', { name: 'Start maintenance' }).click()
+    await row.getByRole('button', { name: 'Exclusive maintenance' }).click()
     const blocked = page.locator('.maintenance-blocked')
     await expect.poll(() => blocked.locator('li').allInnerTexts()).toEqual([`${lab}-1`, `${lab}-2`])
-    await blocked.getByRole('button', { name: 'Power them down and start maintenance' }).click()
+    await blocked.getByRole('button', { name: 'Power them down and start exclusive maintenance' }).click()
     await expect.poll(() => row.innerText(), { timeout: 90_000 }).toContain('in maintenance')
     const vms = (await admin.get('/api/vms')).body as { id: string; kind: string; held: boolean }[]
     expect(vms.find((v) => v.id === `${profile}-maint`)?.kind).toBe('maintenance')
@@ -211,11 +211,18 @@ describe('labs, profiles and images pages', () => {
   it('shows a viewer these pages without any write control', async () => {
     const other = await create(admin, 'images', bodies.image())
     const page = await signedIn('/images', VIEWER)
+    // Disclosure buttons (aria-expanded: a profile's versions) only show more; nothing else.
+    const check = () => page.locator('main button:not([aria-expanded]), main input, main select, main textarea').count()
     for (const [link, row] of [['Images', `tr[data-image="${other.id}"]`], ['Profiles', `tr[data-profile="${profile}"]`], ['Labs', `tr[data-lab="${lab}"]`]] as const) {
       await nav(page, link)
       await page.locator(row).waitFor()
-      expect(await page.locator('main button, main input, main select, main textarea').count()).toBe(0)
+      expect(await check()).toBe(0)
     }
+    // A profile's versions, opened: no maintenance control, no rollback.
+    await nav(page, 'Profiles')
+    await page.locator(`tr[data-profile="${profile}"]`).getByRole('button', { name: `Versions of ${profile}` }).click()
+    await page.locator(`[data-versions="${profile}"] tr[data-version="1"]`).waitFor()
+    expect(await check()).toBe(0)
     await page.close()
   })
 })

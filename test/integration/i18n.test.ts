@@ -182,7 +182,7 @@ describe('no English leaks into a Spanish answer', () => {
     ['a method the route lacks', 'admin', 'PATCH', '/api/labs'],
     ['a bad VM name', 'admin', 'POST', '/api/vms/Not_A_VM/actions', { action: 'start' }],
     ['a bad VM action', 'admin', 'POST', () => `/api/vms/${set.lab.id}-1/actions`, { action: 'explode' }],
-    ['a bad maintenance action', 'admin', 'POST', () => `/api/profiles/${set.profile.id}/maintenance`, { action: 'publish', mode: 'overlay' }],
+    ['a bad maintenance action', 'admin', 'POST', () => `/api/profiles/${set.profile.id}/maintenance`, { action: 'explode' }],
     ['a duplicate name', 'admin', 'POST', '/api/clients', () => bodies.client(set.client.id)],
     ['an image in use', 'admin', 'DELETE', () => `/api/images/${set.image.id}`],
     ['a lab in use', 'admin', 'DELETE', () => `/api/labs/${set.lab.id}`],

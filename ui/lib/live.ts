@@ -10,6 +10,8 @@ export interface Vm {
   seat?: number
   profile: string
   version?: number
+  /** The version it should run: a seat on another one is behind. */
+  currentVersion?: number
   state: 'stopped' | 'starting' | 'running' | 'stopping' | 'failed'
   qemuState?: string
   pid?: number

@@ -30,7 +30,7 @@ describe('exclusive maintenance', () => {
     const seats = await seatsRunning(lab.id, 2, 20_000)
     const bystander = (await seatsRunning(other.lab.id, 1, 20_000))[0]!
 
-    const refused = await w.api.post(`/api/profiles/${profile.id}/maintenance`, { action: 'start' })
+    const refused = await w.api.post(`/api/profiles/${profile.id}/maintenance`, { action: 'start', mode: 'exclusive' })
     expect(refused.status).toBe(409)
     expect(refused.body.seats).toEqual(seats.map((s) => s.id))
     for (const s of seats) expect(refused.body.message).toContain(s.id)
@@ -39,7 +39,7 @@ describe('exclusive maintenance', () => {
     expect(seatsOf(await listVms(w.api), lab.id).map((s) => [s.state, s.pid])).toEqual(seats.map((s) => ['running', s.pid]))
     expect((await listVms(w.api)).some((v) => v.id === `${profile.id}-maint`)).toBe(false)
 
-    const forced = await w.api.post(`/api/profiles/${profile.id}/maintenance`, { action: 'start', force: true })
+    const forced = await w.api.post(`/api/profiles/${profile.id}/maintenance`, { action: 'start', mode: 'exclusive', force: true })
     expect(forced.status, JSON.stringify(forced.body)).toBe(200)
     expect(forced.body).toMatchObject({ profile: profile.id, vm: `${profile.id}-maint`, stopping: seats.map((s) => s.id) })
     const maintId = `${profile.id}-maint`
@@ -71,7 +71,7 @@ describe('exclusive maintenance', () => {
     expect(seatsOf(await listVms(w.api), other.lab.id).map((s) => s.pid)).toEqual([bystander.pid])
 
     // Starting it again is a conflict, not a second VM.
-    const twice = await w.api.post(`/api/profiles/${profile.id}/maintenance`, { action: 'start', force: true })
+    const twice = await w.api.post(`/api/profiles/${profile.id}/maintenance`, { action: 'start', mode: 'exclusive', force: true })
     expect(twice.status).toBe(409)
     expect(processOf(w.runDir, maintId)).toHaveLength(1)
 
@@ -89,7 +89,7 @@ describe('exclusive maintenance', () => {
 
   it('with no seat running, starts without force', async () => {
     const { lab, profile } = await makeLab(w.api, 0)
-    const res = await w.api.post(`/api/profiles/${profile.id}/maintenance`, { action: 'start' })
+    const res = await w.api.post(`/api/profiles/${profile.id}/maintenance`, { action: 'start', mode: 'exclusive' })
     expect(res.status, JSON.stringify(res.body)).toBe(200)
     expect(res.body.stopping).toEqual([])
     const maintId = `${profile.id}-maint`

@@ -85,7 +85,7 @@ describe('snapshot mode', () => {
     await running(seatId, 10_000, again.pid)
 
     // 3. Maintenance (exclusive, forcing the seat off): the same write lands in the base image.
-    const res = await w.api.post(`/api/profiles/${profile.id}/maintenance`, { action: 'start', force: true })
+    const res = await w.api.post(`/api/profiles/${profile.id}/maintenance`, { action: 'start', mode: 'exclusive', force: true })
     expect(res.status, JSON.stringify(res.body)).toBe(200)
     const maintId = `${profile.id}-maint`
     const maint = await running(maintId, 15_000)

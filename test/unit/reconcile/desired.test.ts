@@ -23,6 +23,7 @@ function model(over: Partial<Model> = {}): Model {
     ],
     maintenance: [],
     manual: [],
+    versions: [],
     ...over,
   }
 }
@@ -32,8 +33,8 @@ describe('desiredVms', () => {
     const { vms, problems } = desiredVms(model(), host)
     expect(problems).toEqual([])
     expect(vms.map((v) => [v.id, v.profile, v.seat, v.version])).toEqual([
-      ['a-1', 'win10', 1, 7],
-      ['a-2', 'win10', 2, 7],
+      ['a-1', 'win10', 1, 1],
+      ['a-2', 'win10', 2, 1],
       ['b-1', 'linux', 1, 1],
     ])
     const a2 = vms.find((v) => v.id === 'a-2')!
@@ -63,6 +64,38 @@ describe('desiredVms', () => {
     expect(maint.spec.snapshot).toBe(false)
     expect(maint.spec.nic?.mac).toBe('52:54:00:0a:0b:00')
     expect(maint.argv.join(' ')).not.toContain('snapshot=on')
+  })
+
+  // win10 at v3 (v2 its parent); the seats run v3's file, and know their hash on every version.
+  const v = (n: number, parent?: number) => ({ n, image: n === 1 ? 'win.qcow2' : `win10.v${n}.qcow2`, format: 'qcow2', createdAt: meta.createdAt, createdBy: 'admin', note: '', parent })
+  const versions = (currentVersion: number, moveNow = false) => [{ id: 'win10', currentVersion, moveNow, versions: [v(1), v(2, 1), v(3, 2)], ...meta }]
+
+  it("runs seats on their profile's current version, a profile with no versions on its disk as v1", () => {
+    const { vms } = desiredVms(model({ versions: versions(3, true) }), host)
+    const a1 = vms.find((x) => x.id === 'a-1')!
+    expect(a1).toMatchObject({ version: 3, moveNow: true, images: ['/srv/labvirt/images/win10.v3.qcow2'] })
+    expect(a1.argv.join(' ')).toContain('file=/srv/labvirt/images/win10.v3.qcow2,format=qcow2,snapshot=on')
+    const onV1 = desiredVms(model(), host).vms.find((x) => x.id === 'a-1')!
+    expect([1, 3].map((n) => a1.hashOn!(n))).toEqual([onV1.hash, a1.hash])
+    expect(new Set([1, 2, 3].map((n) => a1.hashOn!(n))).size).toBe(3)
+    expect(a1.hashOn!(9), 'no such version').toBeUndefined()
+    expect(vms.find((x) => x.id === 'b-1')).toMatchObject({ version: 1, images: ['/srv/labvirt/images/data.qcow2'] })
+  })
+
+  it('runs a canary seat alone on its version, moving it at once', () => {
+    const vms = desiredVms(model({ versions: [{ ...versions(2)[0]!, canary: { seat: 'a-2', version: 3 } }] }), host).vms
+    expect(vms.filter((x) => x.lab === 'a').map((x) => [x.id, x.version, x.moveNow])).toEqual([['a-1', 2, false], ['a-2', 3, true]])
+  })
+
+  it('runs overlay maintenance on its overlay, writable, while the seats keep running on the version', () => {
+    const { vms } = desiredVms(model({ versions: versions(2), maintenance: [{ profile: 'win10', mode: 'overlay', overlay: 'win10.maint-1.qcow2', base: 2, by: 'admin', state: 'running' }] }), host)
+    expect(vms.map((x) => x.id)).toEqual(['win10-maint', 'a-1', 'a-2', 'b-1'])
+    const maint = vms[0]!
+    expect(maint).toMatchObject({ version: 2, images: ['/srv/labvirt/images/win10.maint-1.qcow2'], spec: { snapshot: false } })
+    expect(vms[1]!.images).toEqual(['/srv/labvirt/images/win10.v2.qcow2'])
+    // Publishing or discarding: the maintenance VM is no longer desired.
+    const publishing = desiredVms(model({ versions: versions(2), maintenance: [{ profile: 'win10', mode: 'overlay', overlay: 'x.qcow2', base: 2, by: 'admin', state: 'publishing' }] }), host)
+    expect(publishing.vms.map((x) => x.id)).toEqual(['a-1', 'a-2', 'b-1'])
   })
 
   it('puts maintenance on the lab it was asked for', () => {

@@ -24,7 +24,7 @@ function vm(id: string, over: Partial<DesiredVm> = {}): DesiredVm {
 const running = (id: string, writable = false, pid = 100) => ({ id, pid, startedAt: hoursAgo(1), drives: [{ file: '/img/base.qcow2', writable }] })
 
 function input(over: Partial<PlanInput>): PlanInput {
-  return { desired: [], actual: [], memory: new Map(), held: new Set(), connected: new Set(), busy: new Set(), now: NOW, ...over }
+  return { desired: [], actual: [], memory: new Map(), held: new Set(), connected: new Set(), busy: new Set(), now: NOW, restartShare: 0.25, ...over }
 }
 
 const mem = (id: string, m: Partial<VmMemory>) => new Map([[id, { failures: 0, hash: `h-${id}`, ...m }]])
@@ -58,6 +58,48 @@ describe('plan', () => {
   ]
   it.each(cases)('%s', (_name, i, expected) => {
     expect(summary(i)).toEqual(expected)
+  })
+})
+
+describe('plan: seats moving to a new version', () => {
+  // Lab `a` on v2; seats started on v1 (hash h1), whose argv differs only by the version's file.
+  const seat = (n: number, over: Partial<DesiredVm> = {}) => vm(`a-${n}`, { lab: 'a', seat: n, version: 2, hash: 'h2', hashOn: (n) => `h${n}`, moveNow: true, ...over })
+  const lab = (size: number, over: Partial<DesiredVm> = {}) => Array.from({ length: size }, (_, i) => seat(i + 1, over))
+  const onV1 = (ids: string[], m: Partial<VmMemory> = {}) => new Map(ids.map((id) => [id, { failures: 0, hash: 'h1', version: 1, startedAt: hoursAgo(1), ...m }]))
+  const up = (ids: string[]) => ids.map((id, i) => running(id, false, 100 + i))
+  const ids = (n: number) => Array.from({ length: n }, (_, i) => `a-${i + 1}`)
+  const cases: [string, PlanInput, string[]][] = [
+    ['moves one seat of four at a time (25 %)', input({ desired: lab(4), actual: up(ids(4)), memory: onV1(ids(4)) }), ['restart a-1 version', 'wait a-2 share', 'wait a-3 share', 'wait a-4 share']],
+    ['moves two of eight', input({ desired: lab(8), actual: up(ids(8)), memory: onV1(ids(8)) }), ['restart a-1 version', 'restart a-2 version', ...ids(8).slice(2).map((id) => `wait ${id} share`)]],
+    ['moves at least one seat of a small lab', input({ desired: lab(2), actual: up(ids(2)), memory: onV1(ids(2)), restartShare: 0.1 }), ['restart a-1 version', 'wait a-2 share']],
+    ['counts a seat being stopped as down', input({ desired: lab(4), actual: up(ids(4)), memory: onV1(ids(4)), busy: new Set(['a-1']) }), ['wait a-2 share', 'wait a-3 share', 'wait a-4 share']],
+    ['counts a seat not running as down', input({ desired: lab(4), actual: up(ids(4).slice(1)), memory: onV1(ids(4)) }), ['start a-1', 'wait a-2 share', 'wait a-3 share', 'wait a-4 share']],
+    ['does not count a held seat as down', input({ desired: lab(4), actual: up(ids(4).slice(1)), memory: onV1(ids(4)), held: new Set(['a-1']) }), ['restart a-2 version', 'wait a-3 share', 'wait a-4 share']],
+    ['leaves a connected seat on its version, moving the next one', input({ desired: lab(4), actual: up(ids(4)), memory: onV1(ids(4)), connected: new Set(['a-1']) }), ['wait a-1 connected', 'restart a-2 version', 'wait a-3 share', 'wait a-4 share']],
+    ['leaves a seat only behind alone without moveNow', input({ desired: lab(2, { moveNow: false }), actual: up(ids(2)), memory: onV1(ids(2)) }), []],
+    ['moves a seat behind at its periodic restart even without moveNow', input({ desired: [seat(1, { moveNow: false, restartPeriodHours: 1 })], actual: up(['a-1']), memory: onV1(['a-1']) }), ['restart a-1 period']],
+    ['restarts a seat whose command line changed otherwise as before, without the share', input({ desired: lab(2, { moveNow: false }), actual: up(ids(2)), memory: onV1(ids(2), { hash: 'other' }) }), ['restart a-1 changed', 'restart a-2 changed']],
+    ['leaves seats on the current version alone', input({ desired: lab(2), actual: up(ids(2)), memory: onV1(ids(2), { hash: 'h2', version: 2 }) }), []],
+  ]
+  it.each(cases)('%s', (_name, i, expected) => {
+    expect(summary(i)).toEqual(expected)
+  })
+
+  it('never has more of a lab down for moves than its share, pass after pass', () => {
+    // Simulated passes: a restart takes the seat down for one pass, then it runs v2.
+    const size = 8
+    const state = new Map(ids(size).map((id) => [id, { version: 1, down: false }]))
+    for (let pass = 0; pass < 20; pass++) {
+      const actions = plan(input({
+        desired: lab(size),
+        actual: up(ids(size).filter((id) => !state.get(id)!.down)),
+        memory: new Map([...state].map(([id, s]) => [id, { failures: 0, hash: `h${s.version}`, version: s.version, startedAt: hoursAgo(1) }])),
+      }))
+      for (const s of state.values()) if (s.down) Object.assign(s, { down: false, version: 2 })
+      for (const a of actions) if (a.type === 'restart') state.get(a.vm.id)!.down = true
+      expect([...state.values()].filter((s) => s.down).length).toBeLessThanOrEqual(2)
+    }
+    expect([...state.values()].every((s) => s.version === 2)).toBe(true)
   })
 })
 

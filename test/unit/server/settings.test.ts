@@ -44,6 +44,10 @@ describe('settings checked at start', () => {
     [{ LABVIRT_MONITORING_URL: 'javascript:alert(1)' }, 'LABVIRT_MONITORING_URL must be an http or https address'],
     [{ LABVIRT_MONITORING_URL: 'https://admin:secret@grafana.example.edu/d/lab' }, 'LABVIRT_MONITORING_URL must be an http or https address'],
     [{ LABVIRT_MONITORING_URL: 'munin.example.edu' }, 'LABVIRT_MONITORING_URL must be an http or https address'],
+    [{ LABVIRT_RESTART_SHARE: '0' }, 'LABVIRT_RESTART_SHARE must be a share above 0 and at most 100%, like 25% or 0.25, got 0'],
+    [{ LABVIRT_RESTART_SHARE: '150%' }, 'LABVIRT_RESTART_SHARE must be a share above 0 and at most 100%, like 25% or 0.25, got 150%'],
+    [{ LABVIRT_RESTART_SHARE: 'half' }, 'LABVIRT_RESTART_SHARE must be a share above 0 and at most 100%, like 25% or 0.25, got half'],
+    [{ LABVIRT_VERSION_GRACE: '0' }, 'LABVIRT_VERSION_GRACE must be a number of seconds above 0, got 0'],
   ])('refuses %o', (env, message) => {
     expect(() => readConfig(env)).toThrow(ConfigError)
     expect(() => readConfig(env)).toThrow(message)
@@ -59,6 +63,8 @@ describe('settings checked at start', () => {
     expect([readConfig({}).qemuNice, readConfig({ LABVIRT_QEMU_NICE: '0' }).qemuNice, readConfig({ LABVIRT_QEMU_NICE: '19' }).qemuNice]).toEqual([19, 0, 19])
     expect([readConfig({}).probeIntervalMs, readConfig({ LABVIRT_PROBE_INTERVAL: '0.5' }).probeIntervalMs, readConfig({ LABVIRT_PROBE_INTERVAL: 'off' }).probeIntervalMs]).toEqual([5000, 500, undefined])
     expect(readConfig({}).unhealthyAfterMs).toBe(60_000)
+    expect(['', '50%', '0.1', '100%'].map((x) => readConfig({ LABVIRT_RESTART_SHARE: x }).restartShare)).toEqual([0.25, 0.5, 0.1, 1])
+    expect([readConfig({}).versionGraceMs, readConfig({ LABVIRT_VERSION_GRACE: '60' }).versionGraceMs]).toEqual([86_400_000, 60_000])
   })
 })
 
