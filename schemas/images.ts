@@ -58,4 +58,6 @@ export interface Image {
   format: string
   virtualSize: number
   actualSize: number
+  /** The file (in the images directory) a linked clone's reads fall through to; none for a standalone image. */
+  backingFile?: string
 }

@@ -150,8 +150,13 @@ export async function registerImageFile(ctx: Context, actor: Actor, name: string
   let created: Stored<Image>
   try {
     const info = await qemuImg(() => imageInfo(path))
+    // Only a linked clone LabVirt made has one, always a file of the images directory (checked on import).
+    const backing = info.fullBackingFile ?? info.backingFile
     created = await guardRecord(KIND, name, () =>
-      ctx.store.images.create(name, { name, description, file, format: info.format, virtualSize: info.virtualSize, actualSize: info.actualSize }),
+      ctx.store.images.create(name, {
+        name, description, file, format: info.format, virtualSize: info.virtualSize, actualSize: info.actualSize,
+        ...(backing ? { backingFile: basename(backing) } : {}),
+      }),
     )
   } catch (err) {
     await rm(path, { force: true })

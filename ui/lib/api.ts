@@ -56,3 +56,31 @@ export const get = <T = unknown>(path: string) => api<T>('GET', path)
 export const post = <T = unknown>(path: string, body: unknown = {}) => api<T>('POST', path, body)
 export const put = <T = unknown>(path: string, body: unknown) => api<T>('PUT', path, body)
 export const del = <T = unknown>(path: string) => api<T>('DELETE', path)
+
+/**
+ * Sends a file's bytes (`application/octet-stream`, streamed by the browser, never read whole) with
+ * `PUT`, calling `progress` as they go: fetch cannot report an upload's progress, XMLHttpRequest can.
+ */
+export function upload<T = unknown>(path: string, file: Blob, progress: (sent: number, total: number) => void): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest()
+    xhr.open('PUT', path)
+    xhr.setRequestHeader('content-type', 'application/octet-stream')
+    xhr.setRequestHeader('accept', 'application/json')
+    xhr.setRequestHeader('accept-language', language.value)
+    xhr.upload.onprogress = (e) => progress(e.loaded, e.lengthComputable ? e.total : file.size)
+    xhr.onerror = () => reject(new ApiError(0, t('LabVirt cannot be reached; check the network and try again')))
+    xhr.onload = () => {
+      let data: any
+      try {
+        data = xhr.responseText ? JSON.parse(xhr.responseText) : undefined
+      } catch {
+        data = undefined
+      }
+      if (xhr.status >= 200 && xhr.status < 300) return resolve(data as T)
+      if (xhr.status === 401) onUnauthorized()
+      reject(new ApiError(xhr.status, data?.message ?? t('Unexpected answer from the server ({status})', { status: xhr.status }), data?.fields ?? [], data ?? {}))
+    }
+    xhr.send(file)
+  })
+}
