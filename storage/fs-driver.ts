@@ -9,7 +9,20 @@ import { defineDriver } from 'unstorage'
 // writes in place.
 const TMP = '.tmp-'
 
-export interface AtomicFsOptions { base: string }
+export interface AtomicFsOptions {
+  base: string
+  /**
+   * Collections whose records are written without fsync (still atomically renamed): state LabVirt
+   * derives again from what it observes and rewrites on its own (VM statuses, connections,
+   * readiness, host figures, heartbeats). Each fsync of a small file on ext4 also flushes whatever
+   * else is dirty (a clone being written, QEMU's logs), so these would otherwise cost far more than
+   * their own bytes. After a power cut such a record may be old or empty: it reads as absent.
+   */
+  volatile?: readonly string[]
+}
+
+/** Whether `key` is of a collection written without fsync. */
+export const isVolatile = (opts: Pick<AtomicFsOptions, 'volatile'>, key: string) => !!opts.volatile?.includes(key.slice(0, key.indexOf(':')))
 
 function keyToPath(base: string, key: string): string {
   const parts = key.split(':').filter(Boolean)
@@ -25,14 +38,14 @@ async function fsyncDir(dir: string) {
   try { await fh.sync() } finally { await fh.close() }
 }
 
-export async function writeFileAtomic(path: string, data: string) {
+export async function writeFileAtomic(path: string, data: string, durable = true) {
   const dir = dirname(path)
   await fsp.mkdir(dir, { recursive: true })
   const tmp = join(dir, `${TMP}${randomBytes(6).toString('hex')}`)
   const fh = await fsp.open(tmp, 'w', 0o600)
   try {
     await fh.writeFile(data)
-    await fh.sync()
+    if (durable) await fh.sync()
   } finally {
     await fh.close()
   }
@@ -42,7 +55,7 @@ export async function writeFileAtomic(path: string, data: string) {
     await fsp.rm(tmp, { force: true })
     throw err
   }
-  await fsyncDir(dir)
+  if (durable) await fsyncDir(dir)
 }
 
 async function walk(dir: string, out: string[]) {
@@ -100,12 +113,12 @@ export const atomicFsDriver = defineDriver((opts: AtomicFsOptions) => ({
     }
   },
   async setItem(key, value) {
-    await writeFileAtomic(keyToPath(opts.base, key), value)
+    await writeFileAtomic(keyToPath(opts.base, key), value, !isVolatile(opts, key))
   },
   async removeItem(key) {
     const path = keyToPath(opts.base, key)
     await fsp.rm(path, { force: true })
-    await fsyncDir(dirname(path)).catch(() => {})
+    if (!isVolatile(opts, key)) await fsyncDir(dirname(path)).catch(() => {})
   },
   async getKeys(base) {
     const root = base ? keyToPath(opts.base, base) : opts.base

@@ -2,7 +2,7 @@ import { createStorage, type Storage } from 'unstorage'
 import redisDriver from 'unstorage/drivers/redis'
 import type { Redis } from 'ioredis'
 import { join } from 'node:path'
-import { atomicFsDriver, sweepTemporaryFiles } from './fs-driver'
+import { atomicFsDriver, isVolatile, sweepTemporaryFiles } from './fs-driver'
 import { StoreUnavailableError } from './errors'
 import { lockDataDir } from './dir-lock'
 import { mkdirSync } from 'node:fs'
@@ -101,6 +101,18 @@ abstract class BaseKv implements Kv {
   close() { return this.storage.dispose() }
 }
 
+/** The collections the file store writes without fsync (see AtomicFsOptions.volatile). */
+const VOLATILE = ['vms', 'connections', 'readiness', 'hosts', 'heartbeats']
+
+function isJson(raw: string) {
+  try {
+    JSON.parse(raw)
+    return true
+  } catch {
+    return false
+  }
+}
+
 /** Past this many cached values the cache starts over (unknown terminals' lookups add misses). */
 const CACHE_MAX = 50_000
 
@@ -114,7 +126,7 @@ class FsKv extends BaseKv {
    * the repositories build them, so one record has one cache entry.
    */
   private cache = new Map<string, string | null>()
-  constructor(storage: Storage, private unlock: () => void) {
+  constructor(storage: Storage, private unlock: () => void, private volatile: readonly string[] = []) {
     super(storage)
   }
 
@@ -127,6 +139,11 @@ class FsKv extends BaseKv {
     if (raw === undefined) {
       const read = await guard(() => this.storage.getItemRaw(key))
       raw = read === null || read === undefined ? null : typeof read === 'string' ? read : Buffer.from(read as Uint8Array).toString('utf8')
+      // A record written without fsync may be empty or torn after a power cut: it is as if absent.
+      if (raw !== null && isVolatile({ volatile: this.volatile }, key) && !isJson(raw)) {
+        console.error(`[labvirt] store: ${key} was cut short by a crash; read as absent`)
+        raw = null
+      }
       this.remember(key, raw)
     }
     return parse<T>(raw)
@@ -301,6 +318,6 @@ export async function openKv(opts: KvOptions): Promise<Kv> {
   mkdirSync(base, { recursive: true })
   const unlock = await lockDataDir(opts.dir)
   await sweepTemporaryFiles(base)
-  const storage = createStorage({ driver: atomicFsDriver({ base }) })
-  return new FsKv(storage, unlock)
+  const storage = createStorage({ driver: atomicFsDriver({ base, volatile: VOLATILE }) })
+  return new FsKv(storage, unlock, VOLATILE)
 }
