@@ -65,7 +65,7 @@ export interface Config {
   sampleIntervalMs: number
   /** This host's page in an external Munin or Grafana (LABVIRT_MONITORING_URL), linked from the console. */
   monitoringUrl?: string
-  /** How often a ready seat is probed (LABVIRT_PROBE_INTERVAL, seconds; one not ready yet: every 0.5 s); undefined: `off`. */
+  /** How often a ready seat is probed (LABVIRT_PROBE_INTERVAL, seconds; one booting: every 0.5 s); undefined: `off`. */
   probeIntervalMs?: number
   /** A ready seat silent this long is unhealthy, and restarted with nobody on it (LABVIRT_UNHEALTHY_AFTER, seconds). */
   unhealthyAfterMs: number

@@ -25,6 +25,12 @@ const BOOTING_TIMEOUT_MS = 300
  * (an RDP server that logs each connection) is not knocked on twice a second all day.
  */
 export const BOOTING_PROBE_MS = 500
+/**
+ * For this long after its start: past it, a seat still not answering (a guest with no service, or
+ * one that hangs at boot) is probed every LABVIRT_PROBE_INTERVAL like a ready one, so a lab of such
+ * seats does not cost the server a tenth of a core in probes (bench/resources.ts).
+ */
+const BOOTING_FOR_MS = 120_000
 const QMP_TIMEOUT_MS = 1000
 
 export interface ProberDeps {
@@ -64,6 +70,8 @@ export class SeatProber {
   private misses = new Map<string, number>()
   /** When each seat was last probed. */
   private probedAt = new Map<string, number>()
+  /** Each seat's last QMP liveness check: asked once per LABVIRT_PROBE_INTERVAL, not at every booting probe. */
+  private monitorChecks = new Map<string, { at: number; ok: boolean }>()
 
   constructor(private ctx: Context, private deps: ProberDeps) {}
 
@@ -82,7 +90,8 @@ export class SeatProber {
     const due = running.filter((s) => {
       const prev = recordById.get(s.id)
       const ready = prev !== undefined && prev.startedAt === s.startedAt && prev.ready
-      return !ready || now - (this.probedAt.get(s.id) ?? 0) >= config.probeIntervalMs!
+      const booting = !ready && now - Date.parse(s.startedAt!) < BOOTING_FOR_MS
+      return booting || now - (this.probedAt.get(s.id) ?? 0) >= config.probeIntervalMs!
     })
     for (const s of due) this.probedAt.set(s.id, now)
 
@@ -114,6 +123,7 @@ export class SeatProber {
       this.answers.delete(id)
       this.misses.delete(id)
       this.probedAt.delete(id)
+      this.monitorChecks.delete(id)
       writes.push(store.readiness.upsert(id, () => null).catch(unlessConflict))
     }
     await Promise.all(writes)
@@ -134,7 +144,7 @@ export class SeatProber {
     const target = s.seat !== undefined ? seatEndpoint(lab, s.seat, config.forwardAddress ?? '127.0.0.1') : undefined
     const [result, monitorAnswers] = await Promise.all([
       kind === 'none' ? ('answer' as const) : target ? probe(target.host, target.port, kind, prev?.startedAt === s.startedAt && prev.ready ? PROBE_TIMEOUT_MS : BOOTING_TIMEOUT_MS) : ('unreachable' as const),
-      this.monitorAnswers(s.id),
+      this.monitorAnswers(s.id, now),
     ])
     const same = prev?.startedAt === s.startedAt ? prev : undefined
     let last = this.answers.get(s.id)
@@ -165,10 +175,13 @@ export class SeatProber {
     return { record, result }
   }
 
-  private async monitorAnswers(id: string): Promise<boolean> {
+  private async monitorAnswers(id: string, now: number): Promise<boolean> {
+    const last = this.monitorChecks.get(id)
+    if (last && now - last.at < this.ctx.config.probeIntervalMs!) return last.ok
     const qmp = await this.deps.monitor(id)
-    if (!qmp) return false
-    return qmp.execute('query-status', undefined, { timeoutMs: QMP_TIMEOUT_MS }).then(() => true, () => false)
+    const ok = !!qmp && (await qmp.execute('query-status', undefined, { timeoutMs: QMP_TIMEOUT_MS }).then(() => true, () => false))
+    this.monitorChecks.set(id, { at: now, ok })
+    return ok
   }
 }
 

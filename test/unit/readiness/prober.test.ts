@@ -48,10 +48,10 @@ async function guest(answering: () => boolean): Promise<number> {
   return (server.address() as { port: number }).port
 }
 
-async function seatOn(port: number, probe: ProbeKind = 'tcp', state: 'running' | 'stopped' = 'running') {
+async function seatOn(port: number, probe: ProbeKind = 'tcp', state: 'running' | 'stopped' = 'running', startedAt = STARTED) {
   await store.profiles.upsert('p', () => ({ name: 'p', description: '', memoryMiB: 64, cpus: 1, nic: 'virtio', disks: [{ image: 'i', bus: 'ide', media: 'disk' }], machine: 'pc', cpuModel: null, rtcLocalTime: false, usbTablet: false, sound: 'none', display: 'std', smbios: {}, firmware: 'bios', extraArgs: [], active: true, restartPeriodHours: null, probe }))
   await store.labs.upsert('aula', () => ({ name: 'aula', description: '', size: 1, max: 1, profiles: ['p'], macBase: '52:54:00:01:02:00', network: { mode: 'user', hostPort: port } }) as never)
-  await store.vms.upsert('aula-1', () => ({ id: 'aula-1', kind: 'seat', lab: 'aula', seat: 1, profile: 'p', state, host: 'h', failures: 0, startedAt: STARTED }))
+  await store.vms.upsert('aula-1', () => ({ id: 'aula-1', kind: 'seat', lab: 'aula', seat: 1, profile: 'p', state, host: 'h', failures: 0, startedAt }))
 }
 
 // A ready seat is probed again once LABVIRT_PROBE_INTERVAL has passed: a millisecond here, so each
@@ -69,9 +69,9 @@ const record = async () => {
 }
 
 describe('the seat prober', () => {
-  it('probes a seat not ready yet at every run, a ready one only once LABVIRT_PROBE_INTERVAL has passed', async () => {
+  it('probes a seat booting at every run, a ready one only once LABVIRT_PROBE_INTERVAL has passed', async () => {
     let up = false
-    await seatOn(await guest(() => up))
+    await seatOn(await guest(() => up), 'tcp', 'running', new Date().toISOString())
     const p = prober('60', '5')
     expect(await p.run()).toMatchObject({ probed: 1, ready: 0 })
     expect(await p.run()).toMatchObject({ probed: 1, ready: 0 })
@@ -81,6 +81,13 @@ describe('the seat prober', () => {
     up = false
     expect(await p.run()).toMatchObject({ probed: 0, ready: 1 })
     expect(await record()).toMatchObject({ ready: true })
+  })
+
+  it('a seat still silent two minutes after its start is probed only once LABVIRT_PROBE_INTERVAL has passed', async () => {
+    await seatOn(await guest(() => false))
+    const p = prober('60', '5')
+    expect(await p.run()).toMatchObject({ probed: 1, ready: 0 })
+    expect(await p.run()).toMatchObject({ probed: 0, ready: 0 })
   })
 
   it('ready once the guest answers, written only when that changes; silent twice after that, not ready', async () => {
