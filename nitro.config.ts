@@ -31,7 +31,7 @@ export default defineNitroConfig({
   // A fixed-answer route for bench/boot-storm's floor (LABVIRT_BENCH_FLOOR=1 at build time only):
   // what any route of this app costs before it does its own work. Never in a normal build.
   handlers: process.env.LABVIRT_BENCH_FLOOR === '1' ? [{ route: '/bench/floor', method: 'get', handler: './bench/floor-route.ts' }] : [],
-  scheduledTasks: { '17 * * * *': ['store:sweep'], '* * * * *': ['host:checks'], '*/10 * * * *': ['versions:clean'] },
+  scheduledTasks: { '17 * * * *': ['store:sweep'], '* * * * *': ['host:checks'], '*/10 * * * *': ['versions:clean'], '30 3 * * *': ['host:images'] },
   virtual: {
     '#labvirt-catalogs': () => `export default ${JSON.stringify(catalogs())}`,
   },

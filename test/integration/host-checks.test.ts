@@ -1,3 +1,6 @@
+import { open } from 'node:fs/promises'
+import { join } from 'node:path'
+import { execa } from 'execa'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { adminClient, ApiClient } from '../helpers/client'
 import { bodies, uniqueName } from '../helpers/fixtures'
@@ -58,5 +61,44 @@ describe('host checks in /api/health', () => {
     expect((await admin.post('/api/users', { ...bodies.user(name), role: 'viewer' })).status).toBe(201)
     const viewer = await new ApiClient(server.url).login(name, bodies.user().password)
     expect((await viewer.post('/api/health/checks', {})).status).toBe(403)
+  })
+})
+
+describe('the nightly image check (host:images)', () => {
+  let plain: TestServer
+  let api: ApiClient
+  beforeAll(async () => {
+    plain = await startServer()
+    api = await adminClient(plain.url)
+  }, 60_000)
+  afterAll(async () => {
+    await plain?.dispose()
+  })
+
+  it('runs qemu-img check on every qcow2: a damaged one is an error naming its file, and /api/health keeps the result', async () => {
+    const good = (await api.post('/api/images', bodies.image(uniqueName('good')))).body
+    const bad = (await api.post('/api/images', bodies.image(uniqueName('bad')))).body
+    const path = join(plain.dataDir, 'images', bad.file)
+    await execa('qemu-io', ['-f', 'qcow2', '-c', 'write -P 0xab 0 1M', path])
+    // The refcount block zeroed: every cluster the image uses is referenced but counted free.
+    const fh = await open(path, 'r+')
+    try {
+      const header = Buffer.alloc(64)
+      await fh.read(header, 0, 64, 0)
+      const entry = Buffer.alloc(8)
+      await fh.read(entry, 0, 8, Number(header.readBigUInt64BE(48)))
+      await fh.write(Buffer.alloc(65536), 0, 65536, Number(entry.readBigUInt64BE(0)))
+    } finally {
+      await fh.close()
+    }
+    const res = await api.post('/api/health/checks')
+    expect(res.status).toBe(200)
+    const images = res.body.checks.find((c: { id: string }) => c.id === 'images')
+    expect(images.level).toBe('error')
+    expect(images.message).toContain(bad.file)
+    expect(images.message).not.toContain(good.file)
+    const health = await fetch(`${plain.url}/api/health`, { headers: { cookie: api.cookie } })
+    expect(health.status).toBe(503)
+    expect((await health.json()).checks.find((c: { id: string }) => c.id === 'images')).toMatchObject({ level: 'error' })
   })
 })

@@ -4,10 +4,11 @@ import type { CheckResult } from '#server/host-checks/index'
 import { translateMsg } from '#server/i18n/index'
 import { languageOf } from '#server/http/language'
 
-// Admins (the default for a POST, middleware/auth.ts) run the host checks now: production Nitro
-// has no /_nitro/tasks, and tests run with scheduled tasks off.
+// Admins (the default for a POST, middleware/auth.ts) run the host checks now, the nightly image
+// check too: production Nitro has no /_nitro/tasks, and tests run with scheduled tasks off.
 export default defineEventHandler(async (event) => {
-  const { result } = await runTask<CheckResult[]>('host:checks')
+  const [quick, nightly] = await Promise.all([runTask<CheckResult[]>('host:checks'), runTask<CheckResult[]>('host:images')])
+  const result = [...(quick.result ?? []), ...(nightly.result ?? [])]
   const lang = languageOf(event)
-  return { checks: (result ?? []).map((c) => ({ ...c, message: translateMsg(lang, c.message) })) }
+  return { checks: result.map((c) => ({ ...c, message: translateMsg(lang, c.message) })) }
 })
