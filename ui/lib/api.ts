@@ -36,18 +36,24 @@ export async function api<T = unknown>(method: string, path: string, body?: unkn
   try {
     res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: 'same-origin' })
   } catch {
-    throw new ApiError(0, t('LabVirt cannot be reached; check the network and try again'))
+    throw unreachable()
   }
-  const text = await res.text()
+  return answerOf<T>(path, res.status, await res.text())
+}
+
+const unreachable = () => new ApiError(0, t('LabVirt cannot be reached; check the network and try again'))
+
+/** An answer's JSON body, or the ApiError it says (a 401 also ends the session, but on the session routes). */
+function answerOf<T>(path: string, status: number, text: string): T {
   let data: any
   try {
     data = text ? JSON.parse(text) : undefined
   } catch {
     data = undefined
   }
-  if (!res.ok) {
-    if (res.status === 401 && !path.startsWith('/api/auth/')) onUnauthorized()
-    throw new ApiError(res.status, data?.message ?? t('Unexpected answer from the server ({status})', { status: res.status }), data?.fields ?? [], data ?? {})
+  if (status < 200 || status >= 300) {
+    if (status === 401 && !path.startsWith('/api/auth/')) onUnauthorized()
+    throw new ApiError(status, data?.message ?? t('Unexpected answer from the server ({status})', { status }), data?.fields ?? [], data ?? {})
   }
   return data as T
 }
@@ -69,17 +75,13 @@ export function upload<T = unknown>(path: string, file: Blob, progress: (sent: n
     xhr.setRequestHeader('accept', 'application/json')
     xhr.setRequestHeader('accept-language', language.value)
     xhr.upload.onprogress = (e) => progress(e.loaded, e.lengthComputable ? e.total : file.size)
-    xhr.onerror = () => reject(new ApiError(0, t('LabVirt cannot be reached; check the network and try again')))
+    xhr.onerror = () => reject(unreachable())
     xhr.onload = () => {
-      let data: any
       try {
-        data = xhr.responseText ? JSON.parse(xhr.responseText) : undefined
-      } catch {
-        data = undefined
+        resolve(answerOf<T>(path, xhr.status, xhr.responseText))
+      } catch (err) {
+        reject(err)
       }
-      if (xhr.status >= 200 && xhr.status < 300) return resolve(data as T)
-      if (xhr.status === 401) onUnauthorized()
-      reject(new ApiError(xhr.status, data?.message ?? t('Unexpected answer from the server ({status})', { status: xhr.status }), data?.fields ?? [], data ?? {}))
     }
     xhr.send(file)
   })

@@ -1,21 +1,12 @@
+import { type HostFigures, RANGES } from '#schemas/resources'
 import { formatBytes } from './bytes'
 import { formatNumber } from './i18n'
 
 /** GET /api/hosts and /api/vms/:id/stats: the last hour as sampled, or the day in minute averages. */
-export type Range = 'hour' | 'day'
-export const RANGES: Range[] = ['hour', 'day']
+export { RANGES }
+export type Range = (typeof RANGES)[number]
 
 export type Series<K extends string> = Record<K, (number | null)[]> & { t: number[] }
-
-export interface HostFigures {
-  at: string
-  load: [number, number, number]
-  cpuPercent: number | null
-  memory: { usedBytes: number; totalBytes: number }
-  diskFreeBytes: number | null
-  net: { rxBytesPerSecond: number; txBytesPerSecond: number } | null
-  vms: number
-}
 
 export interface Host {
   id: string
