@@ -128,10 +128,11 @@ export class SeatProber {
     }
     await Promise.all(writes)
     if (restarts) this.deps.changed()
-    const readyNow = new Set(next.filter((n) => n.record.ready).map((n) => n.id))
+    // A seat probed now counts by its new record, one not due by the record it keeps.
+    const probedNow = new Map(next.map((n) => [n.id, n.record.ready]))
     return {
       probed: due.length,
-      ready: running.filter((s) => readyNow.has(s.id) || (!next.some((n) => n.id === s.id) && recordById.get(s.id)?.ready)).length,
+      ready: running.filter((s) => probedNow.get(s.id) ?? recordById.get(s.id)?.ready).length,
       unhealthy: next.filter((n) => n.record.unhealthy).map((n) => n.id),
       unreachable,
       ms: Math.round(performance.now() - t0),
