@@ -14,7 +14,7 @@ export interface AtomicFsOptions {
   /**
    * Collections whose records are written without fsync (still atomically renamed): state LabVirt
    * derives again from what it observes and rewrites on its own (VM statuses, connections,
-   * readiness, host figures, heartbeats). Each fsync of a small file on ext4 also flushes whatever
+   * readiness, host figures, heartbeats, seat assignments). Each fsync of a small file on ext4 also flushes whatever
    * else is dirty (a clone being written, QEMU's logs), so these would otherwise cost far more than
    * their own bytes. After a power cut such a record may be old or empty: it reads as absent.
    */

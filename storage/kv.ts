@@ -101,8 +101,12 @@ abstract class BaseKv implements Kv {
   close() { return this.storage.dispose() }
 }
 
-/** The collections the file store writes without fsync (see AtomicFsOptions.volatile). */
-const VOLATILE = ['vms', 'connections', 'readiness', 'hosts', 'heartbeats']
+/**
+ * The collections the file store writes without fsync (see AtomicFsOptions.volatile). Seat
+ * assignments too: they are about the running seats, which a power cut takes down with them, and a
+ * boot storm writes two per terminal (measured: bench/boot-storm's first storm).
+ */
+const VOLATILE = ['vms', 'connections', 'readiness', 'hosts', 'heartbeats', 'assignments', 'terminal-seats']
 
 function isJson(raw: string) {
   try {
