@@ -2,13 +2,15 @@
 // in this process with the server's own file store, for sticky terminals asking again: what the
 // route adds to the floor of bench/boot-storm beyond HTTP.
 //
-//   node bench/run.mjs diag-terminal [--terminals 200] [--reps 20]
+//   node bench/run.mjs diag-terminal [--terminals 200] [--reps 20] [--path /bench/floor]
 import { request } from 'node:http'
 import { hostname } from 'node:os'
 import { Api, fmt, option, runBench, schedOf, startServer, tempDir } from './lib'
 
 const TERMINALS = option('terminals', 200)
 const REPS = option('reps', 20)
+// --path /bench/floor (a LABVIRT_BENCH_FLOOR=1 build): the same requests to the floor route.
+const PATH = process.argv.includes('--path') ? process.argv[process.argv.indexOf('--path') + 1]! : '/api/terminal'
 const addressOf = (i: number) => `127.1.${1 + Math.floor(i / 200)}.${1 + (i % 200)}`
 
 runBench(async () => {
@@ -47,8 +49,8 @@ runBench(async () => {
   await kv.close()
 
   // The same answers over HTTP, one connection each (BENCH_SERVER_NODE_OPTIONS=--cpu-prof to see where).
-  const served = await startServer(dataDir, { LABVIRT_RECONCILE: 'off', DIAG: process.env.DIAG ?? '' })
-  const url = new URL(`${served.url}${process.env.DIAG_PATH ?? '/api/terminal'}`)
+  const served = await startServer(dataDir, { LABVIRT_RECONCILE: 'off' })
+  const url = new URL(`${served.url}${PATH}`)
   const get = (i: number) =>
     new Promise<number>((res) => {
       const req = request(url, { localAddress: addressOf(i), agent: false, headers: { accept: 'text/plain' } }, (r) => r.resume().on('end', () => res(r.statusCode!)))
@@ -60,6 +62,6 @@ runBench(async () => {
   const s0 = schedOf(served.proc.pid!)
   let ok = 0
   for (let r = 0; r < REPS; r++) ok += (await storm()).filter((s) => s === 200).length
-  console.log(`GET /api/terminal, sticky: ${fmt((schedOf(served.proc.pid!).cpuMs - s0.cpuMs) * 1000 / (REPS * TERMINALS), 1)} us server CPU per request, ${ok}/${REPS * TERMINALS} ok`)
+  console.log(`GET ${PATH}, sticky: ${fmt((schedOf(served.proc.pid!).cpuMs - s0.cpuMs) * 1000 / (REPS * TERMINALS), 1)} us server CPU per request, ${ok}/${REPS * TERMINALS} ok`)
   await served.stop()
 })
