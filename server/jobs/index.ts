@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto'
 import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Stored } from '#storage'
-import type { Job, JobState } from '#schemas/jobs'
+import type { Job, JobKind, JobState } from '#schemas/jobs'
 import { imagesDir } from '../config'
 import type { Context } from '../context'
 import { ConflictError, type Msg } from '../errors'
@@ -16,6 +16,12 @@ export const KIND = N_('job')
 /** Progress is written at most this often: each write is a store change and a stream message. */
 export const PROGRESS_MS = 250
 const STEP_PCT = 10
+/** The event a job's start writes, per kind. */
+const STARTED: Record<JobKind, string> = {
+  'clone-full': N_('Full clone into the profile {target}'),
+  'clone-linked': N_('Linked clone into the profile {target}'),
+  publish: N_('Publish of a new version of {target}'),
+}
 
 export type JobView = Omit<Stored<Job>, 'error'> & { error?: string }
 
@@ -45,11 +51,11 @@ export interface JobRun {
  * Records a queued job and runs `work` in this process. `work` resolves when done (the job
  * succeeds), resolves `cancelled`, or throws: a DomainError's message becomes the job's error.
  */
-export async function startJob(ctx: Context, actor: Actor, kind: string, target: string, work: (run: JobRun) => Promise<'done' | 'cancelled'>): Promise<Stored<Job>> {
+export async function startJob(ctx: Context, actor: Actor, kind: JobKind, target: string, work: (run: JobRun) => Promise<'done' | 'cancelled'>): Promise<Stored<Job>> {
   // A Name (starts with a letter), so `/api/jobs/:id` reads it like every other id.
   const id = `job-${randomBytes(6).toString('hex')}`
   const job = await ctx.store.jobs.create(id, { kind, state: 'queued', progress: 0, target, createdBy: actor.username, host: ctx.config.hostId })
-  await recordEvent(ctx.store, actor, 'start', KIND, id, job.revision, { msgid: N_('{kind} of {target}'), params: { kind, target } })
+  await recordEvent(ctx.store, actor, 'start', KIND, id, job.revision, { msgid: STARTED[kind], params: { target } })
   const abort = new AbortController()
   const entry: { abort: AbortController; cancelledBy?: Actor } = { abort }
   running.set(id, entry)

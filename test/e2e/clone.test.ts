@@ -43,6 +43,7 @@ describe('cloning a profile in the console', () => {
     const row = page.locator(`tr[data-target="${name}"]`)
     await expect.poll(() => row.locator('td[data-state]').innerText(), { timeout: 60_000 }).toBe('done')
     expect(await row.locator('progress').evaluate((b: HTMLProgressElement) => b.value)).toBe(100)
+    expect(await row.locator('td').first().innerText()).toBe('full clone')
     const values: number[] = await page.evaluate(() => (window as any).barValues)
     expect(values.length, String(values)).toBeGreaterThanOrEqual(3)
     expect(values.some((v) => v > 0 && v < 100), String(values)).toBe(true)
