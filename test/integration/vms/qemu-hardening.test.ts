@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, statSync } from 'node:fs'
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs'
 import { readFile, writeFile } from 'node:fs/promises'
 import { connect, createServer } from 'node:net'
 import { join } from 'node:path'
@@ -140,7 +140,10 @@ describe('the hardware fields, on a real QEMU run by the reconciler', () => {
     expect(readFileSync(`/proc/${seat.pid}/status`, 'utf8')).toMatch(new RegExp(`^Uid:\\t${uid}\\t${uid}\\t${uid}\\t${uid}$`, 'm'))
     // Behind the server in the queue for a CPU: its nice value, and with the kernel's autogroups
     // (nice counts only inside a session, and -daemonize gives QEMU its own) its session's too.
-    expect(Number(readFileSync(`/proc/${seat.pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[16])).toBe(19)
+    const niceOf = (stat: string) => Number(stat.split(') ')[1]!.split(' ')[16])
+    const threads = readdirSync(`/proc/${seat.pid}/task`)
+    expect(threads.length).toBeGreaterThan(1)
+    for (const t of threads) expect(niceOf(readFileSync(`/proc/${seat.pid}/task/${t}/stat`, 'utf8')), `thread ${t}`).toBe(19)
     if (existsSync('/proc/self/autogroup')) expect(readFileSync(`/proc/${seat.pid}/autogroup`, 'utf8')).toMatch(/ nice 19$/m)
     // It reads its disk (opened as root at start): the guest sees it, and QMP answers.
     const qmp = await connectWithRetry(paths.toolQmp, { deadlineMs: 5_000 })

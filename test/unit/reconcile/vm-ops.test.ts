@@ -9,7 +9,7 @@ import { Monitors } from '#server/reconcile/monitors'
 
 // startVms runs every QEMU of a batch through one `sh` (a batch of one directly): each argument
 // must reach the program exactly as given, whatever quotes, spaces or `$` it holds, and QEMU runs
-// at its lower priority. A fake QEMU records its argv and its nice value.
+// at its lower priority (through `nice` without autogroups). A fake QEMU records its argv and its nice value.
 describe('startVms', () => {
   it('passes every argument unchanged, at QEMU\'s nice value, and reports each start on its own', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'labvirt-startvms-'))
@@ -19,7 +19,7 @@ describe('startVms', () => {
       const argv = ["it's", 'a "quoted" $HOME `x`', 'spa ce', 'back\\slash', '', 'comma,,here']
       const vm = (id: string): DesiredVm => ({ id, argv: [id, ...argv], images: [], spec: {} } as unknown as DesiredVm)
       process.env.LOG_DIR = dir
-      const rt = { runDir: join(dir, 'run'), qemu: fake, qemuNice: 7, monitors: new Monitors(join(dir, 'run'), () => {}), powerdownTimeoutMs: 1000 }
+      const rt = { runDir: join(dir, 'run'), qemu: fake, qemuNice: 7, monitors: new Monitors(join(dir, 'run'), () => {}), powerdownTimeoutMs: 1000, autogroups: false }
       const niceOf = async (id: string) => Number(await readFile(join(dir, `${id}.nice`), 'utf8'))
       for (const batch of [['good', 'bad'], ['one'], ['bad']]) {
         const results = await startVms(rt, batch.map(vm))
@@ -38,6 +38,11 @@ describe('startVms', () => {
       }
       await startVms({ ...rt, qemuNice: 0 }, [vm('one')])
       expect(await niceOf('one')).toBe(getPriority())
+      // With autogroups no `nice` in between: the priority is set once QEMU has daemonized (its
+      // session's nice exists only then; the real-QEMU test qemu-hardening checks it).
+      await startVms({ ...rt, autogroups: true }, [vm('one'), vm('good')])
+      await startVms({ ...rt, autogroups: true }, [vm('bad')])
+      for (const id of ['one', 'good', 'bad']) expect(await niceOf(id)).toBe(getPriority())
     } finally {
       delete process.env.LOG_DIR
       await rm(dir, { recursive: true, force: true })
