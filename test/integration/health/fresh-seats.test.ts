@@ -110,20 +110,20 @@ describe('a seat of a profile with resetAfterSession', () => {
 
     // Leaves for good: after the grace the seat restarts, and the next student finds no marker.
     const gone = await leave(sock)
-    const restarted = await waitFor(`${seat} restarted`, (GRACE_S + 60) * 1000, async (see) => {
+    const restarted = await waitFor(`${seat} restarted`, (GRACE_S + 120) * 1000, async (see) => {
       const v = await vmOf(seat)
       see(v)
       return v?.state === 'running' && v.pid !== first.pid && v
     }, 200)
-    const afterMs = Date.parse(restarted.startedAt!) - gone
-    console.log(`[measure] fresh seat restarted ${afterMs} ms after its session ended (grace ${GRACE_S} s)`)
-    // startedAt comes from /proc, whose boot time is whole seconds: up to a second early.
-    expect(afterMs).toBeGreaterThanOrEqual(GRACE_S * 1000 - 1000)
     expect(Date.parse(restarted.startedAt!)).toBeGreaterThan(Date.parse(first.startedAt!))
     expect(await hasMarker()).toBe(false)
 
-    const events = (await w.api.get('/api/events?limit=50')).body as { action: string; id: string; actor: string; message?: string }[]
-    expect(events.find((e) => e.id === seat && e.action === 'restart')).toMatchObject({ actor: 'system', message: 'Restarted on a clean snapshot: its session ended' })
+    const events = (await w.api.get('/api/events?limit=50')).body as { at: string; action: string; id: string; actor: string; message?: string }[]
+    const restart = events.find((e) => e.id === seat && e.action === 'restart')
+    expect(restart).toMatchObject({ actor: 'system', message: 'Restarted on a clean snapshot: its session ended' })
+    const afterMs = Date.parse(restart!.at) - gone
+    console.log(`[measure] fresh seat: restart decided ${afterMs} ms, new process started ${Date.parse(restarted.startedAt!) - gone} ms after its session ended (grace ${GRACE_S} s)`)
+    expect(afterMs).toBeGreaterThanOrEqual(GRACE_S * 1000)
     const es = (await w.api.request('GET', '/api/events?limit=50', undefined, { headers: { 'accept-language': 'es' } })).body as typeof events
     expect(es.find((e) => e.id === seat && e.action === 'restart')?.message).toBe('Reiniciado sobre una instantánea limpia: su sesión terminó')
 
