@@ -194,6 +194,7 @@ export function desiredVms(model: Model, host: HostSettings): { vms: DesiredVm[]
       problems.push({ id, vm: { kind, lab: lab?.id, seat: opts.seat, profile: profile.id }, msgid: N_('Cannot build the QEMU command line: {error}'), params: { error: (err as Error).message } })
       return
     }
+    const resetAfter = kind === 'seat' ? sessionResetOf(profile) : undefined
     vms.push({
       id,
       kind,
@@ -207,7 +208,7 @@ export function desiredVms(model: Model, host: HostSettings): { vms: DesiredVm[]
       images: disks.map((d) => d.path),
       network: lab && mac ? networkNeed(lab.network, mac) : undefined,
       restartPeriodHours: kind === 'seat' ? profile.restartPeriodHours : null,
-      ...(kind === 'seat' && sessionResetOf(profile) !== undefined && { resetAfterSessionSeconds: sessionResetOf(profile) }),
+      ...(resetAfter !== undefined && { resetAfterSessionSeconds: resetAfter }),
       ...(kind === 'seat' && vs && { hashOn: hashesOn(vs.versions, (v) => hashOf(buildQemuArgs(specOf(disksOn(v))))), moveNow: opts.moveNow ?? vs.moveNow }),
     })
   }
