@@ -45,6 +45,9 @@ export const Disk = v.strictObject({
   media: v.optional(v.picklist(DISK_MEDIA), 'disk'),
 })
 
+export const SESSION_GRACE_DEFAULT = 120
+export const SESSION_GRACE_MAX = 86_400
+
 const profileEntries = {
   name: Name,
   description: Description,
@@ -76,12 +79,22 @@ const profileEntries = {
   restartPeriodHours: v.optional(v.nullable(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(24 * 365))), null),
   /** How LabVirt sees that a seat's service answers: an RDP guest by default; `none`: running is ready. */
   probe: v.optional(v.picklist(PROBES), 'rdp'),
+  /** A seat restarts on its snapshot once its terminal's session ended `sessionGraceSeconds` ago: the next student gets a clean machine. */
+  resetAfterSession: v.optional(v.boolean(), false),
+  /** How long after a session ends its seat waits for a reconnect before the reset (a quick reconnect keeps the session). */
+  sessionGraceSeconds: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(SESSION_GRACE_MAX)), SESSION_GRACE_DEFAULT),
 }
 
 export const ProfileCreate = v.strictObject(profileEntries)
 // `problems` and `currentVersion` are what GET adds (read only): a client may send the record back as it got it.
 export const ProfileUpdate = updateSchema({ ...profileEntries, problems: v.optional(v.array(v.unknown())), currentVersion: v.optional(v.number()) })
-export type Profile = v.InferOutput<typeof ProfileCreate>
+type ProfileFields = v.InferOutput<typeof ProfileCreate>
+/** A stored profile: one stored before fresh seats has neither field (read with `sessionResetOf`). */
+export type Profile = Omit<ProfileFields, 'resetAfterSession' | 'sessionGraceSeconds'> & Partial<Pick<ProfileFields, 'resetAfterSession' | 'sessionGraceSeconds'>>
 
 /** The probe of a profile as stored: one stored before the field existed is an RDP lab's. */
 export const probeOf = (p: { probe?: ProbeKind }): ProbeKind => p.probe ?? 'rdp'
+
+/** A profile's session reset as stored: one stored before the fields existed does not reset. */
+export const sessionResetOf = (p: { resetAfterSession?: boolean; sessionGraceSeconds?: number }): number | undefined =>
+  p.resetAfterSession ? (p.sessionGraceSeconds ?? SESSION_GRACE_DEFAULT) : undefined

@@ -30,6 +30,17 @@ export interface SeatAssignment {
 }
 
 /** Who is connected to a VM, as the host running it observes. Keyed by VM id. */
+/**
+ * A seat's last terminal session, once it ended (the connection watcher's word): a profile with
+ * `resetAfterSession` restarts the seat when it ended a grace period ago.
+ */
+export interface SessionEnd {
+  /** When its connection was first seen (its connection record's `since`). */
+  began: string
+  ended: string
+  host: string
+}
+
 export interface Connection {
   /** The terminal's name: a terminal has the address, or said so in a heartbeat. */
   terminal?: string

@@ -14,7 +14,7 @@ import type { Client } from '#schemas/clients'
 import type { Role } from '#schemas/users'
 import type { Maintenance, Manual, SeatReadiness, VmStatus } from '#schemas/vms'
 import type { HostRecord } from '#schemas/resources'
-import type { Connection, Heartbeat, PendingTerminal, SeatAssignment } from '#schemas/terminal-api'
+import type { Connection, Heartbeat, PendingTerminal, SeatAssignment, SessionEnd } from '#schemas/terminal-api'
 
 export interface StoredUser {
   username: string
@@ -64,6 +64,8 @@ export function repositories(kv: Kv) {
     readiness: new Repository<SeatReadiness>(kv, 'readiness'),
     /** Who is connected to each VM; written by the host that runs it. */
     connections: new Repository<Connection>(kv, 'connections'),
+    /** Each VM's last terminal session that ended; written by the connection watcher, read by the reconciler. */
+    sessionEnds: new Repository<SessionEnd>(kv, 'session-ends'),
     /** Long work of this process (clones), kept after it ends for the console's job list. */
     jobs: new Repository<Job>(kv, 'jobs'),
     /** Each host's latest resource figures, written by that host at every sample. */

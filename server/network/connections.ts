@@ -190,8 +190,15 @@ export class ConnectionWatcher {
     const previous = new Map(mine.map(({ id, revision, createdAt, updatedAt, ...c }) => [id, c as Connection]))
     const next = connectionsFrom({ watched, seen, names: await this.terminalNames(addressesOf(seen)), consoles: this.deps.consoles(), previous, host: config.hostId, now })
 
+    // A terminal's session ended when its seat has nobody but admin consoles left. An admin's VNC
+    // console is not a student's session: an admin who looks at a seat (to help, to check it) must
+    // not have it wiped when the console closes, and a student who leaves while an admin watches has
+    // left all the same. (While a console is open the seat counts as connected: no restart under it.)
+    const nowIso = new Date(now).toISOString()
+    const ended = [...previous].filter(([id, c]) => c.via !== 'console' && (next.get(id)?.via ?? 'console') === 'console')
     let changed = false
     await Promise.all([
+      ...ended.map(([id, c]) => store.sessionEnds.upsert(id, () => ({ began: c.since, ended: nowIso, host: config.hostId }))),
       ...[...next].map(async ([id, c]) => {
         const prev = previous.get(id)
         if (prev && same(prev, c)) return

@@ -1,7 +1,7 @@
 import { N_ } from '#schemas/msgid'
 import type * as v from 'valibot'
 import type { Repositories, Stored } from '#storage'
-import type { Profile, ProfileCreate, ProfileUpdate } from '#schemas/profiles'
+import { type Profile, type ProfileCreate, type ProfileUpdate, SESSION_GRACE_DEFAULT } from '#schemas/profiles'
 import { type FieldIssue, ValidationError } from '../errors'
 import { guardRecord, keepName, missingRef, mustGet, refuseIfUsed, unlessConflict } from '../records'
 import { type Actor, recordEvent } from '../events'
@@ -47,6 +47,8 @@ async function checkProfile(store: Repositories, id: string, input: ProfileInput
     active: input.active,
     restartPeriodHours: input.restartPeriodHours,
     probe: input.probe,
+    resetAfterSession: input.resetAfterSession,
+    sessionGraceSeconds: input.sessionGraceSeconds,
   }
 }
 
@@ -58,7 +60,9 @@ export type ProfileView = Stored<Profile> & { problems: { field: string; message
 // A profile never published runs its disk's image as v1.
 function view(profile: Stored<Profile>, versions: ProfileVersions | null | undefined, lang: Language): ProfileView {
   const problems = extraArgIssues(profile.extraArgs ?? []).map((i) => ({ field: `extraArgs.${i.index}`, message: translate(lang, i.message) }))
-  return { ...profile, problems, currentVersion: versions?.currentVersion ?? 1 }
+  // A profile stored before fresh seats existed reads as one that does not reset.
+  const reset = { resetAfterSession: profile.resetAfterSession ?? false, sessionGraceSeconds: profile.sessionGraceSeconds ?? SESSION_GRACE_DEFAULT }
+  return { ...profile, ...reset, problems, currentVersion: versions?.currentVersion ?? 1 }
 }
 
 export async function listProfiles(store: Repositories, lang: Language = DEFAULT_LANGUAGE) {

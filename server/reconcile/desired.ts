@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import { join } from 'node:path'
 import type { Stored } from '#storage'
 import { DEFAULT_SEAT_PORT, type Lab } from '#schemas/labs'
-import type { Profile } from '#schemas/profiles'
+import { type Profile, sessionResetOf } from '#schemas/profiles'
 import type { Image } from '#schemas/images'
 import type { Maintenance, Manual, VmKind } from '#schemas/vms'
 import type { ProfileVersions, Version } from '#schemas/versions'
@@ -53,6 +53,8 @@ export interface DesiredVm {
   /** The tap or bridge that must be in place before QEMU is worth starting. */
   network?: NetworkNeed
   restartPeriodHours: number | null
+  /** A fresh seat (its profile's `resetAfterSession`): restarted this long after a session ended. */
+  resetAfterSessionSeconds?: number
   /**
    * A seat's hash on version `n` of its profile: tells a seat that is only behind from a changed
    * one. Computed when asked (a pass asks only for seats running another version), then kept.
@@ -192,6 +194,7 @@ export function desiredVms(model: Model, host: HostSettings): { vms: DesiredVm[]
       problems.push({ id, vm: { kind, lab: lab?.id, seat: opts.seat, profile: profile.id }, msgid: N_('Cannot build the QEMU command line: {error}'), params: { error: (err as Error).message } })
       return
     }
+    const resetAfter = kind === 'seat' ? sessionResetOf(profile) : undefined
     vms.push({
       id,
       kind,
@@ -205,6 +208,7 @@ export function desiredVms(model: Model, host: HostSettings): { vms: DesiredVm[]
       images: disks.map((d) => d.path),
       network: lab && mac ? networkNeed(lab.network, mac) : undefined,
       restartPeriodHours: kind === 'seat' ? profile.restartPeriodHours : null,
+      ...(resetAfter !== undefined && { resetAfterSessionSeconds: resetAfter }),
       ...(kind === 'seat' && vs && { hashOn: hashesOn(vs.versions, (v) => hashOf(buildQemuArgs(specOf(disksOn(v))))), moveNow: opts.moveNow ?? vs.moveNow }),
     })
   }

@@ -25,6 +25,12 @@ import { type HostRuntime, qemuLogTail, startVms, stopVm, type StopHow } from '.
  */
 const DESIRED_INPUTS = new Set(['labs', 'profiles', 'images', 'maintenance', 'manual', 'holds', 'versions'])
 
+/** The restarts the event log tells of, none an admin asked for: why each happened. */
+const LOGGED_RESTARTS: Partial<Record<Extract<Action, { type: 'restart' }>['reason'], string>> = {
+  unhealthy: N_('Restarted: it stopped answering on its port'),
+  session: N_('Restarted on a clean snapshot: its session ended'),
+}
+
 /** How long the reconciler's lease lasts without renewal (each pass renews it). */
 const LEASE_MS = 20_000
 
@@ -49,6 +55,8 @@ interface Observation {
   connected: Set<string>
   /** Seats the probe task found silent after they answered, in the process running now. */
   unhealthy: Set<string>
+  /** Each VM's last terminal session that ended (the connection watcher's records). */
+  sessionEnds: Map<string, { began: number; ended: number }>
   now: number
 }
 
@@ -265,6 +273,7 @@ export class Reconciler implements VmMonitors {
       connected: seen.connected,
       busy: new Set(this.inflight.keys()),
       unhealthy: seen.unhealthy,
+      sessionEnds: seen.sessionEnds,
       now: seen.now,
       restartShare: this.ctx.config.restartShare,
     })
@@ -299,8 +308,8 @@ export class Reconciler implements VmMonitors {
    */
   private async look(): Promise<Observation> {
     const store = this.ctx.store
-    const [{ vms: desired, problems }, actual, statuses, holds, connections, readiness] = await Promise.all([
-      this.desired(), this.observe(), store.vms.list(), store.holds.list(), store.connections.list(), store.readiness.list(),
+    const [{ vms: desired, problems }, actual, statuses, holds, connections, readiness, sessionEnds] = await Promise.all([
+      this.desired(), this.observe(), store.vms.list(), store.holds.list(), store.connections.list(), store.readiness.list(), store.sessionEnds.list(),
     ])
     // Taken once the host is observed: a death seen now counts its backoff from now, not from
     // when this pass began (which may be before the VM died).
@@ -323,6 +332,7 @@ export class Reconciler implements VmMonitors {
       connected: new Set(connections.map((c) => c.id)),
       // A record of an earlier process of the VM says nothing about this one.
       unhealthy: new Set(readiness.filter((r) => r.restart && startedAt.get(r.id) === r.startedAt).map((r) => r.id)),
+      sessionEnds: new Map(sessionEnds.map((s) => [s.id, { began: Date.parse(s.began), ended: Date.parse(s.ended) }])),
     }
   }
 
@@ -336,10 +346,8 @@ export class Reconciler implements VmMonitors {
       } else if (a.type === 'restart') {
         summary.stopping.push(a.vm.id)
         this.background(a.vm.id, 'stopping', () => stopVm(this.rt, a.vm.id, a.pid, 'quit'))
-        if (a.reason === 'unhealthy') {
-          const message = { msgid: N_('Restarted: it stopped answering on its port') }
-          void recordEvent(this.ctx.store, SYSTEM, 'restart', N_('VM'), a.vm.id, undefined, message).catch((err) => console.error(`[labvirt] ${a.vm.id}: ${(err as Error).message}`))
-        }
+        const msgid = LOGGED_RESTARTS[a.reason]
+        if (msgid) void recordEvent(this.ctx.store, SYSTEM, 'restart', N_('VM'), a.vm.id, undefined, { msgid }).catch((err) => console.error(`[labvirt] ${a.vm.id}: ${(err as Error).message}`))
       }
     }
     const starts = new Map<string, NonNullable<StatusInput['started']>>()
@@ -410,7 +418,8 @@ export class Reconciler implements VmMonitors {
   }
 
   private async remove(id: string) {
-    await this.ctx.store.vms.remove(id).catch(unlessConflict)
+    // Its last session ends with it: a VM of that name made later starts with none.
+    await Promise.all([this.ctx.store.vms.remove(id).catch(unlessConflict), this.ctx.store.sessionEnds.remove(id).catch(unlessConflict)])
     this.written.delete(id)
     this.qemuStates.delete(id)
     this.consoles.delete(id)

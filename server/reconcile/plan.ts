@@ -26,7 +26,7 @@ export interface VmMemory {
 export type Action =
   | { type: 'start'; vm: DesiredVm }
   | { type: 'stop'; id: string; pid: number; reason: 'undesired' | 'held' }
-  | { type: 'restart'; vm: DesiredVm; pid: number; reason: 'changed' | 'period' | 'version' | 'unhealthy' }
+  | { type: 'restart'; vm: DesiredVm; pid: number; reason: 'changed' | 'period' | 'version' | 'unhealthy' | 'session' }
   | { type: 'wait'; id: string; reason: 'backoff' | 'failed' | 'connected' | 'blocked' | 'share' }
 
 export interface PlanInput {
@@ -41,6 +41,8 @@ export interface PlanInput {
   busy: Set<string>
   /** Seats that answered and then went silent (the probe task's word): restarted once nobody is connected. */
   unhealthy?: ReadonlySet<string>
+  /** Each VM's last terminal session that ended (ms since the epoch): fresh seats restart after it. */
+  sessionEnds?: ReadonlyMap<string, { began: number; ended: number }>
   now: number
   /** The share of a lab's seats that may be down at once for a move to a new version (0-1). */
   restartShare: number
@@ -91,18 +93,30 @@ export function plan(input: PlanInput): Action[] {
     const started = mem?.startedAt ? Date.parse(mem.startedAt) : undefined
     const expired = vm.restartPeriodHours !== null && started !== undefined && input.now - started >= vm.restartPeriodHours * 3600_000
     const sick = vm.kind === 'seat' && !!input.unhealthy?.has(vm.id)
+    // A fresh seat whose student left over the grace ago. Only a session of this process counts:
+    // the one before a restart ended on the machine that restart wiped. Someone back on it within
+    // the grace has a connection again, so it waits (`connected`) like any restart.
+    const session = input.sessionEnds?.get(vm.id)
+    const fresh = vm.kind === 'seat' && vm.resetAfterSessionSeconds !== undefined && session !== undefined &&
+      session.began >= Date.parse(running.startedAt) && input.now - session.ended >= vm.resetAfterSessionSeconds * 1000
     // A seat only behind waits for its next restart, unless the version asks seats to move now.
-    if (!sick && (expired ? false : behind ? !vm.moveNow : !changed)) continue
-    if (input.connected.has(vm.id)) actions.push({ type: 'wait', id: vm.id, reason: 'connected' })
-    else if (behind && !expired && !sick) {
-      // A lab is never emptied by a move: at most its share of seats down at once.
+    if (!sick && !fresh && (expired ? false : behind ? !vm.moveNow : !changed)) continue
+    if (input.connected.has(vm.id)) {
+      actions.push({ type: 'wait', id: vm.id, reason: 'connected' })
+      continue
+    }
+    const reason = sick ? 'unhealthy' : changed && !behind ? 'changed' : expired ? 'period' : fresh ? 'session' : 'version'
+    if (reason === 'version' || reason === 'session') {
+      // A lab is never emptied by a move, nor rebooted whole at the end of a class: at most its
+      // share of seats down at once.
       const lab = down.get(vm.lab ?? '')
-      if (lab && lab.down >= lab.max) actions.push({ type: 'wait', id: vm.id, reason: 'share' })
-      else {
-        if (lab) lab.down++
-        actions.push({ type: 'restart', vm, pid: running.pid, reason: 'version' })
+      if (lab && lab.down >= lab.max) {
+        actions.push({ type: 'wait', id: vm.id, reason: 'share' })
+        continue
       }
-    } else actions.push({ type: 'restart', vm, pid: running.pid, reason: sick ? 'unhealthy' : changed && !behind ? 'changed' : 'period' })
+      if (lab) lab.down++
+    }
+    actions.push({ type: 'restart', vm, pid: running.pid, reason })
   }
   return actions
 }

@@ -196,6 +196,8 @@ export async function hmp(qmp: QmpClient, line: string): Promise<string> {
  * opens its target as a temporary file too, and deletes it.)
  */
 export async function guestView(qmp: QmpClient, drive: string, sizeBytes: number, bytes = 65536): Promise<Buffer> {
+  // Generous: on a loaded host a TCG guest can keep QEMU's main loop from answering for seconds.
+  const timeoutMs = 30_000
   const dir = await mkdtemp(join(tmpdir(), 'labvirt-view-'))
   const target = join(dir, 'view.raw')
   const node = `view${Math.floor(Math.random() * 1e9)}`
@@ -205,14 +207,14 @@ export async function guestView(qmp: QmpClient, drive: string, sizeBytes: number
     // QEMU opens it long after it dropped root (LABVIRT_QEMU_USER): let whichever user it runs as.
     await chmod(dir, 0o711)
     await chmod(target, 0o666)
-    await qmp.executeRaw('blockdev-add', { driver: 'raw', 'node-name': node, file: { driver: 'file', filename: target } })
+    await qmp.executeRaw('blockdev-add', { driver: 'raw', 'node-name': node, file: { driver: 'file', filename: target } }, { timeoutMs })
     try {
-      const done = qmp.waitForEvent<{ device: string; error?: string }>('BLOCK_JOB_COMPLETED', { timeoutMs: 15_000, filter: (e) => e.data.device === node })
-      await qmp.executeRaw('blockdev-backup', { device: drive, target: node, sync: 'full', 'job-id': node })
+      const done = qmp.waitForEvent<{ device: string; error?: string }>('BLOCK_JOB_COMPLETED', { timeoutMs, filter: (e) => e.data.device === node })
+      await qmp.executeRaw('blockdev-backup', { device: drive, target: node, sync: 'full', 'job-id': node }, { timeoutMs })
       const ev = await done
       if (ev.data.error) throw new Error(`backup of ${drive} failed: ${ev.data.error}`)
     } finally {
-      await qmp.executeRaw('blockdev-del', { 'node-name': node }).catch(() => {})
+      await qmp.executeRaw('blockdev-del', { 'node-name': node }, { timeoutMs }).catch(() => {})
     }
     return (await readFile(target)).subarray(0, bytes)
   } finally {

@@ -44,6 +44,19 @@ describe('desiredVms', () => {
     expect(vms.find((v) => v.id === 'b-1')!.spec.nic).toMatchObject({ netdev: { mode: 'bridge', bridge: 'br7' } })
   })
 
+  it('resets the seats of a profile with resetAfterSession after its grace; a profile stored without the fields does not', () => {
+    const m = model()
+    m.profiles[2] = { ...m.profiles[2]!, resetAfterSession: true, sessionGraceSeconds: 30 }
+    const before = desiredVms(model(), host).vms
+    const { vms } = desiredVms(m, host)
+    expect(vms.find((v) => v.id === 'b-1')!.resetAfterSessionSeconds).toBe(30)
+    expect(vms.find((v) => v.id === 'a-1')!.resetAfterSessionSeconds).toBeUndefined()
+    // Only when a seat restarts, not how QEMU runs: no restart of the lab for the setting itself.
+    expect(vms.find((v) => v.id === 'b-1')!.hash).toBe(before.find((v) => v.id === 'b-1')!.hash)
+    m.profiles[2] = { ...m.profiles[2]!, resetAfterSession: true, sessionGraceSeconds: undefined }
+    expect(desiredVms(m, host).vms.find((v) => v.id === 'b-1')!.resetAfterSessionSeconds).toBe(120)
+  })
+
   it('gives each VM a stable UUID and a hash that changes with its command line only', () => {
     const first = desiredVms(model(), host).vms
     const again = desiredVms(model(), host).vms

@@ -103,6 +103,37 @@ describe('plan: seats moving to a new version', () => {
   })
 })
 
+describe('plan: fresh seats (resetAfterSession)', () => {
+  // Seats of lab `a` whose profile resets them 120 s after a session ends; they run since an hour ago.
+  const GRACE_S = 120
+  const seat = (n: number, over: Partial<DesiredVm> = {}) => vm(`a-${n}`, { lab: 'a', seat: n, resetAfterSessionSeconds: GRACE_S, ...over })
+  const lab = (size: number, over: Partial<DesiredVm> = {}) => Array.from({ length: size }, (_, i) => seat(i + 1, over))
+  const ids = (n: number) => Array.from({ length: n }, (_, i) => `a-${i + 1}`)
+  const up = (list: string[]) => list.map((id, i) => running(id, false, 100 + i))
+  const memOf = (list: string[]) => new Map(list.map((id) => [id, { failures: 0, hash: `h-${id}`, startedAt: hoursAgo(1) }]))
+  // A session that began half an hour ago (after the process started) and ended `s` seconds ago.
+  const endedAgo = (list: string[], s: number, began = NOW - 1800_000) => new Map(list.map((id) => [id, { began, ended: NOW - s * 1000 }]))
+  const fresh = (size: number, over: Partial<PlanInput> = {}, seatOver: Partial<DesiredVm> = {}) =>
+    input({ desired: lab(size, seatOver), actual: up(ids(size)), memory: memOf(ids(size)), sessionEnds: endedAgo(ids(size), GRACE_S), ...over })
+  const cases: [string, PlanInput, string[]][] = [
+    ['restarts a seat whose session ended the grace ago, nobody on it', fresh(1), ['restart a-1 session']],
+    ['keeps it within the grace (a quick reconnect keeps the session)', fresh(1, { sessionEnds: endedAgo(['a-1'], GRACE_S - 1) }), []],
+    ['waits while somebody is back on it (the reconnect made a connection)', fresh(1, { connected: new Set(['a-1']) }), ['wait a-1 connected']],
+    ['restarts at once with a grace of 0', fresh(1, { sessionEnds: endedAgo(['a-1'], 0) }, { resetAfterSessionSeconds: 0 }), ['restart a-1 session']],
+    ['leaves a seat of a profile that does not reset alone', fresh(1, {}, { resetAfterSessionSeconds: undefined }), []],
+    ['leaves a seat with no session ended alone', fresh(1, { sessionEnds: new Map() }), []],
+    ['ignores a session that began before this process started (the one before a restart)', fresh(1, { sessionEnds: endedAgo(['a-1'], GRACE_S * 10, NOW - 2 * 3600_000) }), []],
+    ['never resets a manual VM', input({ desired: [vm('m', { kind: 'manual', resetAfterSessionSeconds: 0 })], actual: [running('m')], memory: mem('m', {}), sessionEnds: endedAgo(['m'], 10) }), []],
+    ['restarts no more of a lab at once than its share (the end of a class)', fresh(8), ['restart a-1 session', 'restart a-2 session', ...ids(8).slice(2).map((id) => `wait ${id} share`)]],
+    ['counts seats already down against the share', fresh(4, { busy: new Set(['a-1']) }), ['wait a-2 share', 'wait a-3 share', 'wait a-4 share']],
+    ['a changed seat restarts for its change, without the share', fresh(2, { memory: new Map(ids(2).map((id) => [id, { failures: 0, hash: 'old', startedAt: hoursAgo(1) }])) }), ['restart a-1 changed', 'restart a-2 changed']],
+    ['an unhealthy seat restarts for its health', fresh(1, { unhealthy: new Set(['a-1']) }), ['restart a-1 unhealthy']],
+  ]
+  it.each(cases)('%s', (_name, i, expected) => {
+    expect(summary(i)).toEqual(expected)
+  })
+})
+
 describe('backoffMs', () => {
   it('restarts a first death at once, then doubles up to a minute', () => {
     expect([1, 2, 3, 4, 5, 10].map(backoffMs)).toEqual([0, 2000, 4000, 8000, 16000, 60000])
