@@ -102,7 +102,7 @@ abstract class BaseKv implements Kv {
 }
 
 /** The collections the file store writes without fsync (see AtomicFsOptions.volatile). */
-const VOLATILE = ['vms', 'connections', 'readiness', 'hosts', 'heartbeats']
+const VOLATILE = ['vms', 'connections', 'readiness', 'hosts', 'host-checks', 'heartbeats']
 
 function isJson(raw: string) {
   try {
