@@ -1,4 +1,4 @@
-import { N_ } from '#schemas/msgid'
+import { N_, type Quantity } from '#schemas/msgid'
 /**
  * Domain errors. Each carries an HTTP status (h3 reads `statusCode` off a thrown error) and a
  * message as a gettext msgid with parameters, translated at the edge in server/http.
@@ -8,8 +8,11 @@ export interface Msg {
   msgid: string
   params?: Params
 }
-/** Placeholder values; a Msg is translated too, a list of them is joined. */
-export type Params = Record<string, string | number | Msg | Msg[]>
+/**
+ * Placeholder values; a Msg is translated too, a list of them is joined, a Quantity is formatted
+ * for the language. A plain number is written as it is (a port, a seat, a version).
+ */
+export type Params = Record<string, string | number | Quantity | Msg | Msg[]>
 
 export const msg = (msgid: string, params?: Params): Msg => ({ msgid, params })
 

@@ -14,6 +14,7 @@ import type { Client } from '#schemas/clients'
 import type { Role } from '#schemas/users'
 import type { Maintenance, Manual, SeatReadiness, VmStatus } from '#schemas/vms'
 import type { HostRecord } from '#schemas/resources'
+import type { HostChecks } from '#schemas/host-checks'
 import type { Connection, Heartbeat, PendingTerminal, SeatAssignment, SessionEnd } from '#schemas/terminal-api'
 
 export interface StoredUser {
@@ -70,6 +71,8 @@ export function repositories(kv: Kv) {
     jobs: new Repository<Job>(kv, 'jobs'),
     /** Each host's latest resource figures, written by that host at every sample. */
     hosts: new Repository<HostRecord>(kv, 'hosts'),
+    /** Each host's latest host-check results, written by that host when its checks run. */
+    hostChecks: new Repository<HostChecks>(kv, 'host-checks'),
   }
 }
 

@@ -106,7 +106,7 @@ abstract class BaseKv implements Kv {
  * assignments too: they are about the running seats, which a power cut takes down with them, and a
  * boot storm writes two per terminal (measured: bench/boot-storm's first storm).
  */
-const VOLATILE = ['vms', 'connections', 'session-ends', 'readiness', 'hosts', 'heartbeats', 'assignments', 'terminal-seats']
+const VOLATILE = ['vms', 'connections', 'session-ends', 'readiness', 'hosts', 'host-checks', 'heartbeats', 'assignments', 'terminal-seats']
 
 function isJson(raw: string) {
   try {

@@ -24,14 +24,18 @@ export function parseSamples(text: string): Sample[] {
   return out
 }
 
-interface Graph { id: string; title: string; vlabel: string; fields: { field: string; label: string; value: number }[] }
+/** A field's value: `U` (Munin's unknown) when LabVirt has none, e.g. the host CPU with sampling off. */
+type Value = number | 'U'
+interface Field { field: string; label: string; value: Value; min?: number; max?: number }
+interface Graph { id: string; title: string; vlabel: string; args?: string; fields: Field[] }
 
-/** The plugin's graphs (multigraph): seats by state, connected seats per lab, host load and memory. */
+/** The plugin's graphs (multigraph): seats by state, connected seats per lab, host load, CPU and memory. */
 export function graphs(samples: Sample[]): Graph[] {
   const pick = (name: string) => samples.filter((s) => s.name === name)
   const states = new Map<string, number>()
   for (const s of pick('labvirt_vms')) if (s.labels.lab) states.set(s.labels.state!, (states.get(s.labels.state!) ?? 0) + s.value)
   const one = (name: string) => pick(name)[0]?.value ?? 0
+  const cpu = pick('labvirt_host_cpu_busy_percent')[0]?.value
   return [
     { id: 'labvirt_seats', title: t(N_('LabVirt seats by state')), vlabel: t(N_('seats')),
       fields: [...states].map(([state, value]) => ({ field: muninField(state), label: state, value })) },
@@ -39,6 +43,8 @@ export function graphs(samples: Sample[]): Graph[] {
       fields: pick('labvirt_seats_connected').map((s) => ({ field: muninField(s.labels.lab!), label: s.labels.lab!, value: s.value })) },
     { id: 'labvirt_load', title: t(N_('LabVirt host load')), vlabel: t(N_('load')),
       fields: [{ field: 'load1', label: t(N_('1-minute load')), value: one('labvirt_host_load1') }] },
+    { id: 'labvirt_cpu', title: t(N_('LabVirt host CPU')), vlabel: '%', args: '--base 1000 --lower-limit 0 --upper-limit 100 --rigid',
+      fields: [{ field: 'busy', label: t(N_('busy')), value: cpu ?? 'U', min: 0, max: 100 }] },
     { id: 'labvirt_memory', title: t(N_('LabVirt host memory')), vlabel: t(N_('bytes')),
       fields: [
         { field: 'total', label: t(N_('total')), value: one('labvirt_host_memory_total_bytes') },
@@ -49,8 +55,8 @@ export function graphs(samples: Sample[]): Graph[] {
 
 export function renderConfig(gs: Graph[]): string {
   return gs.map((g) => [
-    `multigraph ${g.id}`, `graph_title ${g.title}`, `graph_vlabel ${g.vlabel}`, 'graph_category labvirt',
-    ...g.fields.map((f) => `${f.field}.label ${f.label}`),
+    `multigraph ${g.id}`, `graph_title ${g.title}`, `graph_vlabel ${g.vlabel}`, ...(g.args ? [`graph_args ${g.args}`] : []), 'graph_category labvirt',
+    ...g.fields.flatMap((f) => [`${f.field}.label ${f.label}`, ...(f.min !== undefined ? [`${f.field}.min ${f.min}`] : []), ...(f.max !== undefined ? [`${f.field}.max ${f.max}`] : [])]),
   ].join('\n')).join('\n') + '\n'
 }
 

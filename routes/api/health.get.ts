@@ -7,23 +7,20 @@ import { translateMsg } from '#server/i18n/index'
 import { languageOf } from '#server/http/language'
 import { sessionToken } from '#server/http/session'
 
-// Public: ok or not. A signed-in caller also gets the host checks, in their language (kept 90 s,
-// so a load balancer's polling does not run them each time).
+// Public: ok or not of this host. A signed-in caller also gets every host's checks (this host's
+// kept 90 s, so polling does not run them each time), in their language; `checks` are this host's.
 export default defineEventHandler(async (event) => {
   const ctx = await useContext()
   // At once, not one after another: with the store hung each waits out the store's timeout.
-  const [answer, user, results] = await Promise.all([
-    health(ctx),
-    userOfSession(ctx.store, sessionToken(event)).catch(() => undefined),
-    latestChecks(ctx),
-  ])
+  const [answer, user] = await Promise.all([health(ctx), userOfSession(ctx.store, sessionToken(event)).catch(() => undefined)])
   if (!user) {
     if (!answer.ok) setResponseStatus(event, 503)
     return answer
   }
   const lang = languageOf(event)
-  const checks = results.map((c) => ({ ...c, message: translateMsg(lang, c.message) }))
+  const hosts = (await latestChecks(ctx)).map((h) => ({ ...h, checks: h.checks.map((c) => ({ ...c, message: translateMsg(lang, c.message) })) }))
+  const checks = hosts[0]!.checks
   const ok = answer.ok && checks.every((c) => c.level !== 'error')
   if (!ok) setResponseStatus(event, 503)
-  return { ...answer, ok, checks }
+  return { ...answer, ok, checks, hosts }
 })

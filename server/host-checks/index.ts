@@ -1,4 +1,5 @@
 import { N_ } from '#schemas/msgid'
+import type { CheckResult } from '#schemas/host-checks'
 import { execa } from 'execa'
 import type { Context } from '../context'
 import { imagesDir } from '../config'
@@ -7,17 +8,6 @@ import { gib, spaceLeft } from '../images/place'
 import { kvmUsable } from '../qemu/accel'
 import { checkImage, qemuImgCommand } from '../qemu/img'
 import { unreachableLabs } from '../readiness/index'
-
-export type CheckLevel = 'ok' | 'warning' | 'error'
-
-/** One host check's last result; `message` is a msgid and params, translated for each reader. */
-export interface CheckResult {
-  id: string
-  ok: boolean
-  level: CheckLevel
-  message: { msgid: string; params?: Record<string, string | number> }
-  checkedAt: string
-}
 
 type Outcome = Pick<CheckResult, 'level' | 'message'>
 type Check = (ctx: Context) => Promise<Outcome>
@@ -93,7 +83,10 @@ export const HOST_CHECKS: Record<string, Check> = { disk, store, qemu, kvm, seat
 export const NIGHTLY_CHECKS: Record<string, Check> = { images }
 const ALL_CHECKS: Record<string, Check> = { ...HOST_CHECKS, ...NIGHTLY_CHECKS }
 
-/** Runs the checks; one that throws is reported as an error rather than failing the run. */
+/**
+ * Runs the checks and records them as this host's in the store (with its other checks' last
+ * results); one that throws is reported as an error rather than failing the run.
+ */
 export async function runChecks(ctx: Context, ids = Object.keys(HOST_CHECKS)): Promise<CheckResult[]> {
   const results = await Promise.all(
     ids.map(async (id): Promise<CheckResult> => {
@@ -106,24 +99,49 @@ export async function runChecks(ctx: Context, ids = Object.keys(HOST_CHECKS)): P
       return { id, ok: outcome.level === 'ok', ...outcome, checkedAt: new Date().toISOString() }
     }),
   )
-  for (const r of results) last.set(r.id, r)
+  // A store that does not answer is one of the results: the run still returns them.
+  await ctx.store.hostChecks
+    .upsert(ctx.config.hostId, (cur) => ({ checks: merged(cur?.checks ?? [], results) }))
+    .catch((err) => console.error('[labvirt] host checks not recorded:', (err as Error).message))
   return results
 }
 
-/** Each check's last result in this process (the scheduled `host:checks` task runs them every minute). */
-const last = new Map<string, CheckResult>()
+/** `prev` with `results` in place of the same checks, in the order of ALL_CHECKS. */
+function merged(prev: CheckResult[], results: CheckResult[]): CheckResult[] {
+  const byId = new Map([...prev, ...results].map((c) => [c.id, c]))
+  return Object.keys(ALL_CHECKS).flatMap((id) => byId.get(id) ?? [])
+}
+
 /** A result older than this is run again when asked for (a process whose scheduled tasks are off, as under test). */
 const FRESH_MS = 90_000
+/** Another host whose checks were not written for this long (three of its minute runs) is shown stale. */
+export const STALE_MS = 180_000
+
+export interface HostCheckList {
+  host: string
+  local: boolean
+  /** Its checks were not written for STALE_MS: the host may be down, its results are old. */
+  stale: boolean
+  updatedAt?: string
+  checks: CheckResult[]
+}
 
 /**
- * The checks as last run, running now the minute ones never run or gone stale: what /api/health
- * shows. A nightly check is shown once it has run.
+ * Every host's checks as last run, this host first; this host's minute checks are run now when
+ * they never ran or are stale. A nightly check is shown once it has run. What /api/health shows.
  */
-export async function latestChecks(ctx: Context): Promise<CheckResult[]> {
-  const stale = Object.keys(HOST_CHECKS).filter((id) => {
-    const r = last.get(id)
-    return !r || Date.now() - Date.parse(r.checkedAt) > FRESH_MS
+export async function latestChecks(ctx: Context, now = Date.now()): Promise<HostCheckList[]> {
+  const self = ctx.config.hostId
+  const records = await ctx.store.hostChecks.list().catch(() => [])
+  let mine = records.find((r) => r.id === self)?.checks ?? []
+  const old = Object.keys(HOST_CHECKS).filter((id) => {
+    const r = mine.find((c) => c.id === id)
+    return !r || now - Date.parse(r.checkedAt) > FRESH_MS
   })
-  if (stale.length) await runChecks(ctx, stale)
-  return Object.keys(ALL_CHECKS).flatMap((id) => last.get(id) ?? [])
+  if (old.length) mine = merged(mine, await runChecks(ctx, old))
+  const others = records
+    .filter((r) => r.id !== self)
+    .sort((a, b) => a.id.localeCompare(b.id))
+    .map((r) => ({ host: r.id, local: false, stale: now - Date.parse(r.updatedAt) > STALE_MS, updatedAt: r.updatedAt, checks: r.checks }))
+  return [{ host: self, local: true, stale: false, checks: mine }, ...others]
 }

@@ -32,6 +32,10 @@ export function negotiateLanguage(header: string | undefined | null): Language {
 
 function paramText(lang: Language, value: Params[string]): string {
   if (Array.isArray(value)) return value.map((m) => translate(lang, m.msgid, m.params)).join('; ')
+  if (typeof value === 'object' && 'number' in value) {
+    const digits = value.fractionDigits
+    return new Intl.NumberFormat(lang, { minimumFractionDigits: digits, maximumFractionDigits: digits ?? 20 }).format(value.number)
+  }
   if (typeof value === 'object') return translate(lang, value.msgid, value.params)
   return String(value)
 }

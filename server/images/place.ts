@@ -1,4 +1,4 @@
-import { N_ } from '#schemas/msgid'
+import { N_, type Quantity } from '#schemas/msgid'
 import { randomBytes } from 'node:crypto'
 import { link, rm, statfs } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -64,8 +64,8 @@ export async function spaceLeft(config: Pick<Config, 'dataDir' | 'diskReserveByt
   return (await diskFree(config.dataDir)) - config.diskReserveBytes
 }
 
-/** Bytes as GiB with one decimal, as disk-space messages show them. */
-export const gib = (n: number) => (n / 2 ** 30).toFixed(1)
+/** Bytes as GiB with one decimal, as disk-space messages show them (in the reader's language). */
+export const gib = (n: number): Quantity => ({ number: n / 2 ** 30, fractionDigits: 1 })
 
 export function noSpace(config: Pick<Config, 'diskReserveBytes'>, needed: number, left: number) {
   return new DomainError(507, 'no_space', N_('Not enough disk space: this needs {needed} GiB and would leave less than the reserve of {reserve} GiB free (room for {left} GiB)'), {

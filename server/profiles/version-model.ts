@@ -22,6 +22,15 @@ export function versionsOf(profile: Stored<Profile>, stored: ProfileVersions | u
 export const currentOf = (vs: ProfileVersions) => vs.versions.find((v) => v.n === vs.currentVersion)!
 
 /**
+ * The version VM `id` of a profile runs (the canary rule, for the reconciler and for what the API
+ * says a VM should run): the canary's when it is the profile's canary seat, else the current one.
+ */
+export function versionFor(vs: ProfileVersions, id: string): { version: Version; canary: boolean } {
+  const canary = vs.canary?.seat === id ? vs.versions.find((v) => v.n === vs.canary!.version) : undefined
+  return canary ? { version: canary, canary: true } : { version: currentOf(vs), canary: false }
+}
+
+/**
  * A new file for version `n` of a profile. Its own suffix: a deleted profile's files stay (they
  * may back a linked clone) and a new profile of that name must not meet them.
  */

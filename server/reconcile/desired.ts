@@ -12,7 +12,7 @@ import { seatMac, seatVm } from '../labs/seats'
 import { msg, type Params } from '../errors'
 import { N_ } from '#schemas/msgid'
 import { extraArgIssues } from '#schemas/extra-args'
-import { currentOf, systemDisk, versionsOf } from '../profiles/version-model'
+import { currentOf, systemDisk, versionFor, versionsOf } from '../profiles/version-model'
 
 /** Everything desired state is computed from: a snapshot of the store. */
 export interface Model {
@@ -243,9 +243,9 @@ export function desiredVms(model: Model, host: HostSettings): { vms: DesiredVm[]
     const vs = versions.get(profile.id)
     for (let n = 1; n <= lab.size; n++) {
       const id = seatVm(lab.id, n)
-      const canary = vs?.canary?.seat === id ? vs.versions.find((v) => v.n === vs.canary!.version) : undefined
+      const runs = vs && versionFor(vs, id)
       // A canary is there to be tried: it moves as soon as no terminal is on it.
-      make(id, 'seat', profile, lab, seatMac(lab, n), { snapshot: true, seat: n, version: canary, moveNow: canary ? true : undefined })
+      make(id, 'seat', profile, lab, seatMac(lab, n), { snapshot: true, seat: n, version: runs?.version, moveNow: runs?.canary ? true : undefined })
     }
   }
 

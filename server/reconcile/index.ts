@@ -88,6 +88,16 @@ export class Reconciler implements VmMonitors {
   private leaseUntil = 0
   /** The pass queued to run after `running`: every tick() asked for meanwhile shares it. */
   private queued: Promise<TickSummary> | undefined
+  /**
+   * How `running` gets its pass: a direct one, or (the server) Nitro's `runTask('vms:reconcile')`,
+   * whose task calls `runPass()`. Nitro hands a second caller the run in progress, so a launch
+   * counts only once a pass begins after it (`launch`).
+   */
+  private run: () => Promise<TickSummary> = () => this.runPass()
+  /** The launch waiting for a pass to begin; the next pass to begin serves it. */
+  private launching: object | undefined
+  /** The pass executing now, whoever asked for it. */
+  private executing: Promise<TickSummary> | undefined
   private timer: NodeJS.Timeout | undefined
   private retryTimer: NodeJS.Timeout | undefined
   private written = new Map<string, string>()
@@ -134,7 +144,9 @@ export class Reconciler implements VmMonitors {
     return this.rt.monitors.ensure(id)
   }
 
-  start() {
+  /** `run` runs one pass by way of `runPass()` (the reconcile plugin: through Nitro's task runner). */
+  start(run?: () => Promise<TickSummary>) {
+    if (run) this.run = run
     this.ctx.store.kv.changes.on('change', this.onChange)
     this.listening = true
     this.timer = setInterval(() => this.trigger(), this.ctx.config.reconcileIntervalMs)
@@ -150,6 +162,7 @@ export class Reconciler implements VmMonitors {
     clearTimeout(this.retryTimer)
     await this.running?.catch(() => {})
     await this.queued?.catch(() => {})
+    await this.executing?.catch(() => {})
     // The lease is kept on purpose: this host's VMs run on, and a restart re-adopts them. Another
     // host takes over only once it expires (it does not stop these VMs: fencing comes with placement).
     this.rt.monitors.closeAll()
@@ -189,6 +202,37 @@ export class Reconciler implements VmMonitors {
 
   private startPass(): Promise<TickSummary> {
     this.runningSince = this.changesHeard
+    const pass: Promise<TickSummary> = this.launch().finally(() => {
+      if (this.running === pass) this.running = undefined
+    })
+    this.running = pass
+    return pass
+  }
+
+  /**
+   * One pass that begins after this call. The runner may answer with a run another caller started
+   * earlier (Nitro's task runner does): then no pass took up this launch, and it asks again.
+   */
+  private async launch(): Promise<TickSummary> {
+    // Twice at most when another caller's pass was executing; the bound stops a runner that never
+    // calls runPass() from spinning.
+    for (let tries = 0; tries < 5; tries++) {
+      const token = {}
+      this.launching = token
+      const summary = await this.run()
+      if (this.launching !== token) return summary
+    }
+    throw new Error('the reconcile runner answered without running a pass')
+  }
+
+  /**
+   * Runs one pass now, or shares the one executing: what the `vms:reconcile` task runs, for the
+   * reconciler's own launches and for any other caller of the task.
+   */
+  runPass(): Promise<TickSummary> {
+    if (this.executing) return this.executing
+    // Begins now, so it serves the launch waiting (if any): that launch was made before this.
+    this.launching = undefined
     const end = reconcilePassSeconds.startTimer()
     const pass: Promise<TickSummary> = this.pass()
       .catch((err) => {
@@ -197,9 +241,9 @@ export class Reconciler implements VmMonitors {
       })
       .finally(() => {
         end()
-        if (this.running === pass) this.running = undefined
+        if (this.executing === pass) this.executing = undefined
       })
-    this.running = pass
+    this.executing = pass
     return pass
   }
 

@@ -11,6 +11,7 @@ import type { Connection } from '#schemas/terminal-api'
 import { monitorOf, qmpFailed } from './monitor'
 import { maintenanceVm } from './names'
 import { readinessOf } from '../readiness/view'
+import { versionFor } from '../profiles/version-model'
 
 const KIND = N_('VM')
 
@@ -77,14 +78,12 @@ export async function getVm(ctx: Context, reconciler: Reconciler, id: string, la
 }
 
 /**
- * The version a VM with a status should run, from its profile's versions record alone (what
- * desired.ts decides for it): a seat that is the canary runs the canary's, every other VM the
- * current one; a profile never published runs v1.
+ * The version a VM with a status should run, from its profile's versions record alone (the canary
+ * rule desired.ts applies too); a profile never published runs v1.
  */
 async function currentVersionOf(ctx: Context, vm: Pick<VmStatus, 'id' | 'profile'>): Promise<number> {
   const vs = await ctx.store.versions.get(vm.profile)
-  if (!vs) return 1
-  return vs.canary?.seat === vm.id ? vs.canary.version : vs.currentVersion
+  return vs ? versionFor(vs, vm.id).version.n : 1
 }
 
 /**

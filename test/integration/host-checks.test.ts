@@ -39,6 +39,8 @@ describe('host checks in /api/health', () => {
     const disk = body.checks.find((c: { id: string }) => c.id === 'disk')
     expect(disk.level).toBe('error')
     expect(disk.message).toMatch(/menos espacio libre que la reserva/)
+    // Its figures are written in Spanish too: a decimal comma, dots between thousands.
+    expect(disk.message).toMatch(/ de 1\.000\.000,0 GiB:/)
     expect(body.checks.find((c: { id: string }) => c.id === 'store').level).toBe('ok')
   })
 

@@ -5,6 +5,7 @@ import { adminClient, type ApiClient } from '../helpers/client'
 import { createLabSet, type LabSet } from '../helpers/fixtures'
 import { startServer, type TestServer } from '../helpers/server'
 import { parseMetrics } from '../helpers/prometheus'
+import { waitFor } from './vms/vm-helpers'
 
 // GET /metrics: Prometheus text that agrees with the API, behind a bearer token when one is set.
 
@@ -16,7 +17,8 @@ let set: LabSet
 
 beforeAll(async () => {
   // Reconcile off: the lab's seats are desired and listed as stopped, no QEMU needed for the counts.
-  server = await startServer({ LABVIRT_METRICS_TOKEN: TOKEN, LABVIRT_RECONCILE: 'off' })
+  // The host is sampled (its CPU for Munin's graph).
+  server = await startServer({ LABVIRT_METRICS_TOKEN: TOKEN, LABVIRT_RECONCILE: 'off', LABVIRT_SAMPLE_INTERVAL: '1' })
   admin = await adminClient(server.url)
   set = await createLabSet(admin, 'metrics')
 }, 60_000)
@@ -90,12 +92,19 @@ describe('labvirt munin', () => {
     expect(no.stdout).toMatch(/^no \(.*401.*\)$/)
   })
 
-  it('config and fetch follow the protocol: every configured field has a numeric value', async () => {
+  it('config and fetch follow the protocol: every configured field has a numeric value, the host CPU too', async () => {
+    // The host's first CPU figure needs two samples.
+    await waitFor('a host CPU figure', 10_000, async (see) => {
+      const host = (await admin.get('/api/hosts')).body.find((h: any) => h.local)
+      see(host)
+      return typeof host?.figures?.cpuPercent === 'number'
+    })
     const config = await munin(['config'])
     expect(config.exitCode).toBe(0)
     expect(config.stdout).toContain('graph_category labvirt')
     expect(config.stdout).toContain(`${set.lab.id.replace(/[^a-zA-Z0-9_]/g, '_')}.label ${set.lab.id}`)
-    for (const line of config.stdout.split('\n')) expect(line).toMatch(/^(?:multigraph \w+|graph_\w+ .+|[a-zA-Z_][a-zA-Z0-9_]*\.label .+)$/)
+    for (const line of config.stdout.split('\n')) expect(line).toMatch(/^(?:multigraph \w+|graph_\w+ .+|[a-zA-Z_][a-zA-Z0-9_]*\.(?:label|min|max) .+)$/)
+    expect(config.stdout).toContain('multigraph labvirt_cpu\ngraph_title LabVirt host CPU\ngraph_vlabel %\n')
     const fetched = await munin([])
     expect(fetched.exitCode).toBe(0)
     const values = new Map<string, string>()
@@ -114,5 +123,8 @@ describe('labvirt munin', () => {
       if (f) expect(Number(values.get(`${graph}/${f[1]}`)), `${graph}/${f[1]}`).not.toBeNaN()
     }
     expect(values.get('labvirt_seats/stopped')).toBe(String(set.lab.size))
+    const busy = Number(values.get('labvirt_cpu/busy'))
+    expect(busy).toBeGreaterThanOrEqual(0)
+    expect(busy).toBeLessThanOrEqual(100)
   })
 })

@@ -1,6 +1,6 @@
 import { defineEventHandler } from 'h3'
 import { runTask } from 'nitropack/runtime'
-import type { CheckResult } from '#server/host-checks/index'
+import type { CheckResult } from '#schemas/host-checks'
 import { translateMsg } from '#server/i18n/index'
 import { languageOf } from '#server/http/language'
 

@@ -25,6 +25,16 @@ describe('munin plugin', () => {
     expect(values).toContain('multigraph labvirt_seats\nrunning.value 3\nfailed.value 1\n')
     const labels = [...config.matchAll(/^(\w+)\.label /gm)].map((m) => m[1])
     const numbers = new Map([...values.matchAll(/^(\w+)\.value (\S+)$/gm)].map((m) => [m[1], m[2]]))
-    for (const f of labels) expect(Number(numbers.get(f)), f).not.toBeNaN()
+    for (const f of labels.filter((l) => l !== 'busy')) expect(Number(numbers.get(f)), f).not.toBeNaN()
+    // No host CPU figure (sampling off): unknown, as Munin writes it.
+    expect(values).toContain('multigraph labvirt_cpu\nbusy.value U\n')
+  })
+
+  it('graphs the host CPU as % busy, 0 to 100', () => {
+    const gs = graphs(parseSamples('labvirt_host_cpu_busy_percent 37.5\n'))
+    expect(renderConfig(gs)).toContain(
+      'multigraph labvirt_cpu\ngraph_title LabVirt host CPU\ngraph_vlabel %\ngraph_args --base 1000 --lower-limit 0 --upper-limit 100 --rigid\ngraph_category labvirt\nbusy.label busy\nbusy.min 0\nbusy.max 100\n',
+    )
+    expect(renderValues(gs)).toContain('multigraph labvirt_cpu\nbusy.value 37.5\n')
   })
 })

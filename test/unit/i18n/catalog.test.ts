@@ -7,6 +7,7 @@ import { po } from 'gettext-parser'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { parsePo } from '../../../scripts/po-catalog.mjs'
 import { negotiateLanguage, setCatalogs, translate } from '#server/i18n/index'
+import { gib } from '#server/images/place'
 
 const ROOT = resolve(__dirname, '../../..')
 const SCRIPT = join(ROOT, 'scripts/extract-messages.mjs')
@@ -124,6 +125,14 @@ describe('the catalog', () => {
     } finally {
       setCatalogs({})
     }
+  })
+
+  it("a Quantity is written in the reader's language, a plain number as it is", () => {
+    const msgid = '{left} GiB free above the reserve'
+    expect(translate('es', msgid, { left: gib(1.5 * 2 ** 30) })).toBe('1,5 GiB free above the reserve')
+    expect(translate('en', msgid, { left: gib(1234.56 * 2 ** 30) })).toBe('1,234.6 GiB free above the reserve')
+    expect(translate('es', msgid, { left: { number: 0.25 } })).toBe('0,25 GiB free above the reserve')
+    expect(translate('es', 'port {p}', { p: 20000 })).toBe('port 20000')
   })
 })
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { sweepVersions, unusedVersions } from '#server/profiles/version-model'
+import { sweepVersions, unusedVersions, versionFor } from '#server/profiles/version-model'
 import type { ProfileVersions, Version } from '#schemas/versions'
 
 const at = (h: number) => Date.parse('2026-12-01T00:00:00Z') + h * 3600_000
@@ -34,5 +34,18 @@ describe('sweepVersions', () => {
     const after = sweepVersions(later.next, new Set(), new Set(['base.qcow2']), at(25), GRACE)
     expect(after.dropped.map((x) => x.n)).toEqual([2])
     expect(after.next.versions.map((x) => x.n)).toEqual([1, 3, 4, 5])
+  })
+})
+
+describe('versionFor (the canary rule)', () => {
+  it("the canary seat runs the canary's version, every other VM the current one", () => {
+    const vs = chain({ canary: { seat: 'a-1', version: 5 } })
+    expect(versionFor(vs, 'a-1')).toEqual({ version: v(5, 4), canary: true })
+    expect(versionFor(vs, 'a-2')).toEqual({ version: v(4, 3), canary: false })
+    expect(versionFor(chain(), 'a-1')).toEqual({ version: v(4, 3), canary: false })
+  })
+
+  it('a canary whose version is gone runs the current one', () => {
+    expect(versionFor(chain({ canary: { seat: 'a-1', version: 9 } }), 'a-1')).toEqual({ version: v(4, 3), canary: false })
   })
 })
