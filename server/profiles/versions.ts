@@ -122,7 +122,10 @@ async function powerDown(ctx: Context, reconciler: Reconciler, profileId: string
   const deadline = Date.now() + ctx.config.powerdownTimeoutMs + 30_000
   for (;;) {
     await reconciler.tick()
-    if (signal?.aborted || !(await reconciler.observe()).some((a) => a.id === id)) return
+    if (signal?.aborted) return
+    // Gone, and its stop over: the stop's own clean-up may outlast the process by a poll, and a
+    // pass meanwhile would still show the VM as stopping.
+    if (!(await reconciler.observe()).some((a) => a.id === id)) return reconciler.settled(id)
     if (Date.now() > deadline) throw new DomainError(503, 'maintenance_vm_up', N_('The maintenance VM "{id}" did not power down'), { id })
     await sleep(250)
   }

@@ -469,6 +469,11 @@ export class Reconciler implements VmMonitors {
     this.consoles.delete(id)
   }
 
+  /** Resolves once no stop of this VM is under way: a pass after it no longer counts it as stopping. */
+  async settled(id: string): Promise<void> {
+    await this.inflight.get(id)?.done
+  }
+
   /**
    * Runs an admin's stop on a VM now, tracked like the loop's own stops. `before` (the hold) is
    * written with the VM already in flight: the pass that write sets off must leave the VM to this
