@@ -112,8 +112,9 @@ export const atomicFsDriver = defineDriver((opts: AtomicFsOptions) => ({
       throw err
     }
   },
-  async setItem(key, value) {
-    await writeFileAtomic(keyToPath(opts.base, key), value, !isVolatile(opts, key))
+  // `{durable: false}`: this one write without fsync (a job's progress), for any collection.
+  async setItem(key, value, tOpts?: { durable?: boolean }) {
+    await writeFileAtomic(keyToPath(opts.base, key), value, tOpts?.durable !== false && !isVolatile(opts, key))
   },
   async removeItem(key) {
     const path = keyToPath(opts.base, key)

@@ -25,6 +25,16 @@ function changeOf(key: string, deleted: boolean): StoreChange {
   return at < 0 ? { collection: key, id: '', deleted } : { collection: key.slice(0, at), id: key.slice(at + 1), deleted }
 }
 
+export interface WriteOptions {
+  ttl?: number
+  /**
+   * false: the file store writes this value without fsync (still atomically renamed), for a write
+   * that is not worth a flush (a job's progress: each fsync on ext4 also flushes the job's own
+   * dirty file). Its collection must be in MAY_BE_TORN. Redis ignores it.
+   */
+  durable?: boolean
+}
+
 /**
  * The key-value store every repository stands on: unstorage for reads, writes and listing, plus an
  * atomic read-modify-write (`update`) that both backends implement: a per-key lock in this process
@@ -36,10 +46,10 @@ export interface Kv {
   get<T>(key: string): Promise<T | null>
   getMany<T>(keys: string[]): Promise<T[]>
   keys(prefix: string): Promise<string[]>
-  set(key: string, value: unknown, opts?: { ttl?: number }): Promise<void>
+  set(key: string, value: unknown, opts?: WriteOptions): Promise<void>
   remove(key: string): Promise<void>
   /** Atomically replaces the value under `key` by `fn(current)`; `null` from `fn` deletes it. */
-  update<T>(key: string, fn: (current: T | null) => T | null | Promise<T | null>): Promise<T | null>
+  update<T>(key: string, fn: (current: T | null) => T | null | Promise<T | null>, opts?: WriteOptions): Promise<T | null>
   ping(): Promise<void>
   close(): Promise<void>
   /** Emits `change` after every write and delete that landed: the reconciler and the live stream listen. */
@@ -88,7 +98,7 @@ abstract class BaseKv implements Kv {
       return all.sort()
     })
   }
-  async set(key: string, value: unknown, opts?: { ttl?: number }) {
+  async set(key: string, value: unknown, opts?: WriteOptions) {
     await guard(() => this.storage.setItemRaw(key, JSON.stringify(value), opts))
     this.changed(key, false)
   }
@@ -96,7 +106,7 @@ abstract class BaseKv implements Kv {
     await guard(() => this.storage.removeItem(key))
     this.changed(key, true)
   }
-  abstract update<T>(key: string, fn: (current: T | null) => T | null | Promise<T | null>): Promise<T | null>
+  abstract update<T>(key: string, fn: (current: T | null) => T | null | Promise<T | null>, opts?: WriteOptions): Promise<T | null>
   abstract ping(): Promise<void>
   close() { return this.storage.dispose() }
 }
@@ -107,6 +117,8 @@ abstract class BaseKv implements Kv {
  * boot storm writes two per terminal (measured: bench/boot-storm's first storm).
  */
 const VOLATILE = ['vms', 'connections', 'session-ends', 'readiness', 'hosts', 'host-checks', 'heartbeats', 'assignments', 'terminal-seats']
+/** The collections whose records a power cut may leave torn: VOLATILE and those with some writes `{durable: false}`. */
+const MAY_BE_TORN = [...VOLATILE, 'jobs']
 
 function isJson(raw: string) {
   try {
@@ -130,7 +142,7 @@ class FsKv extends BaseKv {
    * the repositories build them, so one record has one cache entry.
    */
   private cache = new Map<string, string | null>()
-  constructor(storage: Storage, private unlock: () => void, private volatile: readonly string[] = []) {
+  constructor(storage: Storage, private unlock: () => void, private mayBeTorn: readonly string[] = []) {
     super(storage)
   }
 
@@ -144,7 +156,7 @@ class FsKv extends BaseKv {
       const read = await guard(() => this.storage.getItemRaw(key))
       raw = read === null || read === undefined ? null : typeof read === 'string' ? read : Buffer.from(read as Uint8Array).toString('utf8')
       // A record written without fsync may be empty or torn after a power cut: it is as if absent.
-      if (raw !== null && isVolatile({ volatile: this.volatile }, key) && !isJson(raw)) {
+      if (raw !== null && isVolatile({ volatile: this.mayBeTorn }, key) && !isJson(raw)) {
         console.error(`[labvirt] store: ${key} was cut short by a crash; read as absent`)
         raw = null
       }
@@ -152,7 +164,7 @@ class FsKv extends BaseKv {
     }
     return parse<T>(raw)
   }
-  override async set(key: string, value: unknown, opts?: { ttl?: number }) {
+  override async set(key: string, value: unknown, opts?: WriteOptions) {
     const raw = JSON.stringify(value)
     // Unknown until the write is known to have landed (or not).
     this.cache.delete(key)
@@ -184,7 +196,7 @@ class FsKv extends BaseKv {
     }
   }
 
-  update<T>(key: string, fn: (current: T | null) => T | null | Promise<T | null>) {
+  update<T>(key: string, fn: (current: T | null) => T | null | Promise<T | null>, opts?: WriteOptions) {
     return this.withLock(key, async () => {
       const current = await this.get<T>(key)
       const next = await fn(current)
@@ -193,7 +205,7 @@ class FsKv extends BaseKv {
       if (next === null) {
         if (current !== null) await this.remove(key)
       } else {
-        await this.set(key, next)
+        await this.set(key, next, opts)
       }
       return next
     })
@@ -323,5 +335,5 @@ export async function openKv(opts: KvOptions): Promise<Kv> {
   const unlock = await lockDataDir(opts.dir)
   await sweepTemporaryFiles(base)
   const storage = createStorage({ driver: atomicFsDriver({ base, volatile: VOLATILE }) })
-  return new FsKv(storage, unlock, VOLATILE)
+  return new FsKv(storage, unlock, MAY_BE_TORN)
 }

@@ -1,4 +1,4 @@
-import type { Kv } from './kv'
+import type { Kv, WriteOptions } from './kv'
 
 /** Fields every stored record carries. `revision` grows by one on each write. */
 export interface RecordMeta {
@@ -52,8 +52,11 @@ export class Repository<T extends object> {
     return record
   }
 
-  /** Replaces the record's data if its revision is still `revision` (any revision when undefined). */
-  async update(id: string, revision: number | undefined, change: (cur: Stored<T>) => T | Promise<T>): Promise<Stored<T>> {
+  /**
+   * Replaces the record's data if its revision is still `revision` (any revision when undefined).
+   * `{durable: false}`: a write not worth an fsync (see WriteOptions).
+   */
+  async update(id: string, revision: number | undefined, change: (cur: Stored<T>) => T | Promise<T>, opts?: WriteOptions): Promise<Stored<T>> {
     const next = await this.kv.update<Stored<T>>(this.key(id), async (cur) => {
       if (!cur) throw new RecordConflict('missing')
       if (revision !== undefined && cur.revision !== revision) throw new RecordConflict('stale', cur)
@@ -65,7 +68,7 @@ export class Repository<T extends object> {
         createdAt: cur.createdAt,
         updatedAt: new Date().toISOString(),
       } as Stored<T>
-    })
+    }, opts)
     return next!
   }
 

@@ -14,6 +14,7 @@ import { checkImage } from './check'
 import { imageFile } from './files'
 import { KIND, qemuImg } from './index'
 import { fileFor, isTempName, noSpace, placeNew, spaceLeft, tempName } from './place'
+import { isVersionFile } from '../profiles/version-model'
 
 /** A file of the images directory that no image record names yet. */
 export interface Unimported {
@@ -33,11 +34,12 @@ export async function listUnimported(ctx: Context): Promise<Unimported[]> {
     throw err
   })
   const [images, versions, maintenance] = await Promise.all([ctx.store.images.list(), ctx.store.versions.list(), ctx.store.maintenance.list()])
-  // Profiles' versions and maintenance overlays are LabVirt's own files, not the admin's to import.
+  // Profiles' versions and maintenance overlays are LabVirt's own files, not the admin's to import,
+  // also when no record names them any more (one a profile's deletion could not remove).
   const known = new Set([...images.map((i) => i.file), ...versions.flatMap((r) => r.versions.map((v) => v.image)), ...maintenance.flatMap((m) => (m.overlay ? [m.overlay] : []))])
   const out: Unimported[] = []
   for (const file of names.sort()) {
-    if (known.has(file) || !FILE_PATTERN.test(file)) continue
+    if (known.has(file) || isVersionFile(file) || !FILE_PATTERN.test(file)) continue
     const found = await imageFile(dir, file)
     if ('problem' in found) continue
     const s = await stat(found.path)

@@ -63,8 +63,10 @@ export async function startJob(ctx: Context, actor: Actor, kind: JobKind, target
   let written = 0
   let pending: number | undefined
   let writes: Promise<unknown> = Promise.resolve()
-  const write = (change: Partial<Job>) => {
-    writes = writes.then(() => ctx.store.jobs.update(id, undefined, (cur) => ({ ...cur, ...change }))).catch((err) => console.error(`[labvirt] job ${id}:`, err))
+  // Progress alone is written without fsync: it is not worth a flush (on ext4 each one also
+  // flushes the file the job is writing); the job's state and partial file are durable.
+  const write = (change: Partial<Job>, durable = true) => {
+    writes = writes.then(() => ctx.store.jobs.update(id, undefined, (cur) => ({ ...cur, ...change }), { durable })).catch((err) => console.error(`[labvirt] job ${id}:`, err))
     return writes
   }
   const run: JobRun = {
@@ -76,7 +78,7 @@ export async function startJob(ctx: Context, actor: Actor, kind: JobKind, target
       if (Date.now() - last < PROGRESS_MS && pending - written < STEP_PCT) return
       last = Date.now()
       written = pending
-      void write({ progress: pending })
+      void write({ progress: pending }, false)
     },
     partial: (file) => write({ partial: file }).then(() => {}),
   }

@@ -8,6 +8,11 @@ import { type Actor, recordEvent } from '../events'
 import { DEFAULT_LANGUAGE, type Language, translate } from '../i18n'
 import { extraArgIssues } from '#schemas/extra-args'
 import type { ProfileVersions } from '#schemas/versions'
+import { rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import { imagesDir } from '../config'
+import type { Context } from '../context'
+import { backedBy } from '../images/index'
 
 const KIND = N_('profile')
 type ProfileInput = v.InferOutput<typeof ProfileCreate> | v.InferOutput<typeof ProfileUpdate>
@@ -92,14 +97,29 @@ export async function updateProfile(store: Repositories, actor: Actor, id: strin
   return updated
 }
 
-export async function deleteProfile(store: Repositories, actor: Actor, id: string, revision?: number) {
+/**
+ * Refused while a lab, a VM or maintenance uses the profile, or a linked clone is backed by one of
+ * its versions. Its versions' own files go with it (v1 and any version that is an image record's
+ * file stay: they are images); a seat still running one keeps its open file until it stops.
+ */
+export async function deleteProfile(ctx: Context, actor: Actor, id: string, revision?: number) {
+  const { store, config } = ctx
   await mustGet(store.profiles, KIND, id)
-  const labs = (await store.labs.list()).filter((l) => l.profiles.includes(id)).map((l) => l.id)
-  const manual = (await store.manual.list()).filter((m) => m.profile === id).map((m) => m.id)
-  const maintenance = (await store.maintenance.get(id)) ? [`${id}-maint`] : []
-  refuseIfUsed(KIND, id, [{ kind: N_('labs'), ids: labs }, { kind: N_('VMs'), ids: [...manual, ...maintenance] }])
+  const [labs, manual, maintenance, versions, images] = await Promise.all([store.labs.list(), store.manual.list(), store.maintenance.get(id), store.versions.get(id), store.images.list()])
+  const imageFiles = new Set(images.map((i) => i.file))
+  const files = (versions?.versions ?? []).map((v) => v.image).filter((f) => !imageFiles.has(f))
+  const backed = [...new Set((await Promise.all(files.map((file) => backedBy(ctx, { file })))).flat())]
+  refuseIfUsed(KIND, id, [
+    { kind: N_('labs'), ids: labs.filter((l) => l.profiles.includes(id)).map((l) => l.id) },
+    { kind: N_('VMs'), ids: [...manual.filter((m) => m.profile === id).map((m) => m.id), ...(maintenance ? [`${id}-maint`] : [])] },
+    { kind: N_('images backed by it'), ids: backed },
+  ])
   await guardRecord(KIND, id, () => store.profiles.remove(id, revision))
-  // A new profile of this name starts at v1; the old versions' files show as not imported.
+  // A new profile of this name starts at v1.
   await store.versions.remove(id).catch(unlessConflict)
+  for (const file of files) {
+    // The deletion has happened: a file left behind is reported, not a failed request (see deleteImage).
+    await rm(join(imagesDir(config), file), { force: true }).catch((err) => console.error(`[labvirt] profile "${id}" deleted but its version file ${file} could not be removed`, err))
+  }
   await recordEvent(store, actor, 'delete', KIND, id)
 }

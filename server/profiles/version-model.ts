@@ -31,10 +31,14 @@ export function versionFor(vs: ProfileVersions, id: string): { version: Version;
 }
 
 /**
- * A new file for version `n` of a profile. Its own suffix: a deleted profile's files stay (they
- * may back a linked clone) and a new profile of that name must not meet them.
+ * A new file for version `n` of a profile. Its own suffix: a new profile of a deleted one's name
+ * must not meet a file left behind (one that backed a linked clone then).
  */
 export const versionFile = (profile: string, n: number, suffix: string) => `${profile}.v${n}-${suffix}.qcow2`
+/** A maintenance overlay's file. */
+export const overlayFile = (profile: string, suffix: string) => `${profile}.maint-${suffix}.qcow2`
+/** Whether a file of the images directory is one LabVirt names itself (a version or an overlay), never the admin's to import. */
+export const isVersionFile = (file: string) => /^[a-z][a-z0-9-]*\.(?:v\d+|maint)-[0-9a-f]{8}\.qcow2$/.test(file)
 
 /**
  * The versions nothing needs any more: not the current one nor the one before it, not a

@@ -19,7 +19,7 @@ import { qemuImg } from '../images/index'
 import { noSpace, spaceLeft, writeNewFile } from '../images/place'
 import { startJob } from '../jobs/index'
 import { maintenanceVm } from '../vms/names'
-import { currentOf, sweepVersions, versionFile, versionsOf } from './version-model'
+import { currentOf, overlayFile, sweepVersions, versionFile, versionsOf } from './version-model'
 
 const PROFILE = N_('profile')
 // An overlay starts as a qcow2 header and tables: this much room is asked for it.
@@ -73,7 +73,7 @@ export async function startOverlay(ctx: Context, reconciler: Reconciler, actor: 
   const basePath = await fileOf(ctx, base.image)
   const left = await spaceLeft(config)
   if (OVERLAY_BYTES > left) throw noSpace(config, OVERLAY_BYTES, left)
-  const overlay = `${profile.id}.maint-${randomBytes(4).toString('hex')}.qcow2`
+  const overlay = overlayFile(profile.id, randomBytes(4).toString('hex'))
   const path = join(imagesDir(config), overlay)
   await qemuImg(() => createLinked(basePath, base.format, path))
   const maintenance: Maintenance = { profile: profile.id, mode: 'overlay', lab: opts.lab, by: actor.username, overlay, base: base.n, state: 'running' }

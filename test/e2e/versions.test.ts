@@ -6,7 +6,8 @@ import { openConsole } from '../helpers/rfb'
 import { makeLab, seatsOf, type Vm, waitFor } from '../integration/vms/vm-helpers'
 
 // Issue 11 in the browser: overlay maintenance started, published with a note from the profiles
-// page, and the seats seen moving to the new version on the dashboard.
+// page, and the seats seen moving to the new version on the dashboard; a canary published to one
+// seat, then promoted to every seat.
 let server: TestServer
 let browser: TestBrowser
 let admin: ApiClient
@@ -36,6 +37,14 @@ describe('profile versions in the console', () => {
     await expect.poll(() => panel.innerText(), { timeout: 30_000 }).toContain('Maintenance on v1 by admin')
     await waitFor(`${profile.id}-maint running`, 30_000, async () => (await admin.get<Vm[]>('/api/vms')).body.find((v) => v.id === `${profile.id}-maint`)?.state === 'running')
     expect((await seats(lab.id)).every((s) => s.state === 'running'), 'the seats kept running').toBe(true)
+    // Overlay maintenance ends by publish or discard (a stop is a 409): the row leads to the panel.
+    const finish = row.getByRole('button', { name: `Publish or discard the maintenance of ${profile.id}` })
+    await finish.waitFor()
+    expect(await row.getByRole('button', { name: 'Stop maintenance' }).count()).toBe(0)
+    await row.getByRole('button', { name: `Versions of ${profile.id}` }).click()
+    await expect.poll(() => panel.count()).toBe(0)
+    await finish.click()
+    await expect.poll(() => panel.innerText()).toContain('Maintenance on v1 by admin')
 
     // A terminal on seat 1 (an admin console counts as one): it stays on v1 until it leaves.
     const held = await openConsole(server.url, `${lab.id}-1`, { cookie: admin.cookie })
@@ -65,6 +74,35 @@ describe('profile versions in the console', () => {
     await panel.getByRole('button', { name: 'Roll back' }).click()
     await expect.poll(() => panel.locator('tr[data-version="1"]').innerText(), { timeout: 60_000 }).toContain('current')
     await expect.poll(() => panel.locator('tr[data-version="1"]').innerText(), { timeout: 60_000 }).toContain(`${lab.id}-1, ${lab.id}-2`)
+    await page.close()
+  })
+
+  it('publishes to one seat (canary), shows the canary, and promotes it to every seat', async () => {
+    const { lab, profile } = await makeLab(admin, 2, 'ec')
+    await waitFor('2 seats running', 30_000, async () => (await seats(lab.id)).filter((s) => s.state === 'running').length === 2)
+    const page = await browser.signedIn(server.url, '/profiles')
+    await page.locator(`tr[data-profile="${profile.id}"]`).getByRole('button', { name: `Versions of ${profile.id}` }).click()
+    const panel = page.locator(`[data-versions="${profile.id}"]`)
+    await panel.getByRole('button', { name: 'Start maintenance (seats keep running)' }).click()
+    await expect.poll(() => panel.innerText(), { timeout: 30_000 }).toContain('Maintenance on v1 by admin')
+    await waitFor(`${profile.id}-maint running`, 30_000, async () => (await admin.get<Vm[]>('/api/vms')).body.find((v) => v.id === `${profile.id}-maint`)?.state === 'running')
+
+    await panel.getByLabel('What changed').fill('try on one seat')
+    await panel.getByRole('combobox', { name: /^To/ }).selectOption({ label: `only ${lab.id}-2 (canary)` })
+    await panel.getByRole('button', { name: 'Publish' }).click()
+    const canary = panel.locator('.canary')
+    await expect.poll(() => canary.innerText(), { timeout: 60_000 }).toContain(`Canary: v2 runs on ${lab.id}-2 only`)
+    // v1 stays current for the others; only the canary moves.
+    expect(await panel.locator('tr[data-version="1"]').innerText()).toContain('current')
+    await expect.poll(() => panel.locator('tr[data-version="2"]').innerText(), { timeout: 60_000 }).toContain(`${lab.id}-2`)
+    expect(await panel.locator('tr[data-version="1"]').innerText()).toContain(`${lab.id}-1`)
+    expect((await seats(lab.id)).map((s) => s.version)).toEqual([1, 2])
+    await screenshot(page, 'profile-canary-en')
+
+    await canary.getByRole('button', { name: 'Promote to every seat' }).click()
+    await expect.poll(() => canary.count(), { timeout: 30_000 }).toBe(0)
+    expect(await panel.locator('tr[data-version="2"]').innerText()).toContain('current')
+    await expect.poll(() => panel.locator('tr[data-version="2"]').innerText(), { timeout: 60_000 }).toContain(`${lab.id}-1, ${lab.id}-2`)
     await page.close()
   })
 })

@@ -8,7 +8,7 @@ import { actorOf } from '#server/http/session'
 export default defineEventHandler(async (event) => {
   const id = readId(event)
   const { revision } = readQuery(event, DeleteQuery)
-  await deleteProfile((await useContext()).store, actorOf(event), id, revision)
+  await deleteProfile(await useContext(), actorOf(event), id, revision)
   setResponseStatus(event, 204)
   return null
 })

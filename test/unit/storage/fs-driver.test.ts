@@ -161,7 +161,7 @@ describe('atomic fs driver through a Kv', () => {
 })
 
 describe('collections written without fsync', () => {
-  it('a VM status left empty or torn by a power cut reads as absent; a torn lab is still an error', async () => {
+  it('a VM status or a job left empty or torn by a power cut reads as absent; a torn lab is still an error', async () => {
     await mkdir(join(root, 'store', 'vms'), { recursive: true })
     await mkdir(join(root, 'store', 'labs'), { recursive: true })
     await writeFile(join(root, 'store', 'vms', 'aula-1'), '')
@@ -172,6 +172,11 @@ describe('collections written without fsync', () => {
       expect(await kv.get('vms:aula-1')).toBeNull()
       expect(await kv.get('vms:aula-2')).toBeNull()
       await expect(kv.get('labs:aula')).rejects.toThrow()
+      // A job's progress is written without fsync (`durable: false`): a torn job reads as absent too.
+      await kv.update('jobs:job-1', () => ({ id: 'job-1', progress: 40 }), { durable: false })
+      expect(await kv.get('jobs:job-1')).toEqual({ id: 'job-1', progress: 40 })
+      await writeFile(join(root, 'store', 'jobs', 'job-2'), '{"id":"jo')
+      expect(await kv.get('jobs:job-2')).toBeNull()
       // Written again by the reconciler's next pass, as any record.
       await kv.set('vms:aula-1', { id: 'aula-1', state: 'running' })
       expect(JSON.parse(await readFile(join(root, 'store', 'vms', 'aula-1'), 'utf8'))).toEqual({ id: 'aula-1', state: 'running' })
