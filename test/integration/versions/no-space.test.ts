@@ -39,7 +39,7 @@ describe('disk space for publish and clone', () => {
     const pub = await w.api.post(`/api/profiles/${profile.id}/maintenance`, { action: 'publish', note: 'no room', force: true })
     expect(pub.status, JSON.stringify(pub.body)).toBe(507)
     expect(pub.body).toMatchObject({ error: 'no_space' })
-    expect(pub.body.message).toMatch(/^Not enough disk space: this needs [\d.]+ GiB and would leave less than the reserve of 1000000\.0 GiB free/)
+    expect(pub.body.message).toMatch(/^Not enough disk space: this needs [\d.]+ GiB and would leave less than the reserve of 1,000,000\.0 GiB free/)
     const es = await new ApiClient(w.server.url, 'es').login()
     expect((await es.post(`/api/profiles/${profile.id}/maintenance`, { action: 'publish', note: 'no room' })).body.message).toMatch(/^No hay espacio en disco suficiente/)
 
