@@ -77,10 +77,13 @@ export async function convertRawToQcow2(src: string, dst: string) {
  * `qemu-img convert -p` of `src` (format `format`) into a new qcow2 at `dst`, calling `progress`
  * with each percentage qemu-img prints ("(NN.NN/100%)"). `signal` kills qemu-img; the promise then
  * resolves `cancelled`. `-W` lets it write out of order, which is safe into a new file and three
- * times as fast here (bench/clone.ts).
+ * times as fast here (bench/clone.ts). `-C` copies each data cluster with copy_file_range (the
+ * kernel copies, no pass through qemu-img's buffers): a 1 GiB clone took 0.5-0.7 s instead of
+ * 1.2-3 s, flush included; where the file system cannot, qemu-img falls back to read and write.
+ * It does not turn zeroed clusters into holes, which a copy of a version need not.
  */
 export async function convertWithProgress(src: string, format: string, dst: string, progress: (pct: number) => void, signal: AbortSignal): Promise<'done' | 'cancelled'> {
-  const proc = execa(qemuImgCommand(), ['convert', '-p', '-W', '-f', format, '-O', 'qcow2', src, dst], { reject: false, cancelSignal: signal, forceKillAfterDelay: 2000 })
+  const proc = execa(qemuImgCommand(), ['convert', '-p', '-W', '-C', '-f', format, '-O', 'qcow2', src, dst], { reject: false, cancelSignal: signal, forceKillAfterDelay: 2000 })
   proc.stdout!.setEncoding('utf8').on('data', (text: string) => {
     const all = [...text.matchAll(/\((\d+(?:\.\d+)?)\/100%\)/g)]
     if (all.length) progress(Number(all[all.length - 1]![1]))
