@@ -79,25 +79,26 @@ export async function startVms(rt: HostRuntime, vms: DesiredVm[]): Promise<Map<s
     ready.push(vm)
   }))
   if (ready.length === 0) return results
-  // `nice` execs QEMU in place, so it boots at its lower priority: until it daemonizes (its own
-  // session, whose nice is set below) a QEMU weighs in the server's session, where twenty of them
-  // would crowd the server out. With autogroups one QEMU alone does not, and skips the one more
-  // exec (1-7 ms of an admin's start, measured).
-  const viaNice = rt.qemuNice !== 0 && (ready.length > 1 || !(rt.autogroups ?? autogroupsOn()))
-  const command = (vm: DesiredVm) => [...(viaNice ? ['nice', '-n', String(rt.qemuNice)] : []), rt.qemu, ...vm.argv]
+  // `nice` execs its command in place, so QEMU boots at its lower priority: until it daemonizes
+  // (its own session, whose nice is set below) a QEMU weighs in the server's session, where twenty
+  // of them would crowd the server out. A batch's shell runs under `nice`, its QEMUs inherit it;
+  // with autogroups one QEMU alone does not need it and skips the exec (1-7 ms of a start, measured).
+  const niced = (argv: string[]) => (rt.qemuNice ? ['nice', '-n', String(rt.qemuNice), ...argv] : argv)
   const verdicts = new Map<string, { rc: string; stderr: string }>()
   if (ready.length === 1) {
     // One VM (an admin's start, a seat back after a death): no shell to fork in between.
-    const [file, ...args] = command(ready[0]!)
+    const qemu = [rt.qemu, ...ready[0]!.argv]
+    const [file, ...args] = (rt.autogroups ?? autogroupsOn()) ? qemu : niced(qemu)
     const r = await execa(file!, args, { reject: false, timeout: 120_000, stdin: 'ignore', stdout: 'ignore', cwd: qemuCwd(rt.runDir) })
     verdicts.set(ready[0]!.id, { rc: r.exitCode === undefined ? '' : String(r.exitCode), stderr: String(r.stderr ?? '') })
   } else {
     const files = (vm: DesiredVm) => ({ err: join(rt.runDir, `${vm.id}.start-err`), rc: join(rt.runDir, `${vm.id}.start-rc`) })
     const script = ready
-      .map((vm) => `( ${command(vm).map(shq).join(' ')} </dev/null >/dev/null 2>${shq(files(vm).err)}; echo $? >${shq(files(vm).rc)} ) &`)
+      .map((vm) => `( ${[rt.qemu, ...vm.argv].map(shq).join(' ')} </dev/null >/dev/null 2>${shq(files(vm).err)}; echo $? >${shq(files(vm).rc)} ) &`)
       .concat('wait')
       .join('\n')
-    await execa('sh', ['-c', script], { reject: false, timeout: 120_000, stdin: 'ignore', cwd: qemuCwd(rt.runDir) })
+    const [sh, ...shArgs] = niced(['sh', '-c', script])
+    await execa(sh!, shArgs, { reject: false, timeout: 120_000, stdin: 'ignore', cwd: qemuCwd(rt.runDir) })
     await Promise.all(ready.map(async (vm) => {
       const f = files(vm)
       const [rc, stderr] = await Promise.all([readFile(f.rc, 'utf8').catch(() => ''), readFile(f.err, 'utf8').catch(() => '')])
