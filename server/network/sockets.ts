@@ -1,5 +1,5 @@
-import { readFile } from 'node:fs/promises'
 import { endianness } from 'node:os'
+import { readProcFile } from '../proc'
 
 /** An established TCP socket of this host: its local port and the peer's address. */
 export interface Socket {
@@ -60,7 +60,7 @@ export function parseProcTcp(text: string): Socket[] {
  * Undefined when /proc/net/tcp cannot be read at all.
  */
 export async function readSockets(dir = '/proc/net'): Promise<Socket[] | undefined> {
-  const [v4, v6] = await Promise.all(['tcp', 'tcp6'].map((f) => readFile(`${dir}/${f}`, 'utf8').catch(() => undefined)))
+  const [v4, v6] = await Promise.all(['tcp', 'tcp6'].map((f) => readProcFile(`${dir}/${f}`).catch(() => undefined)))
   if (v4 === undefined && v6 === undefined) return undefined
   return [...parseProcTcp(v4 ?? ''), ...parseProcTcp(v6 ?? '')]
 }
