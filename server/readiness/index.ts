@@ -140,7 +140,11 @@ export class SeatProber {
       const same = prev?.startedAt === record.startedAt ? prev : undefined
       if (record.restart && !same?.restart) restarts = true
       records.set(id, record)
-      writes.push(store.readiness.upsert(id, () => record))
+      // Not written after all: the next run rereads what the store holds.
+      writes.push(store.readiness.upsert(id, () => record).catch((err) => {
+        this.stale = true
+        throw err
+      }))
       if (record.unhealthy && (!same?.unhealthy || same.unhealthy.msgid !== record.unhealthy.msgid)) {
         writes.push(recordEvent(store, SYSTEM, 'unhealthy', N_('VM'), id, undefined, record.unhealthy as { msgid: string; params?: Record<string, string | number> }))
       }
