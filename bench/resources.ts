@@ -33,10 +33,11 @@ runBench(async () => {
 
   const t0 = performance.now()
   for (;;) {
-    const vms = await api.must<{ lab?: string; state: string }[]>('GET', '/api/vms')
+    const vms = await api.must<{ id: string; lab?: string; state: string; error?: { msgid: string; params?: unknown } }[]>('GET', '/api/vms')
     const running = vms.filter((v) => v.lab === 'res' && v.state === 'running').length
     if (running === VMS) break
-    if (vms.some((v) => v.lab === 'res' && v.state === 'failed')) throw new Error('a seat failed to start')
+    const failed = vms.find((v) => v.lab === 'res' && v.state === 'failed')
+    if (failed) throw new Error(`seat ${failed.id} failed to start: ${failed.error?.msgid} ${JSON.stringify(failed.error?.params ?? {})}`)
     if (performance.now() - t0 > 600_000) throw new Error(`only ${running} of ${VMS} running after 10 min`)
     await sleep(1000)
   }

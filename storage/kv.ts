@@ -142,6 +142,14 @@ class FsKv extends BaseKv {
    * the repositories build them, so one record has one cache entry.
    */
   private cache = new Map<string, string | null>()
+  /**
+   * The keys under each prefix listed so far, kept by this object's writes like the cache: a list
+   * of a collection (several a second: the probes, the connection watcher, each reconcile pass)
+   * then walks no directory.
+   */
+  private keyIndex = new Map<string, Set<string>>()
+  /** Writes and deletes that landed or failed so far: a listing read while one did is not kept. */
+  private writes = 0
   constructor(storage: Storage, private unlock: () => void, private mayBeTorn: readonly string[] = []) {
     super(storage)
   }
@@ -164,17 +172,45 @@ class FsKv extends BaseKv {
     }
     return parse<T>(raw)
   }
+  override async keys(prefix: string) {
+    let index = this.keyIndex.get(prefix)
+    if (!index) {
+      const before = this.writes
+      const keys = await super.keys(prefix)
+      if (this.writes !== before) return keys
+      index = new Set(keys)
+      this.keyIndex.set(prefix, index)
+    }
+    return [...index].sort()
+  }
+  /** Runs a write (`present`) or delete of `key` and keeps the listings of its prefixes. */
+  private async indexed(key: string, present: boolean, op: () => Promise<unknown>) {
+    let landed = false
+    try {
+      await op()
+      landed = true
+    } finally {
+      // Counted once it landed or failed: a listing read meanwhile may or may not show it.
+      this.writes++
+      for (const [prefix, index] of this.keyIndex) {
+        if (!key.startsWith(`${prefix}:`)) continue
+        if (!landed) this.keyIndex.delete(prefix)
+        else if (present) index.add(key)
+        else index.delete(key)
+      }
+    }
+  }
   override async set(key: string, value: unknown, opts?: WriteOptions) {
     const raw = JSON.stringify(value)
     // Unknown until the write is known to have landed (or not).
     this.cache.delete(key)
-    await guard(() => this.storage.setItemRaw(key, raw, opts))
+    await this.indexed(key, true, () => guard(() => this.storage.setItemRaw(key, raw, opts)))
     this.remember(key, raw)
     this.changed(key, false)
   }
   override async remove(key: string) {
     this.cache.delete(key)
-    await guard(() => this.storage.removeItem(key))
+    await this.indexed(key, false, () => guard(() => this.storage.removeItem(key)))
     this.remember(key, null)
     this.changed(key, true)
   }

@@ -1,5 +1,5 @@
-import { readFile } from 'node:fs/promises'
 import { endianness } from 'node:os'
+import { readProcFile } from '../proc'
 
 /** An established TCP socket of this host: its local port and the peer's address. */
 export interface Socket {
@@ -9,7 +9,6 @@ export interface Socket {
   remotePort: number
 }
 
-const ESTABLISHED = '01'
 const LITTLE_ENDIAN = endianness() === 'LE'
 
 // The kernel prints each 32-bit word of an address as a host-order number: on a little-endian
@@ -39,14 +38,18 @@ export function procAddress(hex: string): string {
   return full.replace(longest, '::')
 }
 
+/**
+ * A line of /proc/net/tcp{,6} in state 01 (established): local and remote address and port. One
+ * scan of the whole text: on a busy host (a probe's closed connections wait in TIME_WAIT for a
+ * minute) most lines are in another state, and splitting each into its 17 fields cost the
+ * connection watcher more than all the rest of its poll.
+ */
+const ESTABLISHED_LINE = /^\s*\d+:\s+([0-9A-F]+):([0-9A-F]+)\s+([0-9A-F]+):([0-9A-F]+)\s+01\s/gm
+
 /** The established sockets of a /proc/net/tcp or /proc/net/tcp6 listing. */
 export function parseProcTcp(text: string): Socket[] {
   const sockets: Socket[] = []
-  for (const line of text.split('\n')) {
-    const [, local, remote, st] = line.trim().split(/\s+/)
-    if (st !== ESTABLISHED || !local || !remote) continue
-    const [la, lp] = local.split(':')
-    const [ra, rp] = remote.split(':')
+  for (const [, la, lp, ra, rp] of text.matchAll(ESTABLISHED_LINE)) {
     sockets.push({ localAddress: procAddress(la!), localPort: parseInt(lp!, 16), remoteAddress: procAddress(ra!), remotePort: parseInt(rp!, 16) })
   }
   return sockets
@@ -57,7 +60,7 @@ export function parseProcTcp(text: string): Socket[] {
  * Undefined when /proc/net/tcp cannot be read at all.
  */
 export async function readSockets(dir = '/proc/net'): Promise<Socket[] | undefined> {
-  const [v4, v6] = await Promise.all(['tcp', 'tcp6'].map((f) => readFile(`${dir}/${f}`, 'utf8').catch(() => undefined)))
+  const [v4, v6] = await Promise.all(['tcp', 'tcp6'].map((f) => readProcFile(`${dir}/${f}`).catch(() => undefined)))
   if (v4 === undefined && v6 === undefined) return undefined
   return [...parseProcTcp(v4 ?? ''), ...parseProcTcp(v6 ?? '')]
 }

@@ -1,5 +1,6 @@
 import { readFile, rm, stat } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
+import { readProcFile } from '../proc'
 import { vmPaths } from './paths'
 
 /**
@@ -64,7 +65,7 @@ export async function readPidfile(pidfile: string): Promise<number | null> {
 
 export async function readProcStat(pid: number, options: ProcOptions = {}): Promise<ProcStat | null> {
   try {
-    return parseProcStat(await readFile(join(options.procRoot ?? '/proc', String(pid), 'stat'), 'utf8'))
+    return parseProcStat(await readProcFile(join(options.procRoot ?? '/proc', String(pid), 'stat')))
   } catch (e) {
     if (isMissing(e)) return null
     throw e
@@ -74,7 +75,7 @@ export async function readProcStat(pid: number, options: ProcOptions = {}): Prom
 /** A process's argv from `/proc/<pid>/cmdline` (NUL-separated), or null when it is gone. */
 export async function readCmdline(pid: number, options: ProcOptions = {}): Promise<string[] | null> {
   try {
-    const raw = await readFile(join(options.procRoot ?? '/proc', String(pid), 'cmdline'), 'utf8')
+    const raw = await readProcFile(join(options.procRoot ?? '/proc', String(pid), 'cmdline'))
     // NUL-terminated, so the last element is empty; a zombie's cmdline is empty altogether.
     return raw ? raw.replace(/\0$/, '').split('\0') : []
   } catch (e) {

@@ -2,7 +2,7 @@ import { N_ } from '#schemas/msgid'
 import { probeOf } from '#schemas/profiles'
 import type { SeatReadiness, VmMessage, VmStatus } from '#schemas/vms'
 import type { Lab } from '#schemas/labs'
-import type { RecordMeta } from '#storage/repository'
+import type { RecordMeta, Stored } from '#storage/repository'
 import { type Context, useContext } from '../context'
 import { SYSTEM, recordEvent } from '../events'
 import { unlessConflict } from '../records'
@@ -57,12 +57,33 @@ const iso = (ms: number) => new Date(ms).toISOString()
 // What was written: the record without its id and metadata, to tell a change.
 const strip = ({ id, revision, createdAt, updatedAt, ...r }: SeatReadiness & Partial<RecordMeta> & { id?: string }): SeatReadiness => r
 
+/** The collections the seats to probe are computed from: a write to one sends the next run to the store. */
+const INPUTS = new Set(['*', 'vms', 'labs', 'profiles'])
+
+type RunningSeat = Stored<VmStatus> & { startedAt: string; lab: string }
+
+/** What a run needs of the store, kept between runs. */
+interface SeatView {
+  /** When it was read (Date.now()). */
+  at: number
+  running: RunningSeat[]
+  labById: Map<string, Stored<Lab>>
+  probeById: Map<string, ReturnType<typeof probeOf>>
+  /** Each seat's readiness record as last read or written by this prober. */
+  records: Map<string, SeatReadiness>
+}
+
 /**
  * Probes every running seat of this host (the one that runs them) on its lab's port, at the seat's
  * IP (bridge, tap) or its forwarded host port (user mode), and keeps its `readiness` record:
  * written when it changes. A seat that answered and then stays silent LABVIRT_UNHEALTHY_AFTER is
  * unhealthy, to be restarted by the reconciler once nobody is connected; a monitor that does not
  * answer `query-status` flags it.
+ *
+ * It runs every half second, but most runs have no seat due: the seats, labs, profiles and records
+ * are read from the store only after one of the inputs changed (a seat started or stopped, a lab
+ * edited) or once per LABVIRT_PROBE_INTERVAL, not at every run (with 100 seats that listing cost
+ * more than the probes themselves).
  */
 export class SeatProber {
   /** When each seat's guest last answered, for the process started at `startedAt`. */
@@ -72,74 +93,104 @@ export class SeatProber {
   private probedAt = new Map<string, number>()
   /** Each seat's last QMP liveness check: asked once per LABVIRT_PROBE_INTERVAL, not at every booting probe. */
   private monitorChecks = new Map<string, { at: number; ok: boolean }>()
+  /** Per lab, whether its seats were out of this host's reach when last probed. */
+  private labReach = new Map<string, boolean>()
+  private view?: SeatView
+  /** An input changed since the view was read. */
+  private stale = true
+  private listening = false
 
   constructor(private ctx: Context, private deps: ProberDeps) {}
 
   async run(): Promise<ProbeSummary> {
     const t0 = performance.now()
     const { store, config } = this.ctx
-    const [statuses, labs, profiles, records] = await Promise.all([store.vms.list(), store.labs.list(), store.profiles.list(), store.readiness.list()])
-    const labById = new Map(labs.map((l) => [l.id, l]))
-    const probeById = new Map(profiles.map((p) => [p.id, probeOf(p)]))
-    const recordById = new Map(records.map((r) => [r.id, strip(r)]))
-    const running = statuses.filter((s) => s.host === config.hostId && s.kind === 'seat' && s.state === 'running' && s.startedAt && s.lab && labById.has(s.lab))
-    const runningIds = new Set(running.map((s) => s.id))
-    const byId = new Map(statuses.map((s) => [s.id, s]))
-
+    if (!this.listening) {
+      this.listening = true
+      store.kv.changes.on('change', (c) => INPUTS.has(c.collection) && (this.stale = true))
+    }
     const now = Date.now()
+    const writes: Promise<unknown>[] = []
+    let view = this.view
+    if (!view || this.stale || now - view.at >= config.probeIntervalMs!) {
+      view = this.view = await this.read(now, writes)
+    }
+    const { running, labById, probeById, records } = view
+
     const due = running.filter((s) => {
-      const prev = recordById.get(s.id)
+      const prev = records.get(s.id)
       const ready = prev !== undefined && prev.startedAt === s.startedAt && prev.ready
-      const booting = !ready && now - Date.parse(s.startedAt!) < BOOTING_FOR_MS
+      const booting = !ready && now - Date.parse(s.startedAt) < BOOTING_FOR_MS
       return booting || now - (this.probedAt.get(s.id) ?? 0) >= config.probeIntervalMs!
     })
     for (const s of due) this.probedAt.set(s.id, now)
 
-    const off = new Set<string>()
     let restarts = false
     const next = await Promise.all(due.map(async (s) => {
-      const lab = labById.get(s.lab!)!
-      const { record, result } = await this.one(s as VmStatus & { startedAt: string }, lab, probeById.get(s.profile) ?? 'rdp', recordById.get(s.id))
-      if (result === 'unreachable') off.add(lab.id)
-      return { id: s.id, record }
+      const lab = labById.get(s.lab)!
+      const { record, result } = await this.one(s, lab, probeById.get(s.profile) ?? 'rdp', records.get(s.id))
+      return { id: s.id, lab: lab.id, record, result }
     }))
-    unreachable = [...off].sort()
+    for (const n of next) this.labReach.set(n.lab, n.result === 'unreachable')
+    unreachable = [...this.labReach].filter(([, off]) => off).map(([id]) => id).sort()
 
-    const writes: Promise<unknown>[] = []
     for (const { id, record } of next) {
-      const prev = recordById.get(id)
+      const prev = records.get(id)
       if (prev && JSON.stringify(prev) === JSON.stringify(record)) continue
       const same = prev?.startedAt === record.startedAt ? prev : undefined
       if (record.restart && !same?.restart) restarts = true
-      writes.push(store.readiness.upsert(id, () => record))
+      records.set(id, record)
+      // Not written after all: the next run rereads what the store holds.
+      writes.push(store.readiness.upsert(id, () => record).catch((err) => {
+        this.stale = true
+        throw err
+      }))
       if (record.unhealthy && (!same?.unhealthy || same.unhealthy.msgid !== record.unhealthy.msgid)) {
         writes.push(recordEvent(store, SYSTEM, 'unhealthy', N_('VM'), id, undefined, record.unhealthy as { msgid: string; params?: Record<string, string | number> }))
       }
     }
-    // Not running here any more: not ready. Records of VMs another host runs are that host's.
-    for (const id of recordById.keys()) {
-      const s = byId.get(id)
-      if (runningIds.has(id) || (s && s.host !== config.hostId)) continue
-      this.answers.delete(id)
-      this.misses.delete(id)
-      this.probedAt.delete(id)
-      this.monitorChecks.delete(id)
-      writes.push(store.readiness.upsert(id, () => null).catch(unlessConflict))
-    }
     await Promise.all(writes)
     if (restarts) this.deps.changed()
-    // A seat probed now counts by its new record, one not due by the record it keeps.
-    const probedNow = new Map(next.map((n) => [n.id, n.record.ready]))
     return {
       probed: due.length,
-      ready: running.filter((s) => probedNow.get(s.id) ?? recordById.get(s.id)?.ready).length,
+      ready: running.filter((s) => records.get(s.id)?.ready).length,
       unhealthy: next.filter((n) => n.record.unhealthy).map((n) => n.id),
       unreachable,
       ms: Math.round(performance.now() - t0),
     }
   }
 
-  private async one(s: VmStatus & { startedAt: string }, lab: Lab, kind: ReturnType<typeof probeOf>, prev: SeatReadiness | undefined): Promise<{ record: SeatReadiness; result: ProbeResult }> {
+  /**
+   * Reads the running seats of this host and their records, and pushes to `writes` the removal of
+   * the records of VMs that no longer run here.
+   */
+  private async read(now: number, writes: Promise<unknown>[]): Promise<SeatView> {
+    const { store, config } = this.ctx
+    // Cleared before reading: a change heard while the lists are read sends the next run back.
+    this.stale = false
+    const [statuses, labs, profiles, stored] = await Promise.all([store.vms.list(), store.labs.list(), store.profiles.list(), store.readiness.list()])
+    const labById = new Map(labs.map((l) => [l.id, l]))
+    const records = new Map(stored.map((r) => [r.id, strip(r)]))
+    const running = statuses.filter((s): s is RunningSeat => s.host === config.hostId && s.kind === 'seat' && s.state === 'running' && !!s.startedAt && !!s.lab && labById.has(s.lab))
+    const runningIds = new Set(running.map((s) => s.id))
+    const byId = new Map(statuses.map((s) => [s.id, s]))
+    // Not running here any more: not ready. Records of VMs another host runs are that host's.
+    for (const id of [...records.keys()]) {
+      const s = byId.get(id)
+      if (runningIds.has(id) || (s && s.host !== config.hostId)) continue
+      this.answers.delete(id)
+      this.misses.delete(id)
+      this.probedAt.delete(id)
+      this.monitorChecks.delete(id)
+      records.delete(id)
+      writes.push(store.readiness.upsert(id, () => null).catch(unlessConflict))
+    }
+    const labsRunning = new Set(running.map((s) => s.lab))
+    for (const id of this.labReach.keys()) if (!labsRunning.has(id)) this.labReach.delete(id)
+    return { at: now, running, labById, probeById: new Map(profiles.map((p) => [p.id, probeOf(p)])), records }
+  }
+
+  private async one(s: RunningSeat, lab: Stored<Lab>, kind: ReturnType<typeof probeOf>, prev: SeatReadiness | undefined): Promise<{ record: SeatReadiness; result: ProbeResult }> {
     const now = Date.now()
     const { config } = this.ctx
     const target = s.seat !== undefined ? seatEndpoint(lab, s.seat, config.forwardAddress ?? '127.0.0.1') : undefined
@@ -180,7 +231,11 @@ export class SeatProber {
     const last = this.monitorChecks.get(id)
     if (last && now - last.at < this.ctx.config.probeIntervalMs!) return last.ok
     const qmp = await this.deps.monitor(id)
-    const ok = !!qmp && (await qmp.execute('query-status', undefined, { timeoutMs: QMP_TIMEOUT_MS }).then(() => true, () => false))
+    // A reply in time within the interval (the reconciler asks `query-status` at each pass) says as
+    // much as asking again.
+    const reply = qmp?.lastReply
+    const answered = !!reply && now - reply.at < this.ctx.config.probeIntervalMs! && reply.ms < QMP_TIMEOUT_MS
+    const ok = !!qmp && (answered || (await qmp.execute('query-status', undefined, { timeoutMs: QMP_TIMEOUT_MS }).then(() => true, () => false)))
     this.monitorChecks.set(id, { at: now, ok })
     return ok
   }

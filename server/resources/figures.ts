@@ -1,6 +1,6 @@
-import { readFile } from 'node:fs/promises'
 import { loadavg } from 'node:os'
 import type { QmpClient } from '../qemu/qmp'
+import { readProcFile } from '../proc'
 
 // Linux reports utime/stime in clock ticks; USER_HZ is 100 on every architecture LabVirt runs on.
 const CLK_TCK = 100
@@ -8,7 +8,7 @@ const CLK_TCK = 100
 /** utime + stime (seconds) and VmRSS (bytes) of a process, or undefined once it is gone. */
 export async function processFigures(pid: number): Promise<{ cpuSeconds: number; rssBytes: number } | undefined> {
   try {
-    const [stat, status] = await Promise.all([readFile(`/proc/${pid}/stat`, 'utf8'), readFile(`/proc/${pid}/status`, 'utf8')])
+    const [stat, status] = await Promise.all([readProcFile(`/proc/${pid}/stat`), readProcFile(`/proc/${pid}/status`)])
     // The command name (field 2) may hold spaces and parentheses: count fields after its last ')'.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
     const cpuSeconds = (Number(fields[11]) + Number(fields[12])) / CLK_TCK
@@ -54,7 +54,7 @@ export interface NetCounters {
  * receives. Undefined when the interface is gone.
  */
 export async function tapCounters(ifname: string): Promise<NetCounters | undefined> {
-  const read = (name: string) => readFile(`/sys/class/net/${ifname}/statistics/${name}`, 'utf8').then(Number)
+  const read = (name: string) => readProcFile(`/sys/class/net/${ifname}/statistics/${name}`).then(Number)
   try {
     const [tx, rx] = await Promise.all([read('tx_bytes'), read('rx_bytes')])
     return { rxBytes: tx, txBytes: rx }
@@ -65,7 +65,7 @@ export async function tapCounters(ifname: string): Promise<NetCounters | undefin
 
 /** Busy and total jiffies of all CPUs together (/proc/stat): busy is everything but idle and iowait. */
 export async function hostCpuTicks(): Promise<{ busy: number; total: number }> {
-  const line = (await readFile('/proc/stat', 'utf8')).split('\n', 1)[0]!
+  const line = (await readProcFile('/proc/stat')).split('\n', 1)[0]!
   const n = line.trim().split(/\s+/).slice(1, 9).map(Number)
   const total = n.reduce((a, b) => a + b, 0)
   return { busy: total - n[3]! - n[4]!, total }
@@ -73,7 +73,7 @@ export async function hostCpuTicks(): Promise<{ busy: number; total: number }> {
 
 /** Memory in use (MemTotal - MemAvailable) and in all, in bytes. */
 export async function hostMemory(): Promise<{ used: number; total: number }> {
-  const text = await readFile('/proc/meminfo', 'utf8')
+  const text = await readProcFile('/proc/meminfo')
   const kb = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? 0) * 1024
   const total = kb('MemTotal')
   return { used: total - kb('MemAvailable'), total }
@@ -81,7 +81,7 @@ export async function hostMemory(): Promise<{ used: number; total: number }> {
 
 /** Bytes through the host's interfaces but loopback (/proc/net/dev), since boot. */
 export async function hostNetCounters(): Promise<NetCounters> {
-  const lines = (await readFile('/proc/net/dev', 'utf8')).split('\n').slice(2)
+  const lines = (await readProcFile('/proc/net/dev')).split('\n').slice(2)
   const sum = { rxBytes: 0, txBytes: 0 }
   for (const line of lines) {
     const m = /^\s*([^:]+):\s*(.*)$/.exec(line)

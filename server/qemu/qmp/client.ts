@@ -24,6 +24,7 @@ interface Pending {
   resolve(value: unknown): void
   reject(error: Error): void
   timer: NodeJS.Timeout
+  sentAt: number
 }
 
 type ClientEvents = {
@@ -53,6 +54,13 @@ export class QmpClient extends EventEmitter<ClientEvents> {
   private nextId = 1
   private closeReason?: QmpClosedError
   private readonly commandTimeoutMs: number
+  /**
+   * When the last command succeeded and how long its reply took: the monitor answered then. The
+   * readiness prober's liveness check takes a recent one (the reconciler asks `query-status` each
+   * pass) instead of asking again.
+   */
+  get lastReply(): { at: number; ms: number } | undefined { return this.lastReplyAt }
+  private lastReplyAt?: { at: number; ms: number }
 
   private constructor(transport: JsonLineTransport, greeting: QmpGreeting, commandTimeoutMs: number) {
     super()
@@ -140,7 +148,7 @@ export class QmpClient extends EventEmitter<ClientEvents> {
         this.pending.delete(id)
         reject(new QmpTimeoutError(command, timeoutMs))
       }, timeoutMs)
-      this.pending.set(id, { command, resolve, reject, timer })
+      this.pending.set(id, { command, resolve, reject, timer, sentAt: Date.now() })
       this.transport.send(args === undefined ? { execute: command, id } : { execute: command, arguments: args, id })
     })
   }
@@ -257,7 +265,11 @@ export class QmpClient extends EventEmitter<ClientEvents> {
       if ('error' in msg) {
         const err = (msg.error ?? {}) as { class?: unknown; desc?: unknown }
         p.reject(new QmpCommandError(p.command, String(err.class ?? 'GenericError'), String(err.desc ?? '')))
-      } else p.resolve(msg.return)
+      } else {
+        const at = Date.now()
+        this.lastReplyAt = { at, ms: at - p.sentAt }
+        p.resolve(msg.return)
+      }
       return
     }
     this.transport.fail(new QmpProtocolError('QMP sent an unknown message', JSON.stringify(msg)))

@@ -1,4 +1,5 @@
 import { createServer, type Server, type Socket } from 'node:net'
+import { readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import { execa } from 'execa'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -65,6 +66,17 @@ describe('the readiness probe', () => {
     expect(performance.now() - t0).toBeLessThan(1000)
     // Its connections are counted while under way only.
     expect(probePorts.size).toBe(0)
+  })
+
+  it('ends its connections with a reset: none waits in TIME_WAIT in /proc/net/tcp, which the connection watcher reads', async () => {
+    const ports = [await echo(), await silent()]
+    for (let i = 0; i < 5; i++) {
+      expect(await probe('127.0.0.1', ports[0]!, 'tcp', 500)).toBe('answer')
+      expect(await probe('127.0.0.1', ports[1]!, 'tcp', 100)).toBe('silent')
+    }
+    const remote = new Set(ports.map((p) => `0100007F:${p.toString(16).toUpperCase().padStart(4, '0')}`))
+    const waiting = (await readFile('/proc/net/tcp', 'utf8')).split('\n').map((l) => l.trim().split(/\s+/)).filter((f) => remote.has(f[2]!) && f[3] === '06')
+    expect(waiting).toEqual([])
   })
 
 

@@ -132,6 +132,24 @@ describe('atomic fs driver through a Kv', () => {
     expect(await allFiles(join(root, 'store'))).toEqual([])
   })
 
+  it('lists what its writes and deletes left, also when a write lands during a listing', async () => {
+    kv = await openKv({ dir: root })
+    await kv.set('labs:a', { id: 'a' })
+    expect(await kv.keys('labs')).toEqual(['labs:a'])
+    await kv.set('labs:c', { id: 'c' })
+    await kv.set('profiles:p', { id: 'p' })
+    await kv.remove('labs:a')
+    expect(await kv.keys('labs')).toEqual(['labs:c'])
+    // Listed while written: whatever that listing saw, the next one shows the writes.
+    const [during] = await Promise.all([kv.keys('profiles'), kv.set('profiles:q', { id: 'q' }), kv.remove('profiles:p')])
+    expect(during.every((k) => k === 'profiles:p' || k === 'profiles:q')).toBe(true)
+    expect(await kv.keys('profiles')).toEqual(['profiles:q'])
+    // What is on disk agrees, read by a Kv of its own after this one closed.
+    await kv.close()
+    kv = await openKv({ dir: root })
+    expect([await kv.keys('labs'), await kv.keys('profiles')]).toEqual([['labs:c'], ['profiles:q']])
+  })
+
   it('refuses keys that would leave the store or hide as a temporary file', async () => {
     const store = join(root, 'store')
     const driver = atomicFsDriver({ base: store })
