@@ -110,7 +110,8 @@ describe('the events page', () => {
     const page = await signedIn('/events')
     await page.locator('#event-kind').selectOption('job')
     const what = () => page.locator('tbody tr td:nth-child(3)').allInnerTexts()
-    await expect.poll(what).toEqual(['finished', 'started'])
+    // The start says what the job does, in the reader's words, beside the action.
+    await expect.poll(what).toEqual(['finished', 'started: Linked clone into the profile ev-copy'])
     await page.locator('#event-kind').selectOption('profile')
     await expect.poll(async () => (await what())[0]).toBe('cloned')
     await page.close()
