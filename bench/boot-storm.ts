@@ -22,7 +22,7 @@ import { request } from 'node:http'
 import { hostname } from 'node:os'
 import { setTimeout as sleep } from 'node:timers/promises'
 import {
-  Api, cleanup, fmt, interleaved, MachineLoad, option, onCleanup, paired, REPO, runBench, saveResult, schedOf, startServer, stats, tempDir,
+  Api, cleanup, fmt, interleaved, MachineLoad, option, onCleanup, paired, REPO, runBench, saveResult, schedOf, startServer, stats, tempDir, terminalAddress,
 } from './lib'
 import { openKv, repositories } from '#storage'
 
@@ -30,8 +30,6 @@ const REPS = option('reps', 10)
 const TERMINALS = option('terminals', 500)
 const SEATS_PER_LAB = 250
 
-/** Terminal i's source address: 127.1.x.y, x and y in 1..200 (any 127/8 address is local on Linux). */
-const addressOf = (i: number) => `127.1.${1 + Math.floor(i / 200)}.${1 + (i % 200)}`
 
 interface Sample {
   ms: number
@@ -65,7 +63,7 @@ interface Storm {
 async function storm(url: URL, pid: number): Promise<Storm> {
   const s0 = schedOf(pid)
   const t0 = performance.now()
-  const samples = await Promise.all(Array.from({ length: TERMINALS }, (_, i) => get(url, addressOf(i))))
+  const samples = await Promise.all(Array.from({ length: TERMINALS }, (_, i) => get(url, terminalAddress(i))))
   const wallMs = performance.now() - t0
   return { samples, wallMs, cpuMs: schedOf(pid).cpuMs - s0.cpuMs }
 }
@@ -112,7 +110,7 @@ runBench(async () => {
   for (let i = 0; i < TERMINALS; i += 10) {
     await Promise.all(Array.from({ length: Math.min(10, TERMINALS - i) }, (_, k) => {
       const n = i + k
-      return api.must('POST', '/api/terminals', { name: `st${n}`, ip: addressOf(n), lab: labs[Math.floor(n / SEATS_PER_LAB)]!.id, params: { USER: `student${n}` } })
+      return api.must('POST', '/api/terminals', { name: `st${n}`, ip: terminalAddress(n), lab: labs[Math.floor(n / SEATS_PER_LAB)]!.id, params: { USER: `student${n}` } })
     }))
   }
   console.log(`${TERMINALS} terminals created in ${fmt((performance.now() - t0) / 1000)} s`)
@@ -136,8 +134,8 @@ runBench(async () => {
   // 3. The server answering, and the bare app.
   const server = await startServer(dataDir, env)
   const labvirtUrl = new URL(`${server.url}/api/terminal`)
-  const check = await get(labvirtUrl, addressOf(0))
-  if (check.status !== 200) throw new Error(`GET /api/terminal from ${addressOf(0)}: ${check.status} ${check.error ?? ''}`)
+  const check = await get(labvirtUrl, terminalAddress(0))
+  if (check.status !== 200) throw new Error(`GET /api/terminal from ${terminalAddress(0)}: ${check.status} ${check.error ?? ''}`)
   const bare = await startBare(`'xfreerdp' '/v:127.0.0.1:20000' '/u:student0' '/f'\n`)
 
   // The first storm hands out the seats; then warm-up of the bare side.
@@ -150,7 +148,7 @@ runBench(async () => {
   const labvirt: Storm[] = []
   const floor: Storm[] = []
   const plain: Storm[] = []
-  const floorUrl = (await get(new URL(`${server.url}/bench/floor`), addressOf(0))).status === 200 ? new URL(`${server.url}/bench/floor`) : new URL(`${server.url}/api/health`)
+  const floorUrl = (await get(new URL(`${server.url}/bench/floor`), terminalAddress(0))).status === 200 ? new URL(`${server.url}/bench/floor`) : new URL(`${server.url}/api/health`)
   await interleaved(
     REPS,
     async () => {

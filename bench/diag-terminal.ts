@@ -5,13 +5,12 @@
 //   node bench/run.mjs diag-terminal [--terminals 200] [--reps 20] [--path /bench/floor]
 import { request } from 'node:http'
 import { hostname } from 'node:os'
-import { Api, fmt, option, runBench, schedOf, startServer, tempDir } from './lib'
+import { Api, fmt, option, runBench, schedOf, startServer, tempDir, terminalAddress } from './lib'
 
 const TERMINALS = option('terminals', 200)
 const REPS = option('reps', 20)
 // --path /bench/floor (a LABVIRT_BENCH_FLOOR=1 build): the same requests to the floor route.
 const PATH = process.argv.includes('--path') ? process.argv[process.argv.indexOf('--path') + 1]! : '/api/terminal'
-const addressOf = (i: number) => `127.1.${1 + Math.floor(i / 200)}.${1 + (i % 200)}`
 
 runBench(async () => {
   const dataDir = await tempDir('lvd-')
@@ -20,7 +19,7 @@ runBench(async () => {
   const profile = await api.tinyProfile('diag')
   const client = await api.must('POST', '/api/clients', { name: 'diagc', program: 'xfreerdp', args: ['/v:%HOST%:%PORT%', '/u:%USER%', '/f'] })
   const lab = await api.must<{ id: string }>('POST', '/api/labs', { name: 'diag', size: TERMINALS, profiles: [profile.id], client: client.id, network: { mode: 'user' } })
-  for (let n = 0; n < TERMINALS; n++) await api.must('POST', '/api/terminals', { name: `dt${n}`, ip: addressOf(n), lab: lab.id, params: { USER: `student${n}` } })
+  for (let n = 0; n < TERMINALS; n++) await api.must('POST', '/api/terminals', { name: `dt${n}`, ip: terminalAddress(n), lab: lab.id, params: { USER: `student${n}` } })
   await server.stop()
 
   process.env.LABVIRT_DATA_DIR = dataDir
@@ -37,7 +36,7 @@ runBench(async () => {
     await store.readiness.create(id, { startedAt, ready: true, readySince: startedAt })
   }
   const ctx = { config: { ...config, probeIntervalMs: 5000 }, store }
-  const all = () => Promise.all(Array.from({ length: TERMINALS }, (_, i) => answerTerminal(ctx, { ip: addressOf(i) }, '127.0.0.1')))
+  const all = () => Promise.all(Array.from({ length: TERMINALS }, (_, i) => answerTerminal(ctx, { ip: terminalAddress(i) }, '127.0.0.1')))
   await all() // hands out the seats
   for (let i = 0; i < 3; i++) await all()
   const c0 = process.cpuUsage()
@@ -53,7 +52,7 @@ runBench(async () => {
   const url = new URL(`${served.url}${PATH}`)
   const get = (i: number) =>
     new Promise<number>((res) => {
-      const req = request(url, { localAddress: addressOf(i), agent: false, headers: { accept: 'text/plain' } }, (r) => r.resume().on('end', () => res(r.statusCode!)))
+      const req = request(url, { localAddress: terminalAddress(i), agent: false, headers: { accept: 'text/plain' } }, (r) => r.resume().on('end', () => res(r.statusCode!)))
       req.on('error', () => res(0))
       req.end()
     })

@@ -19,6 +19,9 @@ export const ADMIN_PASSWORD = 'bench-admin-password'
 // ---------------------------------------------------------------------------------------------
 // Command line
 
+/** Terminal i's source address: 127.1.x.y, x and y in 1..200 (any 127/8 address is local on Linux). */
+export const terminalAddress = (i: number) => `127.1.${1 + Math.floor(i / 200)}.${1 + (i % 200)}`
+
 export function option(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`)
   if (i < 0) return fallback
