@@ -49,7 +49,9 @@ describe('GET /api/stream', () => {
     await s.next('change of the lab', (e) => e.event === 'change' && e.data.kind === 'labs' && e.data.id === lab.id)
     await s.next('its creation in the log', (e) => e.event === 'event' && e.data.id === lab.id && e.data.action === 'create')
     const running = new Map<string, any>()
-    for (const id of seats) running.set(id, (await s.next(`${id} running`, (e) => e.event === 'vm' && e.data.id === id && e.data.state === 'running' && e.data.pid > 0, 30_000)).data)
+    // Running and ready (its profile's probe is `none`: ready once the probe task has seen it run),
+    // the last change a cold start makes to a seat.
+    for (const id of seats) running.set(id, (await s.next(`${id} running`, (e) => e.event === 'vm' && e.data.id === id && e.data.state === 'running' && e.data.pid > 0 && e.data.ready, 30_000)).data)
     // What the stream says is what GET /api/vms says.
     const listed = await listVms(w.api)
     for (const id of seats) expect(listed.find((v) => v.id === id)).toEqual(running.get(id))
