@@ -3,6 +3,7 @@
 // seat's argv spawned by hand in the same run (node spawn, and execa as startVm does), interleaved.
 //
 //   node bench/run.mjs diag-start-parts [--reps 30]
+import { closeSync, openSync } from 'node:fs'
 import { join } from 'node:path'
 import { execa } from 'execa'
 import { Api, QEMU, cmdlineOf, mkdir, option, retarget, rm, row, runBench, sleep, spawnDaemon, startServer, tempDir, onCleanup, waitGone, readPid } from './lib'
@@ -77,7 +78,14 @@ runBench(async () => {
     await time('by hand: node spawn -> parent exited', () => spawnDaemon(argv))
     await handKill()
     await sleep(150)
-    await time('by hand: execa (as startVm) -> resolved', () => execa(QEMU, argv, { reject: false, timeout: 60_000, stdin: 'ignore' }))
+    await time('by hand: execa (as startVm) -> resolved', async () => {
+      const fd = openSync(join(handRun, `${SEAT}.start-err`), 'w', 0o600)
+      try {
+        return await execa(QEMU, argv, { reject: false, timeout: 60_000, cleanup: false, stdin: 'ignore', stdout: 'ignore', stderr: fd as 3 })
+      } finally {
+        closeSync(fd)
+      }
+    })
     await handKill()
     await sleep(150)
   }

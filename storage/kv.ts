@@ -2,7 +2,7 @@ import { createStorage, type Storage } from 'unstorage'
 import redisDriver from 'unstorage/drivers/redis'
 import type { Redis } from 'ioredis'
 import { join } from 'node:path'
-import { atomicFsDriver, isVolatile, sweepTemporaryFiles } from './fs-driver'
+import { atomicFsDriver, type DriverWriteOptions, isVolatile, sweepTemporaryFiles } from './fs-driver'
 import { StoreUnavailableError } from './errors'
 import { lockDataDir } from './dir-lock'
 import { mkdirSync } from 'node:fs'
@@ -183,36 +183,46 @@ class FsKv extends BaseKv {
     }
     return [...index].sort()
   }
-  /** Runs a write (`present`) or delete of `key` and keeps the listings of its prefixes. */
-  private async indexed(key: string, present: boolean, op: () => Promise<unknown>) {
+  /**
+   * Runs a write (`raw`) or delete (null) of `key`. Once readers see it (renamed into place, or
+   * unlinked) the cache, the listings of its prefixes and the change signal follow at once, while
+   * the flush that makes it survive a power cut goes on: a reconcile pass an admin's write sets off
+   * then overlaps that fsync instead of waiting for it. The caller still waits for the flush.
+   */
+  private async write(key: string, raw: string | null, op: (opts: DriverWriteOptions) => Promise<unknown>, opts?: WriteOptions) {
+    // Unknown until the write is known to have landed (or not).
+    this.cache.delete(key)
     let landed = false
-    try {
-      await op()
+    const visible = () => {
+      if (landed) return
       landed = true
-    } finally {
       // Counted once it landed or failed: a listing read meanwhile may or may not show it.
       this.writes++
+      this.remember(key, raw)
       for (const [prefix, index] of this.keyIndex) {
         if (!key.startsWith(`${prefix}:`)) continue
-        if (!landed) this.keyIndex.delete(prefix)
-        else if (present) index.add(key)
-        else index.delete(key)
+        if (raw === null) index.delete(key)
+        else index.add(key)
       }
+      this.changed(key, raw === null)
     }
+    try {
+      await guard(() => op({ ...opts, visible }))
+    } catch (err) {
+      if (!landed) {
+        this.writes++
+        for (const prefix of this.keyIndex.keys()) if (key.startsWith(`${prefix}:`)) this.keyIndex.delete(prefix)
+      }
+      throw err
+    }
+    visible()
   }
   override async set(key: string, value: unknown, opts?: WriteOptions) {
     const raw = JSON.stringify(value)
-    // Unknown until the write is known to have landed (or not).
-    this.cache.delete(key)
-    await this.indexed(key, true, () => guard(() => this.storage.setItemRaw(key, raw, opts)))
-    this.remember(key, raw)
-    this.changed(key, false)
+    await this.write(key, raw, (o) => this.storage.setItemRaw(key, raw, o), opts)
   }
   override async remove(key: string) {
-    this.cache.delete(key)
-    await this.indexed(key, false, () => guard(() => this.storage.removeItem(key)))
-    this.remember(key, null)
-    this.changed(key, true)
+    await this.write(key, null, (o) => this.storage.removeItem(key, o))
   }
   override async close() {
     await super.close()

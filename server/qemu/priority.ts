@@ -1,5 +1,4 @@
-import { readFileSync } from 'node:fs'
-import { readdir, writeFile } from 'node:fs/promises'
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { setPriority } from 'node:os'
 
 let autogroups: boolean | undefined
@@ -25,9 +24,13 @@ export function autogroupsOn(): boolean {
  * `top` shows; the threads it starts later take the main thread's). Where permitted: a process
  * may always lower its own kind's priority, root any.
  */
-export async function lowerPriority(pid: number, nice: number): Promise<void> {
+export function lowerPriority(pid: number, nice: number): void {
   if (!nice) return
-  await writeFile(`/proc/${pid}/autogroup`, String(nice)).catch(() => {})
+  try {
+    writeFileSync(`/proc/${pid}/autogroup`, String(nice))
+  } catch {
+    // no autogroups, or not ours to change
+  }
   const renice = (tid: number) => {
     try {
       setPriority(tid, nice)
@@ -37,6 +40,11 @@ export async function lowerPriority(pid: number, nice: number): Promise<void> {
   }
   // The main thread first: a thread it starts meanwhile is born at the new nice.
   renice(pid)
-  const threads = await readdir(`/proc/${pid}/task`).catch(() => [])
+  let threads: string[] = []
+  try {
+    threads = readdirSync(`/proc/${pid}/task`)
+  } catch {
+    // gone
+  }
   for (const t of threads) if (Number(t) !== pid) renice(Number(t))
 }

@@ -1,4 +1,4 @@
-import { readFile, rm, stat } from 'node:fs/promises'
+import { readFileSync, rmSync, statSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { readProcFile } from '../proc'
 import { vmPaths } from './paths'
@@ -7,6 +7,8 @@ import { vmPaths } from './paths'
  * Process identity as Proxmox's qemu-server does it: a VM runs when the pid in its pidfile is a
  * live process whose command line names that same pidfile. The pid alone is not enough: pids are
  * reused, and `kill -0` succeeds on a zombie (which a QEMU that lost its parent can stay for a while).
+ * The run dir is local and its files tiny, so they are read in place like /proc (server/proc.ts):
+ * each fs/promises call is a trip through the thread pool that a start waits for.
  */
 
 export interface ProcStat {
@@ -52,7 +54,7 @@ const isMissing = (e: unknown) => {
 export async function readPidfile(pidfile: string): Promise<number | null> {
   let text: string
   try {
-    text = await readFile(pidfile, 'utf8')
+    text = readFileSync(pidfile, 'utf8')
   } catch (e) {
     if (isMissing(e)) return null
     throw e
@@ -115,7 +117,7 @@ export async function probeVm(pidfile: string, options: ProcOptions = {}): Promi
   if (!argv || !cmdlineHasPidfile(argv, path)) return null
   let startedAt: Date
   try {
-    startedAt = (await stat(path)).mtime
+    startedAt = statSync(path).mtime
   } catch (e) {
     // QEMU removed the pidfile between our reads: it is exiting.
     if (isMissing(e)) return null
@@ -140,7 +142,7 @@ export async function cleanupStale(runDir: string, name: string, options: ProcOp
   const removed: string[] = []
   for (const path of [paths.qmp, paths.toolQmp, paths.vnc, paths.pidfile]) {
     try {
-      await rm(path)
+      rmSync(path)
       removed.push(path)
     } catch (e) {
       if (!isMissing(e)) throw e

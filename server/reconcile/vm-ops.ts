@@ -1,4 +1,5 @@
-import { access, chmod, constants, mkdir, readFile, rm } from 'node:fs/promises'
+import { chmodSync, closeSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs'
+import { access, constants, readFile, rm } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { execa } from 'execa'
 import { N_ } from '#schemas/msgid'
@@ -50,8 +51,7 @@ export async function qemuLogTail(log: string, lines = 3): Promise<string> {
 export async function startVms(rt: HostRuntime, vms: DesiredVm[]): Promise<Map<string, StartResult>> {
   const results = new Map<string, StartResult>()
   const ready: DesiredVm[] = []
-  await mkdir(rt.runDir, { recursive: true, mode: 0o700 })
-  await mkdir(qemuCwd(rt.runDir), { recursive: true, mode: 0o700 })
+  mkdirSync(qemuCwd(rt.runDir), { recursive: true, mode: 0o700 })
   await Promise.all(vms.map(async (vm) => {
     // Named, not by path: VM errors reach every viewer, and the host's layout is not theirs to see.
     for (const path of vm.images) {
@@ -85,20 +85,34 @@ export async function startVms(rt: HostRuntime, vms: DesiredVm[]): Promise<Map<s
   // with autogroups one QEMU alone does not need it and skips the exec (1-7 ms of a start, measured).
   const niced = (argv: string[]) => (rt.qemuNice ? ['nice', '-n', String(rt.qemuNice), ...argv] : argv)
   const verdicts = new Map<string, { rc: string; stderr: string }>()
+  const files = (vm: DesiredVm) => ({ err: join(rt.runDir, `${vm.id}.start-err`), rc: join(rt.runDir, `${vm.id}.start-rc`) })
+  // A VM outlives the server on purpose: no exit hook of execa's (`cleanup`) may kill a QEMU parent
+  // still setting its VM up.
+  const opts = { reject: false, timeout: 120_000, cwd: qemuCwd(rt.runDir), cleanup: false } as const
   if (ready.length === 1) {
-    // One VM (an admin's start, a seat back after a death): no shell to fork in between.
-    const qemu = [rt.qemu, ...ready[0]!.argv]
+    // One VM (an admin's start, a seat back after a death): no shell to fork in between. Its stderr
+    // goes to a file, as in a batch: execa's handling of a pipe cost a single start 1-3 ms (measured).
+    const vm = ready[0]!
+    const qemu = [rt.qemu, ...vm.argv]
     const [file, ...args] = (rt.autogroups ?? autogroupsOn()) ? qemu : niced(qemu)
-    const r = await execa(file!, args, { reject: false, timeout: 120_000, stdin: 'ignore', stdout: 'ignore', cwd: qemuCwd(rt.runDir) })
-    verdicts.set(ready[0]!.id, { rc: r.exitCode === undefined ? '' : String(r.exitCode), stderr: String(r.stderr ?? '') })
+    const err = files(vm).err
+    const fd = openSync(err, 'w', 0o600)
+    let r
+    try {
+      // execa hands a descriptor to the child as Node's spawn does; its types name only 3 to 9.
+      r = await execa(file!, args, { ...opts, stdin: 'ignore', stdout: 'ignore', stderr: fd as 3 })
+    } finally {
+      closeSync(fd)
+    }
+    verdicts.set(vm.id, { rc: r.exitCode === undefined ? '' : String(r.exitCode), stderr: readFileSync(err, 'utf8') })
+    rmSync(err, { force: true })
   } else {
-    const files = (vm: DesiredVm) => ({ err: join(rt.runDir, `${vm.id}.start-err`), rc: join(rt.runDir, `${vm.id}.start-rc`) })
     const script = ready
       .map((vm) => `( ${[rt.qemu, ...vm.argv].map(shq).join(' ')} </dev/null >/dev/null 2>${shq(files(vm).err)}; echo $? >${shq(files(vm).rc)} ) &`)
       .concat('wait')
       .join('\n')
     const [sh, ...shArgs] = niced(['sh', '-c', script])
-    await execa(sh!, shArgs, { reject: false, timeout: 120_000, stdin: 'ignore', cwd: qemuCwd(rt.runDir) })
+    await execa(sh!, shArgs, { ...opts, stdin: 'ignore' })
     await Promise.all(ready.map(async (vm) => {
       const f = files(vm)
       const [rc, stderr] = await Promise.all([readFile(f.rc, 'utf8').catch(() => ''), readFile(f.err, 'utf8').catch(() => '')])
@@ -121,7 +135,14 @@ export async function startVms(rt: HostRuntime, vms: DesiredVm[]): Promise<Map<s
     // QEMU's -daemonize sets its umask to 027, so its sockets come out srwxr-x---: QMP is full
     // control and VNC a screen without password. The run dir (0700) already keeps others out.
     const { qmp, toolQmp, vnc } = vmPaths(rt.runDir, vm.id)
-    await Promise.all([...[qmp, toolQmp, vnc].map((p) => chmod(p, 0o600).catch(() => {})), lowerPriority(proc.pid, rt.qemuNice)])
+    for (const p of [qmp, toolQmp, vnc]) {
+      try {
+        chmodSync(p, 0o600)
+      } catch {
+        // not made (a VM without VNC), or already gone with its QEMU
+      }
+    }
+    lowerPriority(proc.pid, rt.qemuNice)
     void rt.monitors.ensure(vm.id)
     results.set(vm.id, { ok: true, proc })
   }))

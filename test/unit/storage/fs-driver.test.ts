@@ -150,6 +150,27 @@ describe('atomic fs driver through a Kv', () => {
     expect([await kv.keys('labs'), await kv.keys('profiles')]).toEqual([['labs:c'], ['profiles:q']])
   })
 
+  it('announces a write once readers see it, with the record and the listing showing it; a failed write is not announced', async () => {
+    const store = (kv = await openKv({ dir: root }))
+    await store.keys('labs')
+    const heard: unknown[] = []
+    store.changes.on('change', (c) => {
+      // What a reconcile pass set off by the change reads: the file on disk and the listing.
+      heard.push([c, readFileSync(join(root, 'store', 'labs', 'a'), 'utf8'), store.keys('labs')])
+    })
+    await store.set('labs:a', { id: 'a' })
+    expect(heard).toHaveLength(1)
+    const [[change, onDisk, listing]] = heard as [[unknown, string, Promise<string[]>]]
+    expect(change).toEqual({ collection: 'labs', id: 'a', deleted: false })
+    expect(JSON.parse(onDisk)).toEqual({ id: 'a' })
+    expect(await listing).toEqual(['labs:a'])
+    // A collection directory in the way of the record: the write fails and nothing is announced.
+    await mkdir(join(root, 'store', 'profiles', 'p'), { recursive: true })
+    await writeFile(join(root, 'store', 'profiles', 'p', 'x'), '{}')
+    await expect(store.set('profiles:p', { id: 'p' })).rejects.toThrow()
+    expect(heard).toHaveLength(1)
+  })
+
   it('refuses keys that would leave the store or hide as a temporary file', async () => {
     const store = join(root, 'store')
     const driver = atomicFsDriver({ base: store })
