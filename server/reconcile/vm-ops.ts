@@ -107,8 +107,12 @@ export async function startVms(rt: HostRuntime, vms: DesiredVm[]): Promise<Map<s
     verdicts.set(vm.id, { rc: r.exitCode === undefined ? '' : String(r.exitCode), stderr: readFileSync(err, 'utf8') })
     rmSync(err, { force: true })
   } else {
+    // Each QEMU's session is put at the nice as soon as its parent exits, before its guest runs
+    // long: waiting for the whole batch left the first guests at full weight beside the server's
+    // session while the rest were set up.
+    const lower = (vm: DesiredVm) => (rt.qemuNice && (rt.autogroups ?? autogroupsOn()) ? ` && { read -r p <${shq(vmPaths(rt.runDir, vm.id).pidfile)} && echo ${rt.qemuNice} >/proc/$p/autogroup; } 2>/dev/null` : '')
     const script = ready
-      .map((vm) => `( ${[rt.qemu, ...vm.argv].map(shq).join(' ')} </dev/null >/dev/null 2>${shq(files(vm).err)}; echo $? >${shq(files(vm).rc)} ) &`)
+      .map((vm) => `( ${[rt.qemu, ...vm.argv].map(shq).join(' ')} </dev/null >/dev/null 2>${shq(files(vm).err)}; rc=$?; echo $rc >${shq(files(vm).rc)}; [ $rc = 0 ]${lower(vm)} ) &`)
       .concat('wait')
       .join('\n')
     const [sh, ...shArgs] = niced(['sh', '-c', script])

@@ -50,4 +50,34 @@ describe('startVms', () => {
       await rm(dir, { recursive: true, force: true })
     }
   })
+
+  it('a batch puts each QEMU\'s session at the nice once its parent exits, not once the whole batch has', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'labvirt-startvms-'))
+    const run = join(dir, 'run')
+    // A fake -daemonize: "fast" leaves a child in a session of its own (its pid in the pidfile) and
+    // exits; "slow" stays in the batch until fast's session shows nice 7, and fails after 5 s.
+    const fake = join(dir, 'qemu')
+    await writeFile(fake, `#!/bin/sh
+[ -e /proc/self/autogroup ] || exit 0
+if [ "$1" = fast ]; then
+  # As QEMU: the pidfile is written in the new session, and the parent exits once it is there.
+  setsid sh -c 'echo $$ > "$0"; exec sleep 30' "${run}/fast.pid" </dev/null >/dev/null 2>&1 &
+  while [ ! -s "${run}/fast.pid" ]; do sleep 0.01; done
+  exit 0
+fi
+i=0; while [ $i -lt 100 ]; do grep -q ' nice 7$' "/proc/$(cat "${run}/fast.pid" 2>/dev/null)/autogroup" 2>/dev/null && exit 0; sleep 0.05; i=$((i+1)); done
+echo "fast's session: $(cat "/proc/$(cat "${run}/fast.pid")/autogroup")" >&2; exit 1
+`, { mode: 0o755 })
+    const vm = (id: string): DesiredVm => ({ id, argv: [id], images: [], spec: {} } as unknown as DesiredVm)
+    const rt = { runDir: run, qemu: fake, qemuNice: 7, monitors: new Monitors(run, () => {}), powerdownTimeoutMs: 1000, autogroups: true }
+    try {
+      const results = await startVms(rt, [vm('fast'), vm('slow')])
+      // Neither is a real QEMU (no pidfile that names itself): both "exited at once", slow not failed.
+      expect(results.get('slow')).toEqual({ ok: false, error: { msgid: 'QEMU started but exited at once' } })
+    } finally {
+      const pid = Number(await readFile(join(run, 'fast.pid'), 'utf8').catch(() => '0'))
+      if (pid) process.kill(pid, 'SIGKILL')
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
 })
