@@ -83,6 +83,7 @@ export async function startVms(rt: HostRuntime, vms: DesiredVm[]): Promise<Map<s
   // (its own session, whose nice is set below) a QEMU weighs in the server's session, where twenty
   // of them would crowd the server out. A batch's shell runs under `nice`, its QEMUs inherit it;
   // with autogroups one QEMU alone does not need it and skips the exec (1-7 ms of a start, measured).
+  const autogroups = rt.autogroups ?? autogroupsOn()
   const niced = (argv: string[]) => (rt.qemuNice ? ['nice', '-n', String(rt.qemuNice), ...argv] : argv)
   const verdicts = new Map<string, { rc: string; stderr: string }>()
   const files = (vm: DesiredVm) => ({ err: join(rt.runDir, `${vm.id}.start-err`), rc: join(rt.runDir, `${vm.id}.start-rc`) })
@@ -94,7 +95,7 @@ export async function startVms(rt: HostRuntime, vms: DesiredVm[]): Promise<Map<s
     // goes to a file, as in a batch: execa's handling of a pipe cost a single start 1-3 ms (measured).
     const vm = ready[0]!
     const qemu = [rt.qemu, ...vm.argv]
-    const [file, ...args] = (rt.autogroups ?? autogroupsOn()) ? qemu : niced(qemu)
+    const [file, ...args] = autogroups ? qemu : niced(qemu)
     const err = files(vm).err
     const fd = openSync(err, 'w', 0o600)
     let r
@@ -110,7 +111,7 @@ export async function startVms(rt: HostRuntime, vms: DesiredVm[]): Promise<Map<s
     // Each QEMU's session is put at the nice as soon as its parent exits, before its guest runs
     // long: waiting for the whole batch left the first guests at full weight beside the server's
     // session while the rest were set up.
-    const lower = (vm: DesiredVm) => (rt.qemuNice && (rt.autogroups ?? autogroupsOn()) ? ` && { read -r p <${shq(vmPaths(rt.runDir, vm.id).pidfile)} && echo ${rt.qemuNice} >/proc/$p/autogroup; } 2>/dev/null` : '')
+    const lower = (vm: DesiredVm) => (rt.qemuNice && autogroups ? ` && { read -r p <${shq(vmPaths(rt.runDir, vm.id).pidfile)} && echo ${rt.qemuNice} >/proc/$p/autogroup; } 2>/dev/null` : '')
     const script = ready
       .map((vm) => `( ${[rt.qemu, ...vm.argv].map(shq).join(' ')} </dev/null >/dev/null 2>${shq(files(vm).err)}; rc=$?; echo $rc >${shq(files(vm).rc)}; [ $rc = 0 ]${lower(vm)} ) &`)
       .concat('wait')
@@ -146,7 +147,9 @@ export async function startVms(rt: HostRuntime, vms: DesiredVm[]): Promise<Map<s
         // not made (a VM without VNC), or already gone with its QEMU
       }
     }
-    lowerPriority(proc.pid, rt.qemuNice)
+    // Only a single start under autogroups needs it: otherwise QEMU ran under `nice` (its threads
+    // inherit it) and a batch's shell has set its session already.
+    if (autogroups && ready.length === 1) lowerPriority(proc.pid, rt.qemuNice)
     void rt.monitors.ensure(vm.id)
     results.set(vm.id, { ok: true, proc })
   }))
