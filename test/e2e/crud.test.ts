@@ -162,16 +162,26 @@ describe('labs, profiles and images pages', () => {
     await page.keyboard.press('Enter')
     expect(await order()).toEqual([profile, second])
     expect(await focused()).toBe(`Move ${profile} down`)
+    // The list's reloads held back, as on a busy server: editing the lab again at once must start
+    // from the revision just saved, not run into a stale save's 409.
+    let release!: () => void
+    const held = new Promise<void>((r) => (release = r))
+    await page.route(/\/api\/labs$/, async (route) => {
+      await held
+      await route.continue()
+    })
     await page.locator('#lab-ip').fill('10.77.0.10')
     await page.getByRole('button', { name: 'Save lab' }).click()
     await page.locator('.ok-note').waitFor()
     expect((await admin.get(`/api/labs/${lab}`)).body).toMatchObject({ profiles: [profile, second], ipBase: '10.77.0.10' })
     // A field emptied in the form is gone from the lab, not kept from before.
     await page.getByRole('button', { name: `Edit ${lab}` }).click()
+    expect(await page.locator('#lab-ip').inputValue()).toBe('10.77.0.10')
     await page.locator('#lab-ip').fill('')
     await page.getByRole('button', { name: 'Save lab' }).click()
     await page.locator('.ok-note').waitFor()
     expect((await admin.get(`/api/labs/${lab}`)).body.ipBase).toBeUndefined()
+    release()
     await page.close()
   })
 

@@ -8,25 +8,42 @@ const POLL_MS = 5000
 /** A record as the API answers it. */
 export interface Stored { id: string; revision: number; createdAt?: string; updatedAt?: string }
 
+const byId = (a: Stored, b: Stored) => (a.id < b.id ? -1 : 1)
+
 /**
  * A list of the API (`/api/<kind>`), loaded on mount and again when the stream says that kind
  * changed (another tab, another admin); with `poll`, also every few seconds while the stream is
  * not up, for records that change without an admin (pending terminals). A change of language
  * loads it again too: records carry the server's translated messages (a profile's `problems`).
+ * Only the newest load's answer is kept (an older one may come later, from before a save).
  */
 export function useRecords<T extends Stored>(kind: ChangeKind, opts: { poll?: boolean } = {}) {
   const items = ref([]) as Ref<T[]>
   const loaded = ref(false)
   const error = ref('')
+  let newest = 0
   async function load() {
+    const mine = ++newest
     try {
-      items.value = (await get<T[]>(`/api/${kind}`)).sort((a, b) => (a.id < b.id ? -1 : 1))
+      const list = await get<T[]>(`/api/${kind}`)
+      if (mine !== newest) return
+      items.value = list.sort(byId)
       error.value = ''
     } catch (err) {
-      error.value = (err as Error).message
+      if (mine === newest) error.value = (err as Error).message
     } finally {
       loaded.value = true
     }
+  }
+  /**
+   * Puts a record this tab just saved into the list at once, over the listed one's fields (the
+   * list carries computed ones the save's answer has not), so editing it again before the
+   * reload comes back starts from its new revision instead of running into a stale save's 409.
+   */
+  function upsert(rec: T) {
+    const i = items.value.findIndex((x) => x.id === rec.id)
+    if (i < 0) items.value = [...items.value, rec].sort(byId)
+    else if (items.value[i]!.revision <= rec.revision) items.value[i] = { ...items.value[i]!, ...rec }
   }
   let off: (() => void) | undefined
   let poller: ReturnType<typeof setInterval> | undefined
@@ -40,7 +57,7 @@ export function useRecords<T extends Stored>(kind: ChangeKind, opts: { poll?: bo
     off?.()
     clearInterval(poller)
   })
-  return { items, loaded, error, load }
+  return { items, loaded, error, load, upsert }
 }
 
 /**
@@ -114,8 +131,11 @@ export function useSave<R extends Stored>(kind: ChangeKind, record: R | null, bo
   return { error, notice, busy, save }
 }
 
+/** What a page's editor needs of its list (`useRecords`). */
+interface List<R extends Stored> { load(): Promise<void>; upsert(rec: R): void }
+
 /** A record page's state: the record in its editor ('new', or none), the last success, the last refusal. */
-export function useEditing<R extends Stored>(kind: ChangeKind, list: { load(): Promise<void> }) {
+export function useEditing<R extends Stored>(kind: ChangeKind, list: List<R>) {
   const editing = ref(null) as Ref<R | 'new' | null>
   const message = ref('')
   const problem = ref('')
@@ -128,10 +148,11 @@ export function useEditing<R extends Stored>(kind: ChangeKind, list: { load(): P
       message.value = ''
       problem.value = ''
     },
-    /** Closes the editor, says `text`, and refetches the list. */
-    saved(text: string) {
+    /** Closes the editor, says `text`, shows the saved record (if the page has it) and refetches the list. */
+    saved(text: string, rec?: R) {
       message.value = text
       editing.value = null
+      if (rec) list.upsert(rec)
       void list.load()
     },
     async remove(rec: R, question: string) {
@@ -150,7 +171,7 @@ export const recordPath = (resource: string, id: string) => `/api/${resource}/${
  * edited, whether the new-record form is open, and a delete guarded by the row's revision (its
  * error shown above the list).
  */
-export function useRecordEditor(resource: string, list: { load(): Promise<void> }) {
+export function useRecordEditor<R extends Stored>(resource: string, list: List<R>) {
   const editing = ref('')
   const creating = ref(false)
   const deleteError = ref('')
@@ -158,9 +179,10 @@ export function useRecordEditor(resource: string, list: { load(): Promise<void> 
     editing,
     creating,
     deleteError,
-    saved() {
+    saved(rec: R) {
       editing.value = ''
       creating.value = false
+      list.upsert(rec)
       void list.load()
     },
     async remove(row: Stored) {
