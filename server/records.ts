@@ -32,6 +32,11 @@ export async function mustGet<T>(repo: { get(id: string): Promise<T | null> }, k
   return found
 }
 
+/** `mustGet` of a record only read (see Repository.peek). */
+export async function mustPeek<T>(repo: { peek(id: string): Promise<T | null> }, kind: string, id: string): Promise<T> {
+  return mustGet({ get: (id) => repo.peek(id) }, kind, id)
+}
+
 /** The 400 issue for a field naming a record that does not exist (`kind` is a msgid). */
 export function noSuch(kind: string, id: string, field: string): FieldIssue {
   return { field, message: N_('No {kind} named "{id}"'), params: { kind: msg(kind), id } }

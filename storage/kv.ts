@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis'
 import { join } from 'node:path'
 import { atomicFsDriver, type DriverWriteOptions, isVolatile, sweepTemporaryFiles } from './fs-driver'
 import { StoreUnavailableError } from './errors'
+import { deepFreeze, type Frozen } from './frozen'
 import { lockDataDir } from './dir-lock'
 import { mkdirSync } from 'node:fs'
 import { randomUUID } from 'node:crypto'
@@ -44,6 +45,11 @@ export interface WriteOptions {
 export interface Kv {
   readonly kind: 'fs' | 'redis'
   get<T>(key: string): Promise<T | null>
+  /**
+   * The value as `get` reads it, but frozen and shared by every caller: the file store parses a
+   * record once until it changes. For hot paths that only read (a boot storm's terminal answers).
+   */
+  peek<T>(key: string): Promise<Frozen<T> | null>
   getMany<T>(keys: string[]): Promise<T[]>
   keys(prefix: string): Promise<string[]>
   set(key: string, value: unknown, opts?: WriteOptions): Promise<void>
@@ -88,6 +94,9 @@ abstract class BaseKv implements Kv {
   get<T>(key: string) {
     return guard(async () => parse<T>(await this.storage.getItemRaw(key)))
   }
+  async peek<T>(key: string) {
+    return deepFreeze(await this.get<T>(key))
+  }
   async getMany<T>(keys: string[]): Promise<T[]> {
     const values = await Promise.all(keys.map((key) => this.get<T>(key)))
     return values.filter((v) => v !== null)
@@ -129,6 +138,11 @@ function isJson(raw: string) {
   }
 }
 
+interface CacheEntry {
+  raw: string | null
+  frozen?: unknown
+}
+
 /** Past this many cached values the cache starts over (unknown terminals' lookups add misses). */
 const CACHE_MAX = 50_000
 
@@ -136,12 +150,13 @@ class FsKv extends BaseKv {
   readonly kind = 'fs' as const
   private locks = new Map<string, Promise<unknown>>()
   /**
-   * Raw values (null: no such key) as last read or written. One server owns a data directory (the
-   * dir lock), so every write goes through this object and the cache stays exact; a boot storm's
-   * thousands of reads then cost a parse, not a file read each. Keys are always spelled the way
-   * the repositories build them, so one record has one cache entry.
+   * Raw values (null: no such key) as last read or written, and once `peek` asked for it the value
+   * parsed and frozen. One server owns a data directory (the dir lock), so every write goes through
+   * this object and the cache stays exact; a boot storm's thousands of reads then cost a parse, or
+   * nothing, not a file read each. Keys are always spelled the way the repositories build them, so
+   * one record has one cache entry.
    */
-  private cache = new Map<string, string | null>()
+  private cache = new Map<string, CacheEntry>()
   /**
    * The keys under each prefix listed so far, kept by this object's writes like the cache: a list
    * of a collection (several a second: the probes, the connection watcher, each reconcile pass)
@@ -156,21 +171,29 @@ class FsKv extends BaseKv {
 
   private remember(key: string, raw: string | null) {
     if (this.cache.size >= CACHE_MAX) this.cache.clear()
-    this.cache.set(key, raw)
+    const entry: CacheEntry = { raw }
+    this.cache.set(key, entry)
+    return entry
+  }
+  private async entry(key: string) {
+    const cached = this.cache.get(key)
+    if (cached) return cached
+    const read = await guard(() => this.storage.getItemRaw(key))
+    let raw = read === null || read === undefined ? null : typeof read === 'string' ? read : Buffer.from(read as Uint8Array).toString('utf8')
+    // A record written without fsync may be empty or torn after a power cut: it is as if absent.
+    if (raw !== null && isVolatile({ volatile: this.mayBeTorn }, key) && !isJson(raw)) {
+      console.error(`[labvirt] store: ${key} was cut short by a crash; read as absent`)
+      raw = null
+    }
+    return this.remember(key, raw)
   }
   override async get<T>(key: string) {
-    let raw = this.cache.get(key)
-    if (raw === undefined) {
-      const read = await guard(() => this.storage.getItemRaw(key))
-      raw = read === null || read === undefined ? null : typeof read === 'string' ? read : Buffer.from(read as Uint8Array).toString('utf8')
-      // A record written without fsync may be empty or torn after a power cut: it is as if absent.
-      if (raw !== null && isVolatile({ volatile: this.mayBeTorn }, key) && !isJson(raw)) {
-        console.error(`[labvirt] store: ${key} was cut short by a crash; read as absent`)
-        raw = null
-      }
-      this.remember(key, raw)
-    }
-    return parse<T>(raw)
+    return parse<T>((await this.entry(key)).raw)
+  }
+  override async peek<T>(key: string) {
+    const entry = await this.entry(key)
+    if (!('frozen' in entry)) entry.frozen = deepFreeze(parse<T>(entry.raw))
+    return entry.frozen as Frozen<T> | null
   }
   override async keys(prefix: string) {
     let index = this.keyIndex.get(prefix)

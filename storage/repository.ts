@@ -1,3 +1,4 @@
+import type { Frozen } from './frozen'
 import type { Kv, WriteOptions } from './kv'
 
 /** Fields every stored record carries. `revision` grows by one on each write. */
@@ -40,6 +41,11 @@ export class Repository<T extends object> {
 
   get(id: string): Promise<Stored<T> | null> {
     return this.kv.get<Stored<T>>(this.key(id))
+  }
+
+  /** The record as `get` reads it, frozen and shared (see Kv.peek): for paths that only read. */
+  peek(id: string): Promise<Frozen<Stored<T>> | null> {
+    return this.kv.peek<Stored<T>>(this.key(id))
   }
 
   async create(id: string, data: T): Promise<Stored<T>> {

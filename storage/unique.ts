@@ -49,7 +49,7 @@ export async function releaseUnique(kv: Kv, space: string, value: string, owner:
 
 /** Who holds the claim on a value, if anyone: the caller checks that the owner's record still holds it. */
 export async function uniqueOwner(kv: Kv, space: string, value: string): Promise<string | null> {
-  return (await kv.get<Claim>(keyOf(space, value)))?.owner ?? null
+  return (await kv.peek<Claim>(keyOf(space, value)))?.owner ?? null
 }
 
 /** The unique claims of one store (what the repositories hand the domain: no raw key-value access). */

@@ -3,8 +3,8 @@ import type { H3Event } from 'h3'
 
 /**
  * The request itself, for a handler that streams a body which may take hours (an image upload,
- * admins only: the session was checked before any of it was read). The body deadline of
- * middleware/00.body-deadline.ts is lifted for this request, and so is Node's server-wide
+ * admins only: the session was checked before any of it was read). The body deadline
+ * (server/http/guards.ts) is lifted for this request, and so is Node's server-wide
  * `requestTimeout` (300 s), which would cut every longer upload; the middleware's deadline bounds
  * every other body instead. The handler must cut a sender that goes quiet itself.
  */

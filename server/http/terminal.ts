@@ -1,6 +1,8 @@
 import { type H3Event, getQuery, getRequestHeader, setResponseHeader } from 'h3'
+import { TerminalQuery } from '#schemas/terminal-api'
 import type { Config } from '../config'
 import { clientAddress } from './client'
+import { validate } from './input'
 import type { Caller } from '../terminals/identify'
 import { commandLine, rdpFile, type TerminalAnswer } from '../terminals/command'
 
@@ -10,15 +12,20 @@ import { commandLine, rdpFile, type TerminalAnswer } from '../terminals/command'
 export type AnswerFormat = 'text' | 'json' | 'rdp'
 
 /** `?format=` wins; else JSON when the caller accepts it; else text. */
-export function answerFormat(event: H3Event): AnswerFormat {
-  const format = getQuery(event).format
+function answerFormat(event: H3Event, format: unknown): AnswerFormat {
   if (format === 'json' || format === 'rdp' || format === 'text') return format
   return /\bapplication\/json\b/i.test(getRequestHeader(event, 'accept') ?? '') ? 'json' : 'text'
 }
 
-/** From here on, errors are answered as plain text (see the error handler) unless JSON was asked for. */
-export function plainErrors(event: H3Event) {
-  if (answerFormat(event) !== 'json') event.context.plainErrors = true
+/**
+ * A terminal route's query, read once, and the format of its answer: from here on errors (a bad
+ * query's too) are answered as plain text (see the error handler) unless JSON was asked for.
+ */
+export function readTerminalQuery(event: H3Event): { mac?: string; format: AnswerFormat } {
+  const raw = getQuery(event)
+  const format = answerFormat(event, raw.format)
+  if (format !== 'json') event.context.plainErrors = true
+  return { ...validate(TerminalQuery, raw), format }
 }
 
 export function callerOf(event: H3Event, config: Config, mac: string | undefined): Caller {

@@ -2,7 +2,7 @@ import { N_ } from '#schemas/msgid'
 import type { HeartbeatState } from '#schemas/terminal-api'
 import type { Context } from '../context'
 import { ConflictError } from '../errors'
-import { mustGet } from '../records'
+import { mustPeek } from '../records'
 import { seatEndpoint } from '../network/endpoint'
 import { assignedSeat, brokerSeat, releaseSeats } from './broker'
 import { fillArgs, placeholderValues, type TerminalAnswer } from './command'
@@ -12,12 +12,12 @@ import { type Caller, identifyTerminal } from './identify'
 export async function answerTerminal(ctx: Context, caller: Caller, requestHost: string): Promise<TerminalAnswer & { params: Record<string, string> }> {
   const { store, config } = ctx
   const terminal = await identifyTerminal(store, caller)
-  const lab = await mustGet(store.labs, N_('lab'), terminal.lab)
+  const lab = await mustPeek(store.labs, N_('lab'), terminal.lab)
   const clientId = terminal.client ?? lab.client
   if (!clientId) {
     throw new ConflictError(N_('Lab "{lab}" has no client class, nor has terminal "{terminal}": set one on either'), { lab: lab.id, terminal: terminal.id })
   }
-  const client = await mustGet(store.clients, N_('client'), clientId)
+  const client = await mustPeek(store.clients, N_('client'), clientId)
   const choice = await brokerSeat(store, terminal, lab, { timeoutMs: config.heartbeatTimeoutMs, probing: config.probeIntervalMs !== undefined })
   const endpoint = seatEndpoint(choice.lab, choice.seat, requestHost)
   if (!endpoint) {

@@ -2,7 +2,7 @@ import { N_ } from '#schemas/msgid'
 import type { Lab } from '#schemas/labs'
 import type { Terminal } from '#schemas/terminals'
 import type { Connection, SeatAssignment } from '#schemas/terminal-api'
-import { type Repositories, type Stored } from '#storage'
+import { type Frozen, type Repositories, type Stored } from '#storage'
 import { UnavailableError } from '../errors'
 import { unlessConflict } from '../records'
 import { seatVm } from '../labs/seats'
@@ -13,7 +13,7 @@ import { readinessOf } from '../readiness/view'
 export const RETRY_AFTER_S = 5
 
 export interface SeatChoice {
-  lab: Stored<Lab>
+  lab: Frozen<Stored<Lab>>
   /** The seat number in the lab. */
   seat: number
   /** The seat's VM id, `<lab>-<n>`. */
@@ -22,7 +22,7 @@ export interface SeatChoice {
 
 /** The seat a terminal is pinned to, as its VM id (and the value of its `terminal-seat` claim). */
 export const pinOf = (t: Pick<Terminal, 'lab' | 'seat'>) => (t.seat === undefined ? undefined : seatVm(t.lab, t.seat))
-const seatsOf = (lab: Lab) => Array.from({ length: lab.size }, (_, i) => i + 1)
+const seatsOf = (lab: Frozen<Lab>) => Array.from({ length: lab.size }, (_, i) => i + 1)
 
 // Thrown inside a compare-and-set to leave the assignment alone: another terminal has the seat.
 const TAKEN = Symbol('taken')
@@ -56,7 +56,7 @@ async function pinnedToOther(store: Repositories, vm: string, terminal: string) 
 /** A terminal holds its seat while it asked or sent a heartbeat within the timeout. */
 async function stillThere(store: Repositories, a: SeatAssignment, now: number, timeoutMs: number) {
   if (now - Date.parse(a.at) < timeoutMs) return true
-  const beat = await store.heartbeats.get(a.terminal)
+  const beat = await store.heartbeats.peek(a.terminal)
   return beat !== null && now - Date.parse(beat.at) < timeoutMs
 }
 
@@ -71,7 +71,7 @@ export interface BrokerOptions {
 }
 
 async function seatState(store: Repositories, vm: string, probing: boolean): Promise<SeatState> {
-  const [status, readiness] = await Promise.all([store.vms.get(vm), probing ? store.readiness.get(vm) : null])
+  const [status, readiness] = await Promise.all([store.vms.peek(vm), probing ? store.readiness.peek(vm) : null])
   return stateOf(status, readiness, probing)
 }
 
@@ -95,9 +95,9 @@ interface LabSnapshot {
   ready: number[]
   /** Seats running, ready or not. */
   running: number
-  assignments: Map<number, SeatAssignment>
+  assignments: Map<number, Frozen<SeatAssignment>>
   pins: Map<number, string>
-  connections: Map<number, Connection>
+  connections: Map<number, Frozen<Connection>>
   /** Seats won (or lost to another host) since the snapshot was read: no one here tries them again. */
   taken: Set<number>
   /** Seats a request of this process is trying right now: the others try the next one. */
@@ -107,7 +107,7 @@ interface LabSnapshot {
 const SNAPSHOT_MS = 500
 const snapshots = new WeakMap<Repositories, Map<string, { now: number; revision: number; read: Promise<LabSnapshot> }>>()
 
-function labSnapshot(store: Repositories, lab: Stored<Lab>, now: number, probing: boolean): Promise<LabSnapshot> {
+function labSnapshot(store: Repositories, lab: Frozen<Stored<Lab>>, now: number, probing: boolean): Promise<LabSnapshot> {
   let byLab = snapshots.get(store)
   if (!byLab) snapshots.set(store, (byLab = new Map()))
   const cached = byLab.get(lab.id)
@@ -119,15 +119,15 @@ function labSnapshot(store: Repositories, lab: Stored<Lab>, now: number, probing
   return read
 }
 
-async function readSnapshot(store: Repositories, lab: Stored<Lab>, probing: boolean): Promise<LabSnapshot> {
+async function readSnapshot(store: Repositories, lab: Frozen<Stored<Lab>>, probing: boolean): Promise<LabSnapshot> {
   const seats = seatsOf(lab)
   const vms = seats.map((n) => seatVm(lab.id, n))
   const [states, readiness, assignments, pins, connections] = await Promise.all([
-    Promise.all(vms.map((vm) => store.vms.get(vm))),
-    Promise.all(vms.map((vm) => (probing ? store.readiness.get(vm) : null))),
-    Promise.all(vms.map((vm) => store.assignments.get(vm))),
+    Promise.all(vms.map((vm) => store.vms.peek(vm))),
+    Promise.all(vms.map((vm) => (probing ? store.readiness.peek(vm) : null))),
+    Promise.all(vms.map((vm) => store.assignments.peek(vm))),
     Promise.all(vms.map((vm) => store.claims.owner('terminal-seat', vm))),
-    Promise.all(vms.map((vm) => store.connections.get(vm))),
+    Promise.all(vms.map((vm) => store.connections.peek(vm))),
   ])
   const bySeat = <T>(list: (T | null)[]) => new Map(list.flatMap((x, i) => (x === null ? [] : [[i + 1, x] as [number, T]])))
   return {
@@ -142,10 +142,10 @@ async function readSnapshot(store: Repositories, lab: Stored<Lab>, probing: bool
 }
 
 /** The seat a terminal was given last, if the assignment still names it. */
-async function currentSeat(store: Repositories, terminal: string): Promise<{ vm: string; assignment: Stored<SeatAssignment> } | undefined> {
-  const hint = await store.terminalSeats.get(terminal)
+async function currentSeat(store: Repositories, terminal: string): Promise<{ vm: string; assignment: Frozen<Stored<SeatAssignment>> } | undefined> {
+  const hint = await store.terminalSeats.peek(terminal)
   if (!hint) return undefined
-  const assignment = await store.assignments.get(hint.vm)
+  const assignment = await store.assignments.peek(hint.vm)
   return assignment?.terminal === terminal ? { vm: hint.vm, assignment } : undefined
 }
 
@@ -155,7 +155,7 @@ async function currentSeat(store: Repositories, terminal: string): Promise<{ vm:
  * or connected to). Ready: running and its service answers (the probe task), so a terminal never
  * opens its client on a booting guest. None ready: 503 with a Retry-After.
  */
-export async function brokerSeat(store: Repositories, terminal: Stored<Terminal>, lab: Stored<Lab>, { timeoutMs, probing }: BrokerOptions, now = Date.now()): Promise<SeatChoice> {
+export async function brokerSeat(store: Repositories, terminal: Frozen<Stored<Terminal>>, lab: Frozen<Stored<Lab>>, { timeoutMs, probing }: BrokerOptions, now = Date.now()): Promise<SeatChoice> {
   const current = await currentSeat(store, terminal.id)
   const give = async (n: number) => {
     const vm = seatVm(lab.id, n)
@@ -210,7 +210,7 @@ export async function brokerSeat(store: Repositories, terminal: Stored<Terminal>
 }
 
 /** The seat number of a VM id in this lab, if it is one of its current seats. */
-function seatNumber(lab: Lab & { id: string }, vm: string): number | undefined {
+function seatNumber(lab: Frozen<Lab> & { id: string }, vm: string): number | undefined {
   if (!vm.startsWith(`${lab.id}-`)) return undefined
   const n = Number(vm.slice(lab.id.length + 1))
   return Number.isInteger(n) && n >= 1 && n <= lab.size ? n : undefined

@@ -18,7 +18,7 @@ export interface TerminalAnswer {
  * placeholder stays as it is): the seat's own values first, then the terminal's parameters.
  * Unknown names are left as written (`%USERNAME%` may be meant for the remote side).
  */
-export function fillArgs(args: string[], values: Record<string, string>): string[] {
+export function fillArgs(args: readonly string[], values: Record<string, string>): string[] {
   return args.map((a) => a.replace(PLACEHOLDER, (whole, name: string) => (Object.hasOwn(values, name) ? values[name]! : whole)))
 }
 

@@ -1,6 +1,6 @@
 import { N_ } from '#schemas/msgid'
 import type { Terminal } from '#schemas/terminals'
-import { type Repositories, type Stored } from '#storage'
+import { type Frozen, type Repositories, type Stored } from '#storage'
 import { ForbiddenError } from '../errors'
 import { recordPending } from './pending'
 
@@ -15,9 +15,9 @@ export interface Caller {
  * its owner no longer holds (the value changed, or a crash mid-write) names nobody, so `holds`
  * checks the record too.
  */
-export async function claimedTerminal(store: Repositories, space: 'terminal-ip' | 'terminal-mac' | 'terminal-seat', value: string, holds: (t: Terminal) => boolean) {
+export async function claimedTerminal(store: Repositories, space: 'terminal-ip' | 'terminal-mac' | 'terminal-seat', value: string, holds: (t: Frozen<Terminal>) => boolean) {
   const owner = await store.claims.owner(space, value)
-  const terminal = owner ? await store.terminals.get(owner) : null
+  const terminal = owner ? await store.terminals.peek(owner) : null
   return terminal && holds(terminal) ? terminal : null
 }
 
@@ -34,7 +34,7 @@ const byClaim = (store: Repositories, space: 'terminal-ip' | 'terminal-mac', fie
  * seat. An unknown MAC is never answered by its address: it is noted as pending for an admin to
  * adopt. Every refusal reads the same, so a caller cannot tell a known MAC from an unknown one.
  */
-export async function identifyTerminal(store: Repositories, caller: Caller): Promise<Stored<Terminal>> {
+export async function identifyTerminal(store: Repositories, caller: Caller): Promise<Frozen<Stored<Terminal>>> {
   const terminal = caller.mac ? await byClaim(store, 'terminal-mac', 'mac', caller.mac) : await byClaim(store, 'terminal-ip', 'ip', caller.ip)
   if (terminal && (!terminal.ip || terminal.ip === caller.ip) && (!terminal.mac || terminal.mac === caller.mac)) return terminal
   // A known terminal's MAC or address used from elsewhere is not a new terminal to list.

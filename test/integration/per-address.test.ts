@@ -37,6 +37,8 @@ describe('requests under way per address', () => {
       expect(refused.status).toBe(429)
       expect(refused.headers.get('retry-after')).toBe('1')
       expect(refused.body.error).toBe('too_many_requests')
+      // The terminal route, first in line for a boot storm, is held to the same cap.
+      expect(await getFrom('127.0.0.1', '/api/terminal')).toBe(429)
       expect(await getFrom('127.0.0.2', '/api/health')).toBe(200)
       streams[0]!.reader!.close()
       await expect.poll(async () => (await admin.get('/api/health')).status, { timeout: 5000 }).toBe(200)

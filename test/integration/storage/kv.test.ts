@@ -125,6 +125,23 @@ describe.each(['fs', 'redis'] as const)('Kv on %s', (kind) => {
     expect(await kv.getMany(keys)).toEqual(Object.values(values))
   })
 
+  it('peek gives the value frozen all the way down, the latest write and delete included, and get stays a copy of its own', async () => {
+    const kv = await openOne()
+    await kv.set('labs:a', { name: 'one', profiles: ['p1'] })
+    const first = await kv.peek<{ name: string; profiles: string[] }>('labs:a')
+    expect(first).toEqual({ name: 'one', profiles: ['p1'] })
+    expect(() => ((first as { name: string }).name = 'changed')).toThrow(TypeError)
+    expect(() => (first!.profiles as string[]).push('p2')).toThrow(TypeError)
+    // A caller of get may change what it got: neither the store nor the next peek sees it.
+    const copy = (await kv.get<{ name: string; profiles: string[] }>('labs:a'))!
+    copy.profiles.push('mine')
+    expect(await kv.peek('labs:a')).toEqual({ name: 'one', profiles: ['p1'] })
+    await kv.update<{ name: string; profiles: string[] }>('labs:a', (cur) => ({ ...cur!, name: 'two' }))
+    expect(await kv.peek('labs:a')).toEqual({ name: 'two', profiles: ['p1'] })
+    await kv.remove('labs:a')
+    expect(await kv.peek('labs:a')).toBeNull()
+  })
+
   it('keys(prefix) lists one collection, sorted, and not a collection whose name merely starts the same', async () => {
     const kv = await openOne()
     await kv.set('labs:b', 1)

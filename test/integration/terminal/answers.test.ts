@@ -245,6 +245,18 @@ describe('GET /api/terminal', () => {
     expect(res.text.split('\r\n')).toEqual([`full address:s:127.0.0.1:${portOf(seat)}`, 'screen mode id:i:2', 'username:s:ana', ''])
   })
 
+  it('carries the security headers of every answer, errors too, and refuses a body as any GET would (415)', async () => {
+    await terminal({ ip: '127.0.0.36' })
+    const answers = [await call('127.0.0.36', '/api/terminal'), await call('127.0.0.37', '/api/terminal')]
+    expect(answers.map((r) => r.status)).toEqual([200, 403])
+    for (const r of answers) {
+      expect(r.headers['x-content-type-options']).toBe('nosniff')
+      expect(r.headers['content-security-policy']).toMatch(/default-src 'self'/)
+    }
+    const withBody = await call('127.0.0.36', '/api/terminal', { headers: { 'content-type': 'text/plain', 'content-length': '1' }, body: 'x' })
+    expect(withBody.status, withBody.text).toBe(415)
+  })
+
   it('a bad ?mac= or ?format= is a 400 naming the field', async () => {
     const res = await json('127.0.0.35', '/api/terminal?mac=nope&format=pdf')
     expect(res.status).toBe(400)
