@@ -143,6 +143,11 @@ interface CacheEntry {
   frozen?: unknown
 }
 
+function frozenOf<T>(entry: CacheEntry): Frozen<T> | null {
+  if (!('frozen' in entry)) entry.frozen = deepFreeze(parse<T>(entry.raw))
+  return entry.frozen as Frozen<T> | null
+}
+
 /** Past this many cached values the cache starts over (unknown terminals' lookups add misses). */
 const CACHE_MAX = 50_000
 
@@ -190,10 +195,10 @@ class FsKv extends BaseKv {
   override async get<T>(key: string) {
     return parse<T>((await this.entry(key)).raw)
   }
-  override async peek<T>(key: string) {
-    const entry = await this.entry(key)
-    if (!('frozen' in entry)) entry.frozen = deepFreeze(parse<T>(entry.raw))
-    return entry.frozen as Frozen<T> | null
+  override peek<T>(key: string): Promise<Frozen<T> | null> {
+    const cached = this.cache.get(key)
+    // A hit takes no trip through an async function: a boot storm's answers make thousands.
+    return cached ? Promise.resolve(frozenOf<T>(cached)) : this.entry(key).then((e) => frozenOf<T>(e))
   }
   override async keys(prefix: string) {
     let index = this.keyIndex.get(prefix)
