@@ -120,7 +120,7 @@ describe('the seat prober', () => {
     up = false
     const t0 = Date.now()
     while (!(await record())?.restart) {
-      expect(Date.now() - t0).toBeLessThan(5000)
+      expect(Date.now() - t0).toBeLessThan(20_000)
       await p.run()
     }
     expect(Date.now() - t0).toBeGreaterThanOrEqual(1000)
@@ -147,7 +147,7 @@ describe('the seat prober', () => {
     // reuses it, the next one asks again.
     const t0 = Date.now()
     while (!(await record())?.unhealthy) {
-      expect(Date.now() - t0).toBeLessThan(5000)
+      expect(Date.now() - t0).toBeLessThan(20_000)
       await p.run()
     }
     expect(await record()).toMatchObject({ ready: true, unhealthy: { msgid: 'Its QMP monitor does not answer query-status' } })
