@@ -1,21 +1,23 @@
-import { defineEventHandler } from 'h3'
+import { createApp, defineEventHandler, type H3Event } from 'h3'
 import { defineNitroPlugin } from 'nitropack/runtime'
 import { guardRequest } from '#server/http/guards'
+import { setSecurityHeaders } from '#server/http/security-headers'
 import terminalRoute from '../routes/api/terminal.get'
 
-const isTerminalGet = (path: string, method: string) => method === 'GET' && (path === '/api/terminal' || path.startsWith('/api/terminal?'))
+const isTerminalGet = (event: H3Event) => event.method === 'GET' && (event.path === '/api/terminal' || event.path.startsWith('/api/terminal?'))
 
-// In a boot storm every terminal of a room asks `GET /api/terminal` at once: it goes first, ahead
-// of the static files, the route rules (none apply to it) and the router, through the same guards
-// and the same handler (routes/api/terminal.get.ts). The request hook (security headers) and the
-// error handler still apply: they are the app's, not its stack's.
+// In a boot storm every terminal of a room asks `GET /api/terminal` at once. It is answered by an
+// app of its own, ahead of Nitro's: the same security headers, guards and handler
+// (routes/api/terminal.get.ts) and the same error handler (errors rise to Nitro's listener), but
+// none of the per-request set-up of Nitro's app (fetch helpers, request hooks), its static files,
+// route rules or router, which it does not use. A request hook added to Nitro's app does not run
+// for it: add it here too.
 export default defineNitroPlugin((nitro) => {
-  nitro.h3App.stack.unshift({
-    route: '/',
-    match: (path, event) => isTerminalGet(path, event?.method ?? ''),
-    handler: defineEventHandler(async (event) => {
-      await guardRequest(event)
-      return terminalRoute(event)
-    }),
-  })
+  const terminalApp = createApp({ onRequest: setSecurityHeaders })
+  terminalApp.use(defineEventHandler(async (event) => {
+    await guardRequest(event)
+    return terminalRoute(event)
+  }))
+  const everything = nitro.h3App.handler
+  nitro.h3App.handler = defineEventHandler((event) => (isTerminalGet(event) ? terminalApp.handler(event) : everything(event)))
 })
