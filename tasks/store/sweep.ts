@@ -3,14 +3,16 @@ import { useContext } from '#server/context'
 import { sweepExpiredSessions } from '#server/auth/sessions'
 import { pruneEvents } from '#server/events/index'
 import { sweepPending } from '#server/terminals/pending'
+import { sweepGoneHosts } from '#server/resources/gone-hosts'
 
 export default defineTask({
-  meta: { name: 'store:sweep', description: 'Remove expired sessions and week-old pending terminals, prune the event log' },
+  meta: { name: 'store:sweep', description: 'Remove expired sessions, week-old pending terminals and the records of hosts gone for a week, prune the event log' },
   async run() {
     const { store } = await useContext()
     const sessions = await sweepExpiredSessions(store)
     const pending = await sweepPending(store)
     const events = await pruneEvents(store)
-    return { result: { sessions, pending, events } }
+    const hosts = await sweepGoneHosts(store)
+    return { result: { sessions, pending, events, hosts } }
   },
 })

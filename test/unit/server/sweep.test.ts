@@ -6,6 +6,7 @@ import { openKv, repositories, type Repositories } from '#storage'
 import { createSession, readSession, sweepExpiredSessions } from '#server/auth/sessions'
 import { listEvents, pruneEvents, recordEvent } from '#server/events/index'
 import { PENDING_MAX_AGE_MS, recordPending, sweepPending } from '#server/terminals/pending'
+import { HOST_GONE_MS, sweepGoneHosts } from '#server/resources/gone-hosts'
 
 describe('store sweep', () => {
   let dir: string
@@ -42,6 +43,22 @@ describe('store sweep', () => {
     await recordPending(store, '10.0.0.8', '52:54:00:00:00:08', now - PENDING_MAX_AGE_MS + 60_000)
     expect(await sweepPending(store, now)).toBe(1)
     expect((await store.pending.list()).map((p) => p.ip)).toEqual(['10.0.0.8'])
+  })
+
+  it('drops the figures and host checks of a host silent for a week, keeps those of a host still writing', async () => {
+    for (const host of ['gone', 'here']) {
+      await store.hosts.upsert(host, () => ({ intervalMs: 5000, figures: null }) as never)
+      await store.hostChecks.upsert(host, () => ({ checks: [] }))
+    }
+    // `here` writes again a day later.
+    const later = Date.now() + 24 * 3600_000
+    const aged = (r: { updatedAt: string }) => ({ ...r, updatedAt: new Date(later).toISOString() })
+    await store.kv.set('hosts:here', aged((await store.hosts.get('here'))!))
+    await store.kv.set('host-checks:here', aged((await store.hostChecks.get('here'))!))
+    expect(await sweepGoneHosts(store, Date.now() + HOST_GONE_MS - 60_000)).toBe(0)
+    expect(await sweepGoneHosts(store, Date.now() + HOST_GONE_MS + 60_000)).toBe(2)
+    expect((await store.hosts.list()).map((h) => h.id)).toEqual(['here'])
+    expect((await store.hostChecks.list()).map((h) => h.id)).toEqual(['here'])
   })
 
   it('prunes the event log to the newest N, newest first', async () => {
