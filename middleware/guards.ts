@@ -1,5 +1,6 @@
 import { defineEventHandler } from 'h3'
 import { guardRequest } from '#server/http/guards'
 
-// One middleware for all the guards, in their order: each read the context on its own before.
+// The guards run as one middleware: their order is written down in one place (guardRequest), and
+// the context is read once per request.
 export default defineEventHandler(guardRequest)
