@@ -1,6 +1,6 @@
 // Diagnostic (not a benchmark): the steps of `vmAction(start)` (server/vms) timed one by one, in
 // this process with the server's own Reconciler and file store (as in reconcile-tick), against the
-// seat's argv spawned by hand in the same run (node spawn, and execa as startVm does), interleaved.
+// seat's argv spawned by hand in the same run (node spawn as startVm does, and execa), interleaved.
 //
 //   node bench/run.mjs diag-start-parts [--reps 30]
 import { closeSync, openSync } from 'node:fs'
@@ -78,7 +78,7 @@ runBench(async () => {
     await time('by hand: node spawn -> parent exited', () => spawnDaemon(argv))
     await handKill()
     await sleep(150)
-    await time('by hand: execa (as startVm) -> resolved', async () => {
+    await time('by hand: execa -> resolved', async () => {
       const fd = openSync(join(handRun, `${SEAT}.start-err`), 'w', 0o600)
       try {
         return await execa(QEMU, argv, { reject: false, timeout: 60_000, cleanup: false, stdin: 'ignore', stdout: 'ignore', stderr: fd as 3 })
