@@ -58,15 +58,18 @@ interface Storm {
   samples: Sample[]
   wallMs: number
   cpuMs: number
+  /** The bench's own CPU (the 500 clients), which shares the machine's cores with the server. */
+  clientCpuMs: number
 }
 
 /** All terminals at once; wall time from the first request sent to the last answer read. */
 async function storm(url: URL, pid: number): Promise<Storm> {
   const s0 = schedOf(pid)
+  const c0 = schedOf(process.pid)
   const t0 = performance.now()
   const samples = await Promise.all(Array.from({ length: TERMINALS }, (_, i) => get(url, terminalAddress(i))))
   const wallMs = performance.now() - t0
-  return { samples, wallMs, cpuMs: schedOf(pid).cpuMs - s0.cpuMs }
+  return { samples, wallMs, cpuMs: schedOf(pid).cpuMs - s0.cpuMs, clientCpuMs: schedOf(process.pid).cpuMs - c0.cpuMs }
 }
 
 const errorsOf = (s: Storm) => s.samples.filter((x) => x.status !== 200)
@@ -179,6 +182,7 @@ runBench(async () => {
       throughput: stats(throughput),
       wallMs: stats(runs.map((r) => r.wallMs)),
       cpuMs: stats(runs.map((r) => r.cpuMs)),
+      clientCpuMs: stats(runs.map((r) => r.clientCpuMs)),
     }
   }
   const L = summarize(labvirt)
@@ -191,7 +195,7 @@ runBench(async () => {
   const show = (label: string, s: ReturnType<typeof summarize>) =>
     console.log(
       `${label.padEnd(34)} errors ${String(s.errors).padStart(4)}/${s.requests}  p50 ${fmt(s.latency.median).padStart(7)} ms  p99 ${fmt(s.latency.p99).padStart(7)} ms  ` +
-        `throughput ${fmt(s.throughput.median, 0).padStart(6)} req/s (min ${fmt(s.throughput.min, 0)})  storm ${fmt(s.wallMs.median, 0)} ms  server CPU ${fmt(s.cpuMs.median, 0)} ms`,
+        `throughput ${fmt(s.throughput.median, 0).padStart(6)} req/s (min ${fmt(s.throughput.min, 0)})  storm ${fmt(s.wallMs.median, 0)} ms  server CPU ${fmt(s.cpuMs.median, 0)} ms  client CPU ${fmt(s.clientCpuMs.median, 0)} ms`,
     )
   console.log()
   console.log(`${TERMINALS} concurrent GET /api/terminal, one connection each, ${REPS} storms per side (ABBA)`)

@@ -1,5 +1,6 @@
 import { type Config, readConfig } from './config'
 import { openKv, repositories, type Repositories } from '#storage'
+import { flushRenewals } from './terminals/renewals'
 
 /** What the domain needs from the running server: its settings and its store. */
 export interface Context {
@@ -33,5 +34,6 @@ export async function closeContext() {
   if (!current) return
   const ctx = await current
   current = undefined
+  await flushRenewals(ctx.store)
   await ctx.store.kv.close()
 }

@@ -22,7 +22,8 @@ function answerFormat(event: H3Event, format: unknown): AnswerFormat {
  * query's too) are answered as plain text (see the error handler) unless JSON was asked for.
  */
 export function readTerminalQuery(event: H3Event): { mac?: string; format: AnswerFormat } {
-  const raw = getQuery(event)
+  // A launcher's usual request has no query at all: nothing to parse.
+  const raw = event.path.includes('?') ? getQuery(event) : {}
   const format = answerFormat(event, raw.format)
   if (format !== 'json') event.context.plainErrors = true
   return { ...validate(TerminalQuery, raw), format }

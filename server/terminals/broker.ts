@@ -8,6 +8,7 @@ import { unlessConflict } from '../records'
 import { seatVm } from '../labs/seats'
 import { claimedTerminal } from './identify'
 import { readinessOf } from '../readiness/view'
+import { MAX_DELAY_MS, renewLater } from './renewals'
 
 /** What a terminal waiting for a seat is told to wait before asking again (Retry-After). */
 export const RETRY_AFTER_S = 5
@@ -176,8 +177,15 @@ export async function brokerSeat(store: Repositories, terminal: Frozen<Stored<Te
 
   const sticky = current && seatNumber(lab, current.vm)
   if (sticky && (await ready(sticky)) && !(await pinnedToOther(store, current.vm, terminal.id))) {
-    // Asking again refreshes the assignment, but not on every request of a terminal that keeps asking.
-    if (now - Date.parse(current.assignment.at) < timeoutMs / 3 || (await take(store, current.vm, terminal.id, now, async () => false))) return give(sticky)
+    // Asking again renews the assignment, but not on every request of a terminal that keeps asking;
+    // after the answer while it holds long enough for the renewal to wait (renewals.ts).
+    const age = now - Date.parse(current.assignment.at)
+    if (age < timeoutMs / 3) return give(sticky)
+    if (age + MAX_DELAY_MS < timeoutMs) {
+      renewLater(store, current.vm, terminal.id, now)
+      return give(sticky)
+    }
+    if (await take(store, current.vm, terminal.id, now, async () => false)) return give(sticky)
   }
 
   const snap = await labSnapshot(store, lab, now, probing)

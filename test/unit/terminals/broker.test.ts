@@ -1,9 +1,10 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { openKv, repositories, type Repositories } from '#storage'
-import { brokerSeat, RETRY_AFTER_S } from '#server/terminals/broker'
+import { brokerSeat, releaseSeats, RETRY_AFTER_S } from '#server/terminals/broker'
+import { flushRenewals, MAX_DELAY_MS } from '#server/terminals/renewals'
 import { createTerminal, deleteTerminal, updateTerminal } from '#server/terminals/index'
 import { UnavailableError } from '#server/errors'
 import { SYSTEM } from '#server/events/index'
@@ -27,6 +28,7 @@ beforeEach(async () => {
   for (const n of [1, 2, 3]) await seat(n, 'running')
 })
 afterEach(async () => {
+  await flushRenewals(store)
   await store.kv.close()
   await rm(dir, { recursive: true, force: true })
 })
@@ -81,6 +83,33 @@ describe('the seat broker', () => {
     expect(await ask('d', T0 + TIMEOUT + 1)).toBe(1)
     // a comes back: its seat is d's now, so it gets c's, still stale.
     expect(await ask('a', T0 + TIMEOUT + 2)).toBe(3)
+  })
+
+  it('asking again renews the seat: after the answer while it holds with time to spare, before the answer otherwise', async () => {
+    for (const n of ['a', 'b']) await terminal(n)
+    expect(await ask('a')).toBe(1)
+    const renewedAt = async () => (await store.assignments.get('aula-1'))?.at
+    expect(await renewedAt()).toBe(new Date(T0).toISOString())
+    // A third of the timeout on: answered at once, renewed right after.
+    const t1 = T0 + TIMEOUT / 3 + 1
+    expect(await ask('a', t1)).toBe(1)
+    expect(await renewedAt()).toBe(new Date(T0).toISOString())
+    await vi.waitFor(async () => expect(await renewedAt()).toBe(new Date(t1).toISOString()))
+    // Held from the renewal on: b asking just past the first assignment's timeout does not get it.
+    expect(await ask('b', T0 + TIMEOUT + 1)).toBe(2)
+    // Too near the end for a renewal to wait: written before the answer.
+    const t2 = t1 + TIMEOUT - MAX_DELAY_MS
+    expect(await ask('a', t2)).toBe(1)
+    expect(await renewedAt()).toBe(new Date(t2).toISOString())
+  })
+
+  it('a renewal still waiting when its terminal gives the seat up does not take it back', async () => {
+    await terminal('pc1')
+    expect(await ask('pc1')).toBe(1)
+    expect(await ask('pc1', T0 + TIMEOUT / 2)).toBe(1)
+    await releaseSeats(store, (await store.terminals.get('pc1'))!)
+    await flushRenewals(store)
+    expect(await store.assignments.get('aula-1')).toBeNull()
   })
 
   it('a terminal whose seat stops moves to a running one, and lets the old one go', async () => {
