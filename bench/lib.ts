@@ -183,11 +183,15 @@ export interface Server {
 
 let announced = false
 
-/** Starts the built server with the reconcile loop on, TCG, in `dataDir`. */
-export async function startServer(dataDir: string, env: Record<string, string> = {}): Promise<Server> {
-  const entry = join(outputDir(), 'server/index.mjs')
+/**
+ * Starts the built server with the reconcile loop on, TCG, in `dataDir`; the build in `build`
+ * (an output directory) instead of LABVIRT_OUTPUT_DIR's, to compare two builds in one run.
+ */
+export async function startServer(dataDir: string, env: Record<string, string> = {}, build = outputDir()): Promise<Server> {
+  const entry = join(resolve(build), 'server/index.mjs')
   if (!existsSync(entry)) throw new Error(`${entry} is missing: build first (LABVIRT_OUTPUT_DIR=/tmp/out-bench npm run build)`)
-  if (!announced) {
+  if (build !== outputDir()) console.log(`other server build: ${entry} (built ${statSync(entry).mtime.toISOString()})`)
+  else if (!announced) {
     announced = true
     console.log(`server build: ${entry} (built ${statSync(entry).mtime.toISOString()})`)
   }

@@ -80,7 +80,7 @@ export type Repositories = ReturnType<typeof repositories>
 export { openKv, type Kv, type StoreChange } from './kv'
 export { Repository, RecordConflict, type Stored } from './repository'
 export { StoreUnavailableError } from './errors'
-export type { Frozen } from './frozen'
+export { deepFreeze, type Frozen } from './frozen'
 export type { Session } from './sessions'
 export { EVENTS, type EventRecord } from './event-log'
 export { claimUnique, releaseUnique, uniqueOwner } from './unique'

@@ -26,6 +26,11 @@ function changeOf(key: string, deleted: boolean): StoreChange {
   return at < 0 ? { collection: key, id: '', deleted } : { collection: key.slice(0, at), id: key.slice(at + 1), deleted }
 }
 
+const collectionOf = (key: string) => {
+  const at = key.indexOf(':')
+  return at < 0 ? key : key.slice(0, at)
+}
+
 export interface WriteOptions {
   ttl?: number
   /**
@@ -56,6 +61,13 @@ export interface Kv {
   remove(key: string): Promise<void>
   /** Atomically replaces the value under `key` by `fn(current)`; `null` from `fn` deletes it. */
   update<T>(key: string, fn: (current: T | null) => T | null | Promise<T | null>, opts?: WriteOptions): Promise<T | null>
+  /**
+   * A figure that grows with every write and delete landing in any of `collections` (key
+   * prefixes), where this process sees every write: the file store, which one server owns. The same
+   * figure later means none of them changed meanwhile, so an answer computed from them still
+   * holds. Undefined on Redis, where other hosts write unseen.
+   */
+  generation(collections: readonly string[]): number | undefined
   ping(): Promise<void>
   close(): Promise<void>
   /** Emits `change` after every write and delete that landed: the reconciler and the live stream listen. */
@@ -96,6 +108,9 @@ abstract class BaseKv implements Kv {
   }
   async peek<T>(key: string) {
     return deepFreeze(await this.get<T>(key))
+  }
+  generation(_collections: readonly string[]): number | undefined {
+    return undefined
   }
   async getMany<T>(keys: string[]): Promise<T[]> {
     const values = await Promise.all(keys.map((key) => this.get<T>(key)))
@@ -170,6 +185,8 @@ class FsKv extends BaseKv {
   private keyIndex = new Map<string, Set<string>>()
   /** Writes and deletes that landed or failed so far: a listing read while one did is not kept. */
   private writes = 0
+  /** The same, per collection (`generation`). */
+  private writesIn = new Map<string, number>()
   constructor(storage: Storage, private unlock: () => void, private mayBeTorn: readonly string[] = []) {
     super(storage)
   }
@@ -200,6 +217,16 @@ class FsKv extends BaseKv {
     // A hit takes no trip through an async function: a boot storm's answers make thousands.
     return cached ? Promise.resolve(frozenOf<T>(cached)) : this.entry(key).then((e) => frozenOf<T>(e))
   }
+  override generation(collections: readonly string[]) {
+    let n = 0
+    for (const c of collections) n += this.writesIn.get(c) ?? 0
+    return n
+  }
+  private counted(key: string) {
+    this.writes++
+    const collection = collectionOf(key)
+    this.writesIn.set(collection, (this.writesIn.get(collection) ?? 0) + 1)
+  }
   override async keys(prefix: string) {
     let index = this.keyIndex.get(prefix)
     if (!index) {
@@ -225,7 +252,7 @@ class FsKv extends BaseKv {
       if (landed) return
       landed = true
       // Counted once it landed or failed: a listing read meanwhile may or may not show it.
-      this.writes++
+      this.counted(key)
       this.remember(key, raw)
       for (const [prefix, index] of this.keyIndex) {
         if (!key.startsWith(`${prefix}:`)) continue
@@ -238,7 +265,7 @@ class FsKv extends BaseKv {
       await guard(() => op({ ...opts, visible }))
     } catch (err) {
       if (!landed) {
-        this.writes++
+        this.counted(key)
         for (const prefix of this.keyIndex.keys()) if (key.startsWith(`${prefix}:`)) this.keyIndex.delete(prefix)
       }
       throw err

@@ -8,7 +8,8 @@ interface Claim {
 /** A claim younger than this is honoured even if its owner's record is not written yet. */
 const GRACE_MS = 60_000
 
-const keyOf = (space: string, value: string) => `unique:${space}:${value.toLowerCase().replace(/[^a-z0-9]/g, '-')}`
+const PREFIX = 'unique'
+const keyOf = (space: string, value: string) => `${PREFIX}:${space}:${value.toLowerCase().replace(/[^a-z0-9]/g, '-')}`
 
 /**
  * A unique value (a lab's MAC base, a terminal's IP) claimed atomically before the record that
@@ -54,6 +55,7 @@ export async function uniqueOwner(kv: Kv, space: string, value: string): Promise
 
 /** The unique claims of one store (what the repositories hand the domain: no raw key-value access). */
 export class Claims {
+  readonly prefix = PREFIX
   constructor(private kv: Kv) {}
   claim(space: string, value: string, owner: string, ownerHolds: (owner: string) => Promise<boolean>) {
     return claimUnique(this.kv, space, value, owner, ownerHolds)

@@ -19,6 +19,11 @@ export interface SeatChoice {
   seat: number
   /** The seat's VM id, `<lab>-<n>`. */
   vm: string
+  /**
+   * Until when the same records give the same choice without a write: a sticky seat whose
+   * assignment needs no renewal yet (answer.ts keeps such answers).
+   */
+  steadyUntil?: number
 }
 
 /** The seat a terminal is pinned to, as its VM id (and the value of its `terminal-seat` claim). */
@@ -180,7 +185,7 @@ export async function brokerSeat(store: Repositories, terminal: Frozen<Stored<Te
     // Asking again renews the assignment, but not on every request of a terminal that keeps asking;
     // after the answer while it holds long enough for the renewal to wait (renewals.ts).
     const age = now - Date.parse(current.assignment.at)
-    if (age < timeoutMs / 3) return give(sticky)
+    if (age < timeoutMs / 3) return { lab, seat: sticky, vm: current.vm, steadyUntil: Date.parse(current.assignment.at) + timeoutMs / 3 }
     if (age + MAX_DELAY_MS < timeoutMs) {
       renewLater(store, current.vm, terminal.id, now)
       return give(sticky)

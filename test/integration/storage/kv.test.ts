@@ -151,6 +151,24 @@ describe.each(['fs', 'redis'] as const)('Kv on %s', (kind) => {
     expect(await kv.keys('labs')).toEqual(['labs:a', 'labs:b'])
     expect(await kv.getMany(['labs:a', 'labs:missing', 'labs:b'])).toEqual([2, 1])
   })
+
+  it(kind === 'fs' ? 'generation grows with each write and delete in the collections named, and only theirs' : 'generation is unknown: other hosts write unseen', async () => {
+    const kv = await openOne()
+    const g0 = kv.generation(['labs', 'users'])
+    if (kind === 'redis') return expect(g0).toBeUndefined()
+    await kv.set('labsx:a', 1)
+    await kv.update('clients:a', () => 1)
+    expect(kv.generation(['labs', 'users'])).toBe(g0)
+    await kv.set('labs:a', 1)
+    const g1 = kv.generation(['labs', 'users'])!
+    expect(g1).toBeGreaterThan(g0!)
+    await kv.update('users:a', () => 2)
+    await kv.remove('labs:a')
+    expect(kv.generation(['labs', 'users'])).toBe(g1 + 2)
+    // Handed back unchanged: nothing written.
+    await kv.update('users:a', (cur) => cur)
+    expect(kv.generation(['labs', 'users'])).toBe(g1 + 2)
+  })
 })
 
 describe.each(['fs', 'redis'] as const)('the change signal of Kv on %s', (kind) => {
