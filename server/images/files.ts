@@ -14,12 +14,16 @@ export async function imageFile(dir: string, file: string): Promise<{ path: stri
   if (!file || basename(file) !== file || file.startsWith('.')) return { problem: 'unsafe' }
   let real: string
   let root: string
+  let isFile: boolean
   try {
-    ;[real, root] = await Promise.all([realpath(join(dir, file)), realpath(dir)])
+    // At once, not one after the other: each is a trip through the thread pool, and a VM start
+    // waits for them. stat follows the links to the file the real path names.
+    const [r, d, st] = await Promise.all([realpath(join(dir, file)), realpath(dir), stat(join(dir, file))])
+    ;[real, root, isFile] = [r, d, st.isFile()]
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { problem: 'missing' }
     throw err
   }
-  if (!real.startsWith(root + sep) || !(await stat(real)).isFile()) return { problem: 'unsafe' }
+  if (!real.startsWith(root + sep) || !isFile) return { problem: 'unsafe' }
   return { path: real }
 }

@@ -56,14 +56,14 @@ export async function startVms(rt: HostRuntime, vms: DesiredVm[]): Promise<Map<s
   await Promise.all(vms.map(async (vm) => {
     // Named, not by path: VM errors reach every viewer, and the host's layout is not theirs to see.
     for (const path of vm.images) {
-      const file = await imageFile(dirname(path), basename(path))
+      // Asked together (one trip through the thread pool); a file that is not the images
+      // directory's own is reported as such, whether readable or not.
+      const [file, readable] = await Promise.all([imageFile(dirname(path), basename(path)), access(path, constants.R_OK).then(() => true, () => false)])
       if ('problem' in file) {
         const msgid = file.problem === 'missing' ? N_('Image file {file} is missing') : N_('Image file {file} is not a regular file of the images directory')
         return void results.set(vm.id, { ok: false, error: { msgid, params: { file: basename(path) } } })
       }
-      try {
-        await access(file.path, constants.R_OK)
-      } catch {
+      if (!readable) {
         return void results.set(vm.id, { ok: false, error: { msgid: N_('Image file {file} is unreadable'), params: { file: basename(path) } } })
       }
     }
@@ -154,8 +154,9 @@ export async function startVms(rt: HostRuntime, vms: DesiredVm[]): Promise<Map<s
     // inherit it) and a batch's shell has set its session already.
     if (autogroups && ready.length === 1) lowerPriority(proc.pid, rt.qemuNice)
     // Connected once the pass that started it has answered: setting up the connection takes 0.3 ms
-    // of the event loop (measured), which an admin's start would otherwise wait for.
-    setImmediate(() => void rt.monitors.ensure(vm.id))
+    // of the event loop (measured), which an admin's start would otherwise wait for. A timer, not
+    // setImmediate: the answer itself is sent from setImmediate (h3), queued after this.
+    setTimeout(() => void rt.monitors.ensure(vm.id), 0)
     results.set(vm.id, { ok: true, proc })
   }))
   return results
