@@ -34,6 +34,12 @@ describe('writeFileAtomic', () => {
     const path = join(root, 'a', 'b', 'rec')
     await writeFileAtomic(path, '{"v":1}')
     expect(await readFile(path, 'utf8')).toBe('{"v":1}')
+    // Without fsync too, its directories made on the way (and again once someone removed them).
+    for (const at of [join(root, 'c', 'd', 'rec'), join(root, 'c', 'd', 'rec')]) {
+      await writeFileAtomic(at, '{"v":3}', false)
+      expect(await readFile(at, 'utf8')).toBe('{"v":3}')
+      await rm(join(root, 'c'), { recursive: true })
+    }
     const big = JSON.stringify({ v: 2, pad: 'x'.repeat(1 << 20) })
     await writeFileAtomic(path, big)
     expect(await readFile(path, 'utf8')).toBe(big)
