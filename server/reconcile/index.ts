@@ -1,4 +1,4 @@
-import { readdir } from 'node:fs/promises'
+import { readdirSync } from 'node:fs'
 import { type Context, useContext } from '../context'
 import { imagesDir, runDir } from '../config'
 import { probeVm } from '../qemu/process'
@@ -250,7 +250,8 @@ export class Reconciler implements VmMonitors {
   async observe(): Promise<ActualVm[]> {
     let files: string[] = []
     try {
-      files = await readdir(this.rt.runDir)
+      // The run dir is local (as its pidfiles, read in place too): no trip through the thread pool.
+      files = readdirSync(this.rt.runDir)
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
     }
