@@ -1,4 +1,4 @@
-import { realpath, stat } from 'node:fs/promises'
+import { access, constants, realpath, stat } from 'node:fs/promises'
 import { basename, join, sep } from 'node:path'
 
 /** Why a name in the images directory cannot be used: none there, or not a regular file of it. */
@@ -8,22 +8,27 @@ export type ImageFileProblem = 'missing' | 'unsafe'
  * The real path of `file` in the images directory `dir`, or why it cannot be used. It must be a
  * bare name whose real path (every symlink resolved) is a regular file inside `dir`: a link to
  * `/etc/shadow`, a device or a directory is never opened by qemu-img or QEMU. Every route and the
- * VM builder go through here.
+ * VM builder go through here. With `readable`, also whether this process may read it.
  */
-export async function imageFile(dir: string, file: string): Promise<{ path: string } | { problem: ImageFileProblem }> {
+export async function imageFile(dir: string, file: string, opts: { readable?: boolean } = {}): Promise<{ path: string; readable?: boolean } | { problem: ImageFileProblem }> {
   if (!file || basename(file) !== file || file.startsWith('.')) return { problem: 'unsafe' }
+  const path = join(dir, file)
   let real: string
   let root: string
   let isFile: boolean
+  let readable: boolean | undefined
   try {
     // At once, not one after the other: each is a trip through the thread pool, and a VM start
-    // waits for them. stat follows the links to the file the real path names.
-    const [r, d, st] = await Promise.all([realpath(join(dir, file)), realpath(dir), stat(join(dir, file))])
-    ;[real, root, isFile] = [r, d, st.isFile()]
+    // waits for them. stat and access follow the links to the file the real path names.
+    const [r, d, st, ok] = await Promise.all([
+      realpath(path), realpath(dir), stat(path),
+      opts.readable ? access(path, constants.R_OK).then(() => true, () => false) : undefined,
+    ])
+    ;[real, root, isFile, readable] = [r, d, st.isFile(), ok]
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { problem: 'missing' }
     throw err
   }
   if (!real.startsWith(root + sep) || !isFile) return { problem: 'unsafe' }
-  return { path: real }
+  return { path: real, readable }
 }

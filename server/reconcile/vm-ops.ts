@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process'
 import { chmodSync, closeSync, fstatSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs'
-import { access, constants, readFile, rm } from 'node:fs/promises'
+import { readFile, rm } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { execa } from 'execa'
 import { N_ } from '#schemas/msgid'
@@ -56,14 +56,12 @@ export async function startVms(rt: HostRuntime, vms: DesiredVm[]): Promise<Map<s
   await Promise.all(vms.map(async (vm) => {
     // Named, not by path: VM errors reach every viewer, and the host's layout is not theirs to see.
     for (const path of vm.images) {
-      // Asked together (one trip through the thread pool); a file that is not the images
-      // directory's own is reported as such, whether readable or not.
-      const [file, readable] = await Promise.all([imageFile(dirname(path), basename(path)), access(path, constants.R_OK).then(() => true, () => false)])
+      const file = await imageFile(dirname(path), basename(path), { readable: true })
       if ('problem' in file) {
         const msgid = file.problem === 'missing' ? N_('Image file {file} is missing') : N_('Image file {file} is not a regular file of the images directory')
         return void results.set(vm.id, { ok: false, error: { msgid, params: { file: basename(path) } } })
       }
-      if (!readable) {
+      if (!file.readable) {
         return void results.set(vm.id, { ok: false, error: { msgid: N_('Image file {file} is unreadable'), params: { file: basename(path) } } })
       }
     }

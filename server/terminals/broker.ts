@@ -8,7 +8,7 @@ import { unlessConflict } from '../records'
 import { seatVm } from '../labs/seats'
 import { claimedTerminal } from './identify'
 import { readinessOf } from '../readiness/view'
-import { MAX_DELAY_MS, renewLater } from './renewals'
+import { mayRenewLater, renewLater } from './renewals'
 
 /** What a terminal waiting for a seat is told to wait before asking again (Retry-After). */
 export const RETRY_AFTER_S = 5
@@ -186,7 +186,7 @@ export async function brokerSeat(store: Repositories, terminal: Frozen<Stored<Te
     // after the answer while it holds long enough for the renewal to wait (renewals.ts).
     const age = now - Date.parse(current.assignment.at)
     if (age < timeoutMs / 3) return { lab, seat: sticky, vm: current.vm, steadyUntil: Date.parse(current.assignment.at) + timeoutMs / 3 }
-    if (age + MAX_DELAY_MS < timeoutMs) {
+    if (mayRenewLater(age, timeoutMs)) {
       renewLater(store, current.vm, terminal.id, now)
       return give(sticky)
     }

@@ -5,11 +5,16 @@ import type { Repositories } from '#storage'
 // has passed. While the assignment holds with time to spare, no other terminal may take the seat
 // (broker.ts, `stillThere`), so that write need not hold up the answer: in a storm of terminals
 // asking again, hundreds of answers would each wait for a record write. Such renewals are written
-// once none came for IDLE_MS (after the storm's answers), and never later than MAX_DELAY_MS.
+// once none came for IDLE_MS (after the storm's answers), begun no later than MAX_DELAY_MS.
 
 const IDLE_MS = 50
-/** The longest a renewal may wait: the broker writes it before answering when less is left. */
 export const MAX_DELAY_MS = 1000
+
+/**
+ * Whether the renewal of an assignment `age` ms old may wait: only with time to spare before it
+ * expires (its batch begins within MAX_DELAY_MS, and writing a storm's worth takes time too).
+ */
+export const mayRenewLater = (age: number, timeoutMs: number) => age + 2 * MAX_DELAY_MS < timeoutMs
 
 interface Queue {
   /** By seat VM: the terminal renewing it and the time it asked. */
