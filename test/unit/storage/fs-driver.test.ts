@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -136,6 +136,22 @@ describe('atomic fs driver through a Kv', () => {
     await kv.remove('labs:room-1')
     expect(await kv.get('labs:room-1')).toBeNull()
     expect(await allFiles(join(root, 'store'))).toEqual([])
+  })
+
+  it('a delete is seen at once by readers and listings, and leaves no file once it resolves; a directory in the place of a record stays', async () => {
+    const storage = createStorage({ driver: atomicFsDriver({ base: root }) })
+    await storage.setItemRaw('holds:vm-1', '{"by":"admin"}')
+    await storage.setItemRaw('holds:vm-2', '{"by":"admin"}')
+    let seen: string[] | undefined
+    await storage.removeItem('holds:vm-1', { visible: () => void (seen = readdirSync(join(root, 'holds'))) } as never)
+    // When it was announced, the record's name was gone already (what is left is hidden and swept at open).
+    expect(seen!.filter((f) => !f.startsWith('.tmp-'))).toEqual(['vm-2'])
+    expect(await allFiles(root)).toEqual([join(root, 'holds', 'vm-2')])
+    expect(await storage.getItemRaw('holds:vm-1')).toBeNull()
+    await storage.removeItem('holds:vm-1')
+    await mkdir(join(root, 'holds', 'vm-3'))
+    await expect(storage.removeItem('holds:vm-3')).rejects.toThrow(/EISDIR/)
+    expect((await stat(join(root, 'holds', 'vm-3'))).isDirectory()).toBe(true)
   })
 
   it('lists what its writes and deletes left, also when a write lands during a listing', async () => {
