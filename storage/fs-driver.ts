@@ -169,7 +169,8 @@ export const atomicFsDriver = defineDriver((opts: AtomicFsOptions) => ({
       return tOpts?.visible?.()
     }
     tOpts?.visible?.()
-    await fsp.rm(aside, { force: true })
+    // The record is gone with the rename; a file left aside is swept at the next open.
+    await fsp.rm(aside, { force: true }).catch(() => {})
     await fsyncDir(dirname(path)).catch(() => {})
   },
   async getKeys(base) {
