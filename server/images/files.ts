@@ -1,3 +1,4 @@
+import type { Stats } from 'node:fs'
 import { access, constants, realpath, stat } from 'node:fs/promises'
 import { basename, join, sep } from 'node:path'
 
@@ -13,22 +14,19 @@ export type ImageFileProblem = 'missing' | 'unsafe'
 export async function imageFile(dir: string, file: string, opts: { readable?: boolean } = {}): Promise<{ path: string; readable?: boolean } | { problem: ImageFileProblem }> {
   if (!file || basename(file) !== file || file.startsWith('.')) return { problem: 'unsafe' }
   const path = join(dir, file)
-  let real: string
-  let root: string
-  let isFile: boolean
-  let readable: boolean | undefined
+  let found: [string, string, Stats, boolean | undefined]
   try {
     // At once, not one after the other: each is a trip through the thread pool, and a VM start
     // waits for them. stat and access follow the links to the file the real path names.
-    const [r, d, st, ok] = await Promise.all([
+    found = await Promise.all([
       realpath(path), realpath(dir), stat(path),
       opts.readable ? access(path, constants.R_OK).then(() => true, () => false) : undefined,
     ])
-    ;[real, root, isFile, readable] = [r, d, st.isFile(), ok]
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { problem: 'missing' }
     throw err
   }
-  if (!real.startsWith(root + sep) || !isFile) return { problem: 'unsafe' }
+  const [real, root, st, readable] = found
+  if (!real.startsWith(root + sep) || !st.isFile()) return { problem: 'unsafe' }
   return { path: real, readable }
 }

@@ -184,8 +184,9 @@ export async function brokerSeat(store: Repositories, terminal: Frozen<Stored<Te
   if (sticky && (await ready(sticky)) && !(await pinnedToOther(store, current.vm, terminal.id))) {
     // Asking again renews the assignment, but not on every request of a terminal that keeps asking;
     // after the answer while it holds long enough for the renewal to wait (renewals.ts).
-    const age = now - Date.parse(current.assignment.at)
-    if (age < timeoutMs / 3) return { lab, seat: sticky, vm: current.vm, steadyUntil: Date.parse(current.assignment.at) + timeoutMs / 3 }
+    const at = Date.parse(current.assignment.at)
+    const age = now - at
+    if (age < timeoutMs / 3) return { ...(await give(sticky)), steadyUntil: at + timeoutMs / 3 }
     if (mayRenewLater(age, timeoutMs)) {
       renewLater(store, current.vm, terminal.id, now)
       return give(sticky)
