@@ -1,5 +1,4 @@
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { setPriority } from 'node:os'
+import { readFileSync } from 'node:fs'
 
 let autogroups: boolean | undefined
 
@@ -17,34 +16,4 @@ export function autogroupsOn(): boolean {
     }
   }
   return autogroups
-}
-
-/**
- * Puts a started QEMU at `nice`: its session's (autogroup) nice, and each of its threads' (what
- * `top` shows; the threads it starts later take the main thread's). Where permitted: a process
- * may always lower its own kind's priority, root any.
- */
-export function lowerPriority(pid: number, nice: number): void {
-  if (!nice) return
-  try {
-    writeFileSync(`/proc/${pid}/autogroup`, String(nice))
-  } catch {
-    // no autogroups, or not ours to change
-  }
-  const renice = (tid: number) => {
-    try {
-      setPriority(tid, nice)
-    } catch {
-      // gone, or not ours to change
-    }
-  }
-  // The main thread first: a thread it starts meanwhile is born at the new nice.
-  renice(pid)
-  let threads: string[] = []
-  try {
-    threads = readdirSync(`/proc/${pid}/task`)
-  } catch {
-    // gone
-  }
-  for (const t of threads) if (Number(t) !== pid) renice(Number(t))
 }

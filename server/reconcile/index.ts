@@ -15,6 +15,7 @@ import { type DesiredProblem, type DesiredVm, desiredVms, type Model } from './d
 import { type Action, type ActualVm, plan, type VmMemory } from './plan'
 import { nextStatus, remember, type StatusInput } from './status'
 import { Monitors } from './monitors'
+import { Launcher } from '../qemu/launcher'
 import { reconcileErrors, reconcilePassSeconds } from '../metrics/registry'
 import type { QmpClient } from '../qemu/qmp'
 import { type HostRuntime, qemuLogTail, startVms, stopVm, type StopHow } from './vm-ops'
@@ -118,8 +119,8 @@ export class Reconciler implements VmMonitors {
     this.rt = {
       runDir: runDir(ctx.config),
       qemu: ctx.config.qemu,
-      qemuNice: ctx.config.qemuNice,
       powerdownTimeoutMs: ctx.config.powerdownTimeoutMs,
+      launcher: new Launcher(ctx.config.qemuNice),
       monitors: new Monitors(runDir(ctx.config), (n) => {
         if (n.kind === 'closed') {
           this.qemuStates.delete(n.id)
@@ -166,6 +167,7 @@ export class Reconciler implements VmMonitors {
     // The lease is kept on purpose: this host's VMs run on, and a restart re-adopts them. Another
     // host takes over only once it expires (it does not stop these VMs: fencing comes with placement).
     this.rt.monitors.closeAll()
+    this.rt.launcher.close()
   }
 
   /** Runs a tick now, or right after the one in progress. */
