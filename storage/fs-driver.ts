@@ -30,13 +30,18 @@ export interface DriverWriteOptions {
 /** Whether `key` is of a collection written without fsync. */
 export const isVolatile = (opts: Pick<AtomicFsOptions, 'volatile'>, key: string) => !!opts.volatile?.includes(key.slice(0, key.indexOf(':')))
 
-function keyToPath(base: string, key: string): string {
+/** A key's path parts; throws for a key that would leave the store or hide as a temporary file. */
+export function keyParts(key: string): string[] {
   const parts = key.split(':').filter(Boolean)
   // Keys come from our own repositories, whose ids are strictly validated; this is a last guard.
   if (parts.length === 0 || parts.some((p) => p === '.' || p === '..' || p.includes('/') || p.startsWith(TMP))) {
     throw new Error(`invalid store key: ${key}`)
   }
-  return join(base, ...parts)
+  return parts
+}
+
+function keyToPath(base: string, key: string): string {
+  return join(base, ...keyParts(key))
 }
 
 async function fsyncDir(dir: string) {

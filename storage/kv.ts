@@ -2,7 +2,7 @@ import { createStorage, type Storage } from 'unstorage'
 import redisDriver from 'unstorage/drivers/redis'
 import type { Redis } from 'ioredis'
 import { join } from 'node:path'
-import { atomicFsDriver, type DriverWriteOptions, isVolatile, sweepTemporaryFiles } from './fs-driver'
+import { atomicFsDriver, type DriverWriteOptions, isVolatile, keyParts, sweepTemporaryFiles } from './fs-driver'
 import { StoreUnavailableError } from './errors'
 import { deepFreeze, type Frozen } from './frozen'
 import { lockDataDir } from './dir-lock'
@@ -187,7 +187,17 @@ class FsKv extends BaseKv {
   private writes = 0
   /** The same, per collection (`generation`). */
   private writesIn = new Map<string, number>()
-  constructor(storage: Storage, private unlock: () => void, private mayBeTorn: readonly string[] = []) {
+  /**
+   * Writes to the collections kept without fsync that readers see but the disk does not yet: each
+   * key's latest value (null: removed). They are derived state (VOLATILE) that a crash may lose
+   * anyway, so the writer does not wait for the file: it is written once the event loop has sent
+   * what was waiting on it (a VM start's answer waited 0.8-1 ms for its status record's file,
+   * measured). Newest wins: a key written again meanwhile is written once.
+   */
+  private behind = new Map<string, string | null>()
+  private flushTimer: NodeJS.Timeout | undefined
+  private flushing: Promise<void> | undefined
+  constructor(storage: Storage, private unlock: () => void, private mayBeTorn: readonly string[] = [], private volatile: readonly string[] = []) {
     super(storage)
   }
 
@@ -200,6 +210,7 @@ class FsKv extends BaseKv {
   private async entry(key: string) {
     const cached = this.cache.get(key)
     if (cached) return cached
+    if (this.behind.has(key)) return this.remember(key, this.behind.get(key)!)
     const read = await guard(() => this.storage.getItemRaw(key))
     let raw = read === null || read === undefined ? null : typeof read === 'string' ? read : Buffer.from(read as Uint8Array).toString('utf8')
     // A record written without fsync may be empty or torn after a power cut: it is as if absent.
@@ -231,7 +242,15 @@ class FsKv extends BaseKv {
     let index = this.keyIndex.get(prefix)
     if (!index) {
       const before = this.writes
-      const keys = await super.keys(prefix)
+      // What the disk did not show when the listing began: it may be flushed while the directory is read.
+      const unwritten = [...this.behind]
+      const listed = new Set(await super.keys(prefix))
+      for (const [key, raw] of [...unwritten, ...this.behind]) {
+        if (!key.startsWith(`${prefix}:`)) continue
+        if (raw === null) listed.delete(key)
+        else listed.add(key)
+      }
+      const keys = [...listed].sort()
       if (this.writes !== before) return keys
       index = new Set(keys)
       this.keyIndex.set(prefix, index)
@@ -245,21 +264,21 @@ class FsKv extends BaseKv {
    * then overlaps that fsync instead of waiting for it. The caller still waits for the flush.
    */
   private async write(key: string, raw: string | null, op: (opts: DriverWriteOptions) => Promise<unknown>, opts?: WriteOptions) {
+    if (isVolatile({ volatile: this.volatile }, key)) {
+      // Refused now, as the driver would refuse it: the disk write comes after the caller has gone on.
+      await guard(async () => keyParts(key))
+      this.behind.set(key, raw)
+      this.land(key, raw)
+      this.flushSoon()
+      return
+    }
     // Unknown until the write is known to have landed (or not).
     this.cache.delete(key)
     let landed = false
     const visible = () => {
       if (landed) return
       landed = true
-      // Counted once it landed or failed: a listing read meanwhile may or may not show it.
-      this.counted(key)
-      this.remember(key, raw)
-      for (const [prefix, index] of this.keyIndex) {
-        if (!key.startsWith(`${prefix}:`)) continue
-        if (raw === null) index.delete(key)
-        else index.add(key)
-      }
-      this.changed(key, raw === null)
+      this.land(key, raw)
     }
     try {
       await guard(() => op({ ...opts, visible }))
@@ -272,6 +291,44 @@ class FsKv extends BaseKv {
     }
     visible()
   }
+  /** What readers see of a write or delete from now on: the cache, the listings, the change signal. */
+  private land(key: string, raw: string | null) {
+    // Counted once it landed or failed: a listing read meanwhile may or may not show it.
+    this.counted(key)
+    this.remember(key, raw)
+    for (const [prefix, index] of this.keyIndex) {
+      if (!key.startsWith(`${prefix}:`)) continue
+      if (raw === null) index.delete(key)
+      else index.add(key)
+    }
+    this.changed(key, raw === null)
+  }
+  private flushSoon() {
+    if (this.flushTimer || this.flushing) return
+    // A timer, not setImmediate: h3 sends its answers from setImmediate, and those go first.
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = undefined
+      this.flushing = this.flush().finally(() => {
+        this.flushing = undefined
+        // Landed after the flush's last look.
+        if (this.behind.size) this.flushSoon()
+      })
+    }, 0)
+  }
+  /** Writes what is behind, until nothing is: a key written again meanwhile is written again after. */
+  private async flush() {
+    while (this.behind.size) {
+      for (const [key, raw] of [...this.behind]) {
+        try {
+          await (raw === null ? this.storage.removeItem(key) : this.storage.setItemRaw(key, raw))
+        } catch (err) {
+          // Readers keep the value (derived state, written again at its next change).
+          console.error(`[labvirt] store: ${key} not written to disk: ${(err as Error).message}`)
+        }
+        if (this.behind.get(key) === raw) this.behind.delete(key)
+      }
+    }
+  }
   override async set(key: string, value: unknown, opts?: WriteOptions) {
     const raw = JSON.stringify(value)
     await this.write(key, raw, (o) => this.storage.setItemRaw(key, raw, o), opts)
@@ -280,6 +337,9 @@ class FsKv extends BaseKv {
     await this.write(key, null, (o) => this.storage.removeItem(key, o))
   }
   override async close() {
+    clearTimeout(this.flushTimer)
+    await this.flushing
+    await this.flush()
     await super.close()
     this.unlock()
   }
@@ -436,5 +496,5 @@ export async function openKv(opts: KvOptions): Promise<Kv> {
   const unlock = await lockDataDir(opts.dir)
   await sweepTemporaryFiles(base)
   const storage = createStorage({ driver: atomicFsDriver({ base, volatile: VOLATILE }) })
-  return new FsKv(storage, unlock, MAY_BE_TORN)
+  return new FsKv(storage, unlock, MAY_BE_TORN, VOLATILE)
 }

@@ -271,11 +271,18 @@ describe('POST /api/terminal/heartbeat', () => {
     const res = await heartbeat('127.0.0.51', { state: 'connected' })
     expect(res.status, res.text).toBe(204)
     expect(res.text).toBe('')
-    const stored = JSON.parse(await readFile(join(w.server.dataDir, 'store', 'heartbeats', t.id), 'utf8'))
+    // Kept without fsync, the record reaches its file a moment after the answer.
+    const file = join(w.server.dataDir, 'store', 'heartbeats', t.id)
+    const onDisk = (state: string) => waitFor(`the ${state} heartbeat on disk`, 5_000, async (see) => {
+      const stored = JSON.parse(await readFile(file, 'utf8').catch(() => 'null'))
+      see(stored)
+      return stored?.state === state && stored
+    })
+    const stored = await onDisk('connected')
     expect(stored).toMatchObject({ terminal: t.id, seat, state: 'connected' })
     expect(Date.now() - Date.parse(stored.at)).toBeLessThan(30_000)
     expect((await heartbeat('127.0.0.51', { state: 'idle' })).status).toBe(204)
-    expect(JSON.parse(await readFile(join(w.server.dataDir, 'store', 'heartbeats', t.id), 'utf8')).state).toBe('idle')
+    await onDisk('idle')
   })
 
   it('from an unknown terminal: 403', async () => {

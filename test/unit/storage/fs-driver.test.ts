@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -238,9 +238,48 @@ describe('collections written without fsync', () => {
       expect(await kv.get('jobs:job-1')).toEqual({ id: 'job-1', progress: 40 })
       await writeFile(join(root, 'store', 'jobs', 'job-2'), '{"id":"jo')
       expect(await kv.get('jobs:job-2')).toBeNull()
-      // Written again by the reconciler's next pass, as any record.
+      // Written again by the reconciler's next pass, as any record (on disk once the store closes at the latest).
       await kv.set('vms:aula-1', { id: 'aula-1', state: 'running' })
-      expect(JSON.parse(await readFile(join(root, 'store', 'vms', 'aula-1'), 'utf8'))).toEqual({ id: 'aula-1', state: 'running' })
+    } finally {
+      await kv.close()
+    }
+    expect(JSON.parse(await readFile(join(root, 'store', 'vms', 'aula-1'), 'utf8'))).toEqual({ id: 'aula-1', state: 'running' })
+  })
+
+  it('a VM status is seen by readers, listings and the change signal at once, and reaches the disk after; the newest of each record wins', async () => {
+    const file = (id: string) => join(root, 'store', 'vms', id)
+    await mkdir(join(root, 'store', 'vms'), { recursive: true })
+    await writeFile(file('gone'), '{"id":"gone"}')
+    let kv = await openKv({ dir: root })
+    const heard: string[] = []
+    kv.changes.on('change', (c) => heard.push(`${c.id}${c.deleted ? ' deleted' : ''}`))
+    await kv.set('vms:a', { id: 'a', v: 1 })
+    // The writer went on before the file was written.
+    expect(existsSync(file('a'))).toBe(false)
+    await kv.set('vms:a', { id: 'a', v: 2 })
+    await kv.set('vms:b', { id: 'b' })
+    await kv.remove('vms:b')
+    await kv.remove('vms:gone')
+    expect(heard).toEqual(['a', 'a', 'b', 'b deleted', 'gone deleted'])
+    expect(await kv.get('vms:a')).toEqual({ id: 'a', v: 2 })
+    expect(await kv.get('vms:gone')).toBeNull()
+    // The collection's first listing reads the directory: what is not on disk yet is in it, what is
+    // still on disk but removed is not.
+    expect(await kv.keys('vms')).toEqual(['vms:a'])
+    await expect(kv.set('vms:..:escape', { id: 'x' })).rejects.toThrow()
+    for (let i = 0; existsSync(file('gone')) || !existsSync(file('a')); i++) {
+      expect(i, 'not on disk after 5 s').toBeLessThan(500)
+      await new Promise((r) => setTimeout(r, 10))
+    }
+    expect(JSON.parse(await readFile(file('a'), 'utf8'))).toEqual({ id: 'a', v: 2 })
+    expect(existsSync(file('b'))).toBe(false)
+    // Written again just before the store closes: on disk when close resolves.
+    await kv.set('vms:c', { id: 'c' })
+    await kv.close()
+    expect(await allFiles(join(root, 'store'))).toEqual([file('a'), file('c')])
+    kv = await openKv({ dir: root })
+    try {
+      expect(await kv.keys('vms')).toEqual(['vms:a', 'vms:c'])
     } finally {
       await kv.close()
     }
