@@ -1,4 +1,4 @@
-import { readFileSync, rmSync, statSync } from 'node:fs'
+import { existsSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { readProcFile } from '../proc'
 import { vmPaths } from './paths'
@@ -103,6 +103,9 @@ export interface VmProcess {
   argv: string[]
 }
 
+/** Neither a zombie nor dead (a QEMU that lost its parent can stay a zombie for a while). */
+const alive = (stat: ProcStat) => stat.state !== 'Z' && stat.state !== 'X' && stat.state !== 'x'
+
 /**
  * The QEMU process behind `pidfile`, or null when the VM is not running: no pidfile, no such pid,
  * a zombie or dead process, or a live process that is not this VM (a reused pid).
@@ -112,7 +115,7 @@ export async function probeVm(pidfile: string, options: ProcOptions = {}): Promi
   const pid = await readPidfile(path)
   if (pid === null) return null
   const proc = await readProcStat(pid, options)
-  if (!proc || proc.state === 'Z' || proc.state === 'X' || proc.state === 'x') return null
+  if (!proc || !alive(proc)) return null
   const argv = await readCmdline(pid, options)
   if (!argv || !cmdlineHasPidfile(argv, path)) return null
   let startedAt: Date
@@ -124,6 +127,17 @@ export async function probeVm(pidfile: string, options: ProcOptions = {}): Promi
     throw e
   }
   return { pid, startedAt, stat: proc, argv }
+}
+
+/**
+ * Whether the process `probeVm` found is still the one its pidfile names: the same pid, started at
+ * the same time (together they identify a process), and not a zombie. Two small reads, where a
+ * probe takes four.
+ */
+export async function sameProcess(pidfile: string, known: { pid: number; startTicks: number }, options: ProcOptions = {}): Promise<boolean> {
+  if ((await readPidfile(resolve(pidfile))) !== known.pid) return false
+  const stat = await readProcStat(known.pid, options)
+  return !!stat && stat.startTicks === known.startTicks && alive(stat)
 }
 
 /** Whether the VM whose pidfile this is runs (see `probeVm`). */
@@ -138,9 +152,12 @@ export async function isRunning(pidfile: string, options: ProcOptions = {}): Pro
  */
 export async function cleanupStale(runDir: string, name: string, options: ProcOptions = {}): Promise<string[]> {
   const paths = vmPaths(runDir, name)
-  if (await isRunning(paths.pidfile, options)) return []
+  // Most of these are not there (a VM stopped cleanly): asked first, since a failed read or
+  // unlink costs an exception each, 0.2 ms of every start in all (measured).
+  if (existsSync(paths.pidfile) && (await isRunning(paths.pidfile, options))) return []
   const removed: string[] = []
   for (const path of [paths.qmp, paths.toolQmp, paths.vnc, paths.pidfile]) {
+    if (!existsSync(path)) continue
     try {
       rmSync(path)
       removed.push(path)

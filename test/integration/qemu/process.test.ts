@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { execa } from 'execa'
 import { afterAll, describe, expect, it } from 'vitest'
 import { connectWithRetry } from '#server/qemu/qmp/index'
-import { cleanupStale, isRunning, probeVm, readProcStat } from '#server/qemu/process'
+import { cleanupStale, isRunning, probeVm, readProcStat, sameProcess } from '#server/qemu/process'
 import { alive, QemuHarness, until } from '../../helpers/qemu'
 
 const harness = new QemuHarness()
@@ -31,6 +31,11 @@ describe('process identity with a real QEMU', () => {
     expect(probe?.pid).toBe(vm.pid)
     expect(probe!.startedAt.getTime()).toBeGreaterThanOrEqual(before - 1_000)
     expect(probe!.startedAt.getTime()).toBeLessThanOrEqual(Date.now() + 1_000)
+    // The process a probe found is still this VM: its pid, started when it was.
+    const known = { pid: probe!.pid, startTicks: probe!.stat.startTicks }
+    expect(await sameProcess(vm.pidfile, known)).toBe(true)
+    expect(await sameProcess(vm.pidfile, { ...known, startTicks: known.startTicks - 1 })).toBe(false)
+    expect(await sameProcess(vm.pidfile, { ...known, pid: process.pid })).toBe(false)
     // Nothing is removed while the VM runs.
     expect(await cleanupStale(vm.runDir, vm.name)).toEqual([])
     for (const f of [vm.pidfile, vm.qmp, vm.vnc]) expect(existsSync(f)).toBe(true)
@@ -39,6 +44,7 @@ describe('process identity with a real QEMU', () => {
     // kill -9 gives QEMU no chance to clean up: all three files stay behind.
     for (const f of [vm.pidfile, vm.qmp, vm.vnc]) expect(existsSync(f)).toBe(true)
     expect(await isRunning(vm.pidfile)).toBe(false)
+    expect(await sameProcess(vm.pidfile, known)).toBe(false)
     expect((await cleanupStale(vm.runDir, vm.name)).sort()).toEqual([vm.pidfile, vm.qmp, vm.vnc].sort())
     for (const f of [vm.pidfile, vm.qmp, vm.vnc]) expect(existsSync(f)).toBe(false)
     expect(await cleanupStale(vm.runDir, vm.name)).toEqual([])
