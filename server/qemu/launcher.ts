@@ -11,6 +11,13 @@ import { shq } from '../shell'
 const LOOP = `nl=$(printf '\\n_'); nl=\${nl%_}
 while IFS= read -r job; do ( ( eval "\${job#* }"; echo "\${job%% *} $?" ) & ); done`
 
+/**
+ * All of the server's environment that reaches the shell and QEMU. A guest that broke out into its
+ * QEMU would find the rest there (the store's URL with its password, the metrics token), and QEMU
+ * needs none of it: TMPDIR is where `snapshot=on` keeps its overlays.
+ */
+const KEPT_ENV = ['PATH', 'TMPDIR', 'LANG', 'LC_ALL', 'TZ']
+
 /** One argument for a launcher command: POSIX single quotes, a newline spelled as "$nl". */
 export const lineq = (s: string) => shq(s).replaceAll('\n', `'"$nl"'`)
 
@@ -24,7 +31,8 @@ interface Shell {
  * page tables and blocks its event loop meanwhile: 2.5 ms per QEMU for a server of some 200 MB
  * (measured in a VM start), where handing the shell a line takes 0.1 ms and its own fork, from a
  * process of 1 MB, little more. Started at the first command, under `nice` when `nice` is set (what
- * it forks inherits it), with the server's environment as it is then; started again when it is gone.
+ * it forks inherits it), with KEPT_ENV of the server's environment as it is then; started again
+ * when it is gone.
  */
 export class Launcher {
   private shell: Shell | undefined
@@ -60,7 +68,8 @@ export class Launcher {
   private begin(): Shell {
     const argv = ['sh', '-c', LOOP]
     const [file, ...args] = this.nice ? ['nice', '-n', String(this.nice), ...argv] : argv
-    const proc = spawn(file!, args, { cwd: '/', stdio: ['pipe', 'pipe', 'inherit'] })
+    const env = Object.fromEntries(KEPT_ENV.flatMap((k) => (process.env[k] === undefined ? [] : [[k, process.env[k]]])))
+    const proc = spawn(file!, args, { cwd: '/', env, stdio: ['pipe', 'pipe', 'inherit'] })
     const shell: Shell = { proc, jobs: new Map() }
     createInterface({ input: proc.stdout! }).on('line', (line) => {
       const space = line.indexOf(' ')

@@ -32,6 +32,18 @@ describe('Launcher', () => {
     expect((await readFile(out, 'utf8')).split('\0').slice(0, -1)).toEqual(args)
     expect(await launcher.run(`nice >${lineq(out)}`, 10_000)).toBe('0')
     expect(Number(await readFile(out, 'utf8'))).toBe(getPriority() + 5)
+    // Of the server's environment, only what QEMU may need: none of LabVirt's settings.
+    process.env.LABVIRT_STORE_URL = 'redis://:secret@127.0.0.1:6379'
+    try {
+      const other = new Launcher(0)
+      expect(await other.run(`env >${lineq(out)}`, 10_000)).toBe('0')
+      other.close()
+    } finally {
+      delete process.env.LABVIRT_STORE_URL
+    }
+    const names = (await readFile(out, 'utf8')).split('\n').filter(Boolean).map((l) => l.slice(0, l.indexOf('=')))
+    expect(names.filter((n) => !['PATH', 'TMPDIR', 'LANG', 'LC_ALL', 'TZ', 'PWD', 'SHLVL', '_', 'OLDPWD'].includes(n))).toEqual([])
+    expect(names).toContain('PATH')
     // At once, each answered with its own status.
     expect(await Promise.all([launcher.run('sleep 0.2; sh -c "exit 3"', 10_000), launcher.run('true', 10_000)])).toEqual(['3', '0'])
   })

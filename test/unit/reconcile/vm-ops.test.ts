@@ -26,11 +26,9 @@ describe('startVms', () => {
     const dir = await mkdtemp(join(tmpdir(), 'labvirt-startvms-'))
     try {
       const fake = join(dir, "fake qemu's")
-      await writeFile(fake, `#!/bin/sh\nfor a in "$@"; do printf '%s\\0' "$a"; done > "$LOG_DIR/$1.argv"\nnice > "$LOG_DIR/$1.nice"\npwd > "$LOG_DIR/$1.cwd"\n[ "$1" = bad ] && { echo "no such drive" >&2; exit 1; }\nexit 0\n`, { mode: 0o755 })
+      await writeFile(fake, `#!/bin/sh\nLOG_DIR=$(dirname "$0")\nfor a in "$@"; do printf '%s\\0' "$a"; done > "$LOG_DIR/$1.argv"\nnice > "$LOG_DIR/$1.nice"\npwd > "$LOG_DIR/$1.cwd"\n[ "$1" = bad ] && { echo "no such drive" >&2; exit 1; }\nexit 0\n`, { mode: 0o755 })
       const argv = ["it's", 'a "quoted" $HOME `x`', 'spa ce', 'back\\slash', '', 'comma,,here', 'new\nline $nl']
       const vm = (id: string): DesiredVm => ({ id, argv: [id, ...argv], images: [], spec: {} } as unknown as DesiredVm)
-      // Before the launcher's shell starts: it has the server's environment as it was then.
-      process.env.LOG_DIR = dir
       const rt = { runDir: join(dir, 'run'), qemu: fake, launcher: launcher(7), monitors: new Monitors(join(dir, 'run'), () => {}), powerdownTimeoutMs: 1000, autogroups: false }
       const niceOf = async (id: string) => Number(await readFile(join(dir, `${id}.nice`), 'utf8'))
       for (const batch of [['good', 'bad'], ['one'], ['bad']]) {
@@ -56,7 +54,6 @@ describe('startVms', () => {
       await startVms({ ...rt, autogroups: true }, [vm('bad')])
       for (const id of ['one', 'good', 'bad']) expect(await niceOf(id)).toBe(getPriority() + 7)
     } finally {
-      delete process.env.LOG_DIR
       await rm(dir, { recursive: true, force: true })
     }
   })
