@@ -8,7 +8,10 @@
 //   connect to the QMP socket, greeting, qmp_capabilities, query-status 'running'  -> "by hand"
 // Interleaved (ABBA order), same run, same image, same argv (only the run dir differs, same length).
 //
-//   node bench/run.mjs start-overhead [--reps 25] [--warmup 3] [--interval SECONDS]
+// With --others N the lab has N more seats, running throughout (a busy lab: the start's pass
+// observes them all); they boot and settle for 10 s before the first repetition.
+//
+//   node bench/run.mjs start-overhead [--reps 25] [--warmup 3] [--interval SECONDS] [--others N]
 import { join } from 'node:path'
 import {
   Api, interleaved, MachineLoad, paired, Qmp, cleanup, cmdlineOf, fmt, killQemusUnder, mkdir, option, qmpStatus, readPid, retarget, row, runBench,
@@ -18,6 +21,7 @@ import {
 const REPS = option('reps', 25)
 const WARMUP = option('warmup', 3)
 const SEAT = 'bench-1'
+const OTHERS = option('others', 0)
 // The server's periodic reconcile interval, seconds (its default, 5, unless given).
 const INTERVAL = process.argv.includes('--interval') ? String(option('interval', 5)) : undefined
 
@@ -32,7 +36,7 @@ runBench(async () => {
   const server = await startServer(dataDir, INTERVAL ? { LABVIRT_RECONCILE_INTERVAL: INTERVAL } : {})
   const api = await new Api(server.url).login()
   const profile = await api.tinyProfile('bench')
-  await api.must('POST', '/api/labs', { name: 'bench', size: 1, profiles: [profile.id] })
+  await api.must('POST', '/api/labs', { name: 'bench', size: 1 + OTHERS, profiles: [profile.id] })
 
   // The seat's real argv, read back from /proc once the loop has started it.
   let vm: any
@@ -42,6 +46,16 @@ runBench(async () => {
     if (vm.state === 'running' && vm.pid) break
     if (Date.now() > deadline) throw new Error(`seat never ran: ${JSON.stringify(vm)}\n${server.output()}`)
     await sleep(50)
+  }
+  if (OTHERS) {
+    for (;;) {
+      const vms: any[] = await api.must('GET', '/api/vms')
+      if (vms.filter((v) => v.state === 'running').length === 1 + OTHERS) break
+      if (Date.now() > deadline + 60_000) throw new Error(`not all ${1 + OTHERS} seats ran: ${vms.map((v) => `${v.id} ${v.state}`).join(', ')}`)
+      await sleep(200)
+    }
+    console.log(`${OTHERS} other seats running; settling 10 s`)
+    await sleep(10_000)
   }
   const seatArgv = cmdlineOf(vm.pid)
   const handArgv = retarget(seatArgv, server.runDir, handRun)
@@ -124,6 +138,7 @@ runBench(async () => {
   const ratio = stats(postGet).median / stats(hand).median
   const ratioQmp = stats(postQmp).median / stats(hand).median
   console.log()
+  if (OTHERS) console.log(`with ${OTHERS} other seats of the lab running`)
   console.log(row('by hand: spawn -> parent exited', handSpawn))
   console.log(row('by hand: spawn -> QMP greeting + query-status running', hand))
   console.log(row('server: POST start -> answer', post))
@@ -136,7 +151,7 @@ runBench(async () => {
   console.log(`POST answers that were not yet running: ${raced.length}${raced.length ? '\n  ' + raced.join('\n  ') : ''}`)
   console.log(`machine: ${JSON.stringify(machine)}`)
   const file = await saveResult('start-overhead', {
-    reps: REPS, warmup: WARMUP, reconcileInterval: INTERVAL ?? 'default (5 s)', machine, argv: seatArgv,
+    reps: REPS, warmup: WARMUP, others: OTHERS, reconcileInterval: INTERVAL ?? 'default (5 s)', machine, argv: seatArgv,
     ms: { handSpawn, hand, post, postGet, postQmp },
     stats: { handSpawn: stats(handSpawn), hand: stats(hand), post: stats(post), postGet: stats(postGet), postQmp: stats(postQmp) },
     ratio, ratioQmp, paired: pair, raced,
