@@ -261,7 +261,8 @@ class FsKv extends BaseKv {
    * Runs a write (`raw`) or delete (null) of `key`. Once readers see it (renamed into place, or
    * unlinked) the cache, the listings of its prefixes and the change signal follow at once, while
    * the flush that makes it survive a power cut goes on: a reconcile pass an admin's write sets off
-   * then overlaps that fsync instead of waiting for it. The caller still waits for the flush.
+   * then overlaps that fsync instead of waiting for it. The caller still waits for the flush; in a
+   * VOLATILE collection it waits for nothing but the check of the key (see `behind`).
    */
   private async write(key: string, raw: string | null, op: (opts: DriverWriteOptions) => Promise<unknown>, opts?: WriteOptions) {
     if (isVolatile({ volatile: this.volatile }, key)) {

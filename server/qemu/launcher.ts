@@ -41,10 +41,16 @@ export class Launcher {
 
   /**
    * Runs `command` (a shell command line, each argument quoted with `lineq`; an `exit` in it would
-   * end the subshell before it answers) and resolves with its exit status; '' when it did not end within `timeoutMs` or the shell went away meanwhile (the
+   * end the subshell before it answers) and resolves with its exit status; '' when it could not
+   * run (a NUL byte in it), did not end within `timeoutMs` or the shell went away meanwhile (the
    * command may still be running: nothing here kills it).
    */
   run(command: string, timeoutMs: number): Promise<string> {
+    // No argument of a process can hold one (execve ends it there), and the shell would drop it.
+    if (command.includes('\0')) {
+      console.error('[labvirt] the QEMU launcher refused a command holding a NUL byte')
+      return Promise.resolve('')
+    }
     const shell = this.shell ?? this.begin()
     const token = String(++this.next)
     return new Promise((done) => {

@@ -54,6 +54,8 @@ describe('Launcher', () => {
     const sh = await shellPid()
     expect(await childrenOf(sh)).toEqual([])
     expect(await launcher.run('sleep 5', 100)).toBe('')
+    // An argument no process can be given is refused, not cut short.
+    expect(await launcher.run(`printf x ${lineq('a\0b')}`, 10_000)).toBe('')
   })
 
   it('starts its shell again once it is gone; the commands it had not answered fail', async () => {
