@@ -21,14 +21,14 @@ export interface StoreChange {
   deleted: boolean
 }
 
-function changeOf(key: string, deleted: boolean): StoreChange {
-  const at = key.indexOf(':')
-  return at < 0 ? { collection: key, id: '', deleted } : { collection: key.slice(0, at), id: key.slice(at + 1), deleted }
-}
-
 const collectionOf = (key: string) => {
   const at = key.indexOf(':')
   return at < 0 ? key : key.slice(0, at)
+}
+
+function changeOf(key: string, deleted: boolean): StoreChange {
+  const collection = collectionOf(key)
+  return { collection, id: key.slice(collection.length + 1), deleted }
 }
 
 export interface WriteOptions {

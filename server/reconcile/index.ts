@@ -20,14 +20,15 @@ import { reconcileErrors, reconcilePassSeconds } from '../metrics/registry'
 import type { QmpClient } from '../qemu/qmp'
 import { type HostRuntime, qemuLogTail, startVms, stopVm, type StopHow } from './vm-ops'
 
-/**
- * The collections desired state is computed from: a write to one of them (here or, on a shared
- * Redis store, on another host) triggers a pass. Not `vms` or `connections`: the pass writes those.
- */
-const DESIRED_INPUTS = new Set(['labs', 'profiles', 'images', 'maintenance', 'manual', 'holds', 'versions'])
-
 /** The collections `model()` reads: desired state changes only when one of them does. */
 export const MODEL_COLLECTIONS = ['labs', 'profiles', 'images', 'maintenance', 'manual', 'versions'] as const
+
+/**
+ * The collections a pass acts on: a write to one of them (here or, on a shared Redis store, on
+ * another host) triggers a pass. Desired state's, and the holds. Not `vms` or `connections`: the
+ * pass writes those.
+ */
+const DESIRED_INPUTS = new Set<string>([...MODEL_COLLECTIONS, 'holds'])
 
 /** The restarts the event log tells of, none an admin asked for: why each happened. */
 const LOGGED_RESTARTS: Partial<Record<Extract<Action, { type: 'restart' }>['reason'], string>> = {
